@@ -1,0 +1,182 @@
+/* Phases that run once at boot, before the agent serves the host. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define MODULES_DIR "/lib/modules/pyro"
+#define MODULES_ORDER MODULES_DIR "/order"
+#define ROOT_MOUNT "/mnt/root"
+/* Devices appear as their drivers probe; give them this long. */
+#define DEVICE_WAIT_MS 5000
+#define DEVICE_POLL_MS 5
+
+struct boot_marks boot_marks;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int mount_if_needed(const char *source, const char *target, const char *type,
+			   unsigned long flags, const char *data)
+{
+	mkdir(target, 0755);
+	if (mount(source, target, type, flags, data) < 0 && errno != EBUSY) {
+		char what[128];
+		snprintf(what, sizeof what, "mount %s on %s", type, target);
+		return log_errno(what);
+	}
+	return 0;
+}
+
+int boot_early_mounts(void)
+{
+	if (mount_if_needed("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755") < 0)
+		return -1;
+	int console = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (console >= 0) {
+		dup2(console, 0);
+		dup2(console, 1);
+		dup2(console, 2);
+		if (console > 2)
+			close(console);
+	}
+	if (mount_if_needed("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+	if (mount_if_needed("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_module(const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof path, MODULES_DIR "/%s.ko", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		/* A kernel with the driver built in ships no module for it. */
+		if (errno == ENOENT)
+			return 0;
+		return log_errno(path);
+	}
+	int rc = (int)syscall(SYS_finit_module, fd, "", 0);
+	int saved = errno;
+	close(fd);
+	if (rc < 0 && saved != EEXIST) {
+		errno = saved;
+		return log_errno(path);
+	}
+	return 0;
+}
+
+void boot_load_modules(void)
+{
+	FILE *order = fopen(MODULES_ORDER, "re");
+	if (order) {
+		char name[128];
+		while (fgets(name, sizeof name, order)) {
+			name[strcspn(name, "\r\n")] = 0;
+			if (name[0])
+				load_module(name);
+		}
+		fclose(order);
+	}
+	boot_marks.modules_ns = boottime_ns();
+}
+
+static int read_small_file(const char *path, char *out, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, out, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	out[n] = 0;
+	out[strcspn(out, "\r\n")] = 0;
+	return 0;
+}
+
+/* Scan `class_dir` for an entry whose `attr` file reads `want`; copy "/dev/<entry>". */
+static int scan_for(const char *class_dir, const char *attr, const char *want, char *path,
+		    size_t size)
+{
+	DIR *dir = opendir(class_dir);
+	if (!dir)
+		return -1;
+	struct dirent *entry;
+	int found = -1;
+	while ((entry = readdir(dir))) {
+		if (entry->d_name[0] == '.')
+			continue;
+		char file[512], value[128];
+		snprintf(file, sizeof file, "%s/%s/%s", class_dir, entry->d_name, attr);
+		if (read_small_file(file, value, sizeof value) == 0 && strcmp(value, want) == 0) {
+			snprintf(path, size, "/dev/%s", entry->d_name);
+			found = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	if (found == 0 && access(path, F_OK) < 0)
+		found = -1; /* sysfs knows it; devtmpfs has not made the node yet */
+	return found;
+}
+
+static int wait_for(const char *class_dir, const char *attr, const char *want, char *path,
+		    size_t size)
+{
+	for (int waited = 0; waited <= DEVICE_WAIT_MS; waited += DEVICE_POLL_MS) {
+		if (scan_for(class_dir, attr, want, path, size) == 0)
+			return 0;
+		sleep_ms(DEVICE_POLL_MS);
+	}
+	log_line("no device in %s with %s=%s", class_dir, attr, want);
+	errno = ENODEV;
+	return -1;
+}
+
+int find_block_device(const char *serial, char *path, size_t size)
+{
+	return wait_for("/sys/block", "serial", serial, path, size);
+}
+
+int boot_mount_root(void)
+{
+	char dev[64];
+	if (find_block_device(PYRO_ROOT_SERIAL, dev, sizeof dev) < 0)
+		return -1;
+	mkdir("/mnt", 0755);
+	mkdir(ROOT_MOUNT, 0755);
+	if (mount(dev, ROOT_MOUNT, "ext4", MS_RDONLY, NULL) < 0)
+		return log_errno("mount root");
+	boot_marks.root_ns = boottime_ns();
+	return 0;
+}
+
+int open_channel_port(void)
+{
+	char path[64];
+	if (wait_for("/sys/class/virtio-ports", "name", PYRO_PORT_NAME, path, sizeof path) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(path);
+	/* SIGIO tells us when the host connects or disconnects (virtio_console
+	 * signals port open/close to fasync owners). */
+	if (fcntl(fd, F_SETOWN, getpid()) < 0 ||
+	    fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK | O_ASYNC) < 0)
+		log_errno("fcntl O_ASYNC on channel");
+	return fd;
+}

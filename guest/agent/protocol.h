@@ -1,0 +1,88 @@
+/*
+ * The wire between the host and the guest agent: one framed, multiplexed byte
+ * stream. src/vm/protocol/constants.ts mirrors every number here, and
+ * test/protocol/generation.test.ts checks that the two agree.
+ * Every integer on the wire is big-endian.
+ */
+#ifndef PYRO_PROTOCOL_H
+#define PYRO_PROTOCOL_H
+
+/* Bumped when a message or field changes meaning. HELLO carries it and both
+ * sides use the lower of the two; new fields are optional. */
+#define PYRO_PROTOCOL_GENERATION 1
+
+/*
+ * Frame header, PYRO_FRAME_HEADER_BYTES bytes:
+ *   offset 0  u16 magic   PYRO_FRAME_MAGIC ("PY")
+ *   offset 2  u8  type    PYRO_MSG_*
+ *   offset 3  u8  flags   DATA and EOF: the stream's fd (PYRO_FD_*); else 0
+ *   offset 4  u32 stream  0 for the connection itself; requests use ids > 0
+ *                         chosen by the host, unique while the stream is open
+ *   offset 8  u32 length  payload bytes after the header
+ * A frame whose magic is wrong or whose length exceeds
+ * PYRO_MAX_FRAME_PAYLOAD_BYTES is malformed: the receiver stops reading the
+ * connection (the host closes it; the agent discards input until the host
+ * reconnects).
+ */
+#define PYRO_FRAME_MAGIC 0x5059u
+#define PYRO_FRAME_HEADER_BYTES 12u
+#define PYRO_MAX_FRAME_PAYLOAD_BYTES (1024u * 1024u)
+
+/* Message types. "->" is host to guest, "<-" guest to host. */
+#define PYRO_MSG_HELLO 1    /* <-> stream 0: generation, nonce; reply adds state, timings */
+#define PYRO_MSG_ATTACH 2   /* ->  scratch serial, clock, entropy, hostname; reply OK */
+#define PYRO_MSG_OK 3       /* <-  success reply to a request; ends the stream */
+#define PYRO_MSG_ERROR 4    /* <-  failure (errno, stage, message); ends the stream.
+                               On stream 0: the connection is unusable. */
+#define PYRO_MSG_EXEC 5     /* ->  argv, env, cwd, timeout, stdin; opens an exec stream */
+#define PYRO_MSG_DATA 6     /* <-> raw bytes for fd `flags` of the stream */
+#define PYRO_MSG_EOF 7      /* <-> fd `flags` of the stream is closed */
+#define PYRO_MSG_EXIT 8     /* <-  exec finished: exit code, signal, timed out; ends the stream */
+#define PYRO_MSG_SIGNAL 9   /* ->  deliver a signal to the exec's process group */
+#define PYRO_MSG_PING 10    /* ->  payload is echoed back raw in PONG */
+#define PYRO_MSG_PONG 11    /* <-  */
+#define PYRO_MSG_POWEROFF 12 /* -> flush disks and power off; reply OK first */
+#define PYRO_MSG_SYNC 13    /* ->  flush disks; reply OK */
+
+#define PYRO_FD_STDIN 0
+#define PYRO_FD_STDOUT 1
+#define PYRO_FD_STDERR 2
+
+/*
+ * Payload of every message except DATA and PING/PONG: a list of fields, each
+ *   u16 key, u32 length, value[length]
+ * Integers are i64 (length 8). Strings are bytes without a NUL. A key may repeat
+ * where noted; unknown keys are ignored.
+ */
+#define PYRO_F_GENERATION 1      /* i64 */
+#define PYRO_F_NONCE 2           /* bytes, <= PYRO_MAX_NONCE_BYTES */
+#define PYRO_F_STATE 3           /* string: "ready" (before attach) or "attached" */
+#define PYRO_F_UPTIME_NS 4       /* i64, CLOCK_BOOTTIME when the reply was made */
+#define PYRO_F_AGENT_VERSION 5   /* string */
+#define PYRO_F_MODULES_NS 6      /* i64, CLOCK_BOOTTIME when modules were loaded */
+#define PYRO_F_ROOT_NS 7         /* i64, CLOCK_BOOTTIME when the root was mounted */
+#define PYRO_F_ARG 10            /* string, repeated: argv in order */
+#define PYRO_F_ENV 11            /* string "KEY=VALUE", repeated */
+#define PYRO_F_CWD 12            /* string */
+#define PYRO_F_TIMEOUT_MS 13     /* i64, 0 = no limit; the agent kills the group at the deadline */
+#define PYRO_F_STDIN 14          /* i64 boolean: the host will send stdin; otherwise /dev/null */
+#define PYRO_F_EXIT_CODE 20      /* i64 */
+#define PYRO_F_SIGNAL 21         /* i64, signal number, 0 = none */
+#define PYRO_F_TIMED_OUT 22      /* i64 boolean */
+#define PYRO_F_ERRNO 23          /* i64 */
+#define PYRO_F_MESSAGE 24        /* string */
+#define PYRO_F_STAGE 25          /* string: where an ERROR arose ("exec", "chdir", "attach", ...) */
+#define PYRO_F_PID 26            /* i64 */
+#define PYRO_F_SCRATCH_SERIAL 30 /* string, virtio-blk serial of the scratch disk */
+#define PYRO_F_REALTIME_NS 31    /* i64, host wall clock in ns since the epoch */
+#define PYRO_F_ENTROPY 32        /* bytes, mixed into the guest pool and credited */
+#define PYRO_F_HOSTNAME 33       /* string */
+
+#define PYRO_MAX_NONCE_BYTES 64u
+
+/* The virtio-serial port name the agent serves on. */
+#define PYRO_PORT_NAME "org.pyro.channel.0"
+/* virtio-blk serial of the read-only environment root. */
+#define PYRO_ROOT_SERIAL "pyro-root"
+
+#endif
