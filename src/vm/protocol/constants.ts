@@ -1,0 +1,59 @@
+/**
+ * The wire's numbers, mirrored from guest/agent/protocol.h (the reference, with
+ * a comment per field). test/protocol/constants.test.ts checks they agree.
+ */
+export const PROTOCOL_GENERATION = 1
+
+export const FRAME_MAGIC = 0x5059
+export const FRAME_HEADER_BYTES = 12
+export const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024
+export const MAX_NONCE_BYTES = 64
+export const FIELD_HEADER_BYTES = 6
+
+export const MessageType = {
+  HELLO: 1,
+  ATTACH: 2,
+  OK: 3,
+  ERROR: 4,
+  EXEC: 5,
+  DATA: 6,
+  EOF: 7,
+  EXIT: 8,
+  SIGNAL: 9,
+  PING: 10,
+  PONG: 11,
+  POWEROFF: 12,
+  SYNC: 13
+} as const
+export type MessageType = (typeof MessageType)[keyof typeof MessageType]
+
+export const Fd = { STDIN: 0, STDOUT: 1, STDERR: 2 } as const
+
+export const FieldKey = {
+  GENERATION: 1,
+  NONCE: 2,
+  STATE: 3,
+  UPTIME_NS: 4,
+  AGENT_VERSION: 5,
+  MODULES_NS: 6,
+  ROOT_NS: 7,
+  ARG: 10,
+  ENV: 11,
+  CWD: 12,
+  TIMEOUT_MS: 13,
+  STDIN: 14,
+  EXIT_CODE: 20,
+  SIGNAL: 21,
+  TIMED_OUT: 22,
+  ERRNO: 23,
+  MESSAGE: 24,
+  STAGE: 25,
+  PID: 26,
+  SCRATCH_SERIAL: 30,
+  REALTIME_NS: 31,
+  ENTROPY: 32,
+  HOSTNAME: 33
+} as const
+
+export const PORT_NAME = "org.pyro.channel.0"
+export const ROOT_SERIAL = "pyro-root"
