@@ -1,0 +1,49 @@
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import { type DoctorReport, doctorReport } from "../doctor/report.js"
+import { setExitCode } from "./exitCode.js"
+import { json } from "./options.js"
+import { printJson, writeStdout, yesNo } from "./output.js"
+
+const noBoot = Options.boolean("no-boot").pipe(Options.withDescription("Skip the real boot check"))
+
+export const formatDoctor = (r: DoctorReport): string => {
+  const lines = [
+    `Platform: ${r.platform}`,
+    `Runtime: ${r.runtime}`,
+    `KVM: exists=${yesNo(r.kvm.exists)} readable=${yesNo(r.kvm.readable)} writable=${yesNo(r.kvm.writable)} usable=${yesNo(r.kvm.usable)}`,
+    `  ${r.kvm.detail}`,
+    `Accelerator: ${r.accelerator.selected} (${r.accelerator.reason})`,
+    `QEMU: ${r.qemu.found ? `${r.qemu.path} (${r.qemu.version ?? "version unknown"})` : "not found"}`,
+    `Tools: ${r.tools.map((t) => `${t.name}=${yesNo(t.found)}`).join(" ")}`,
+    `Kernel: ${r.kernel.kernel.present ? `${r.kernel.kernel.source} ${r.kernel.kernel.version ?? ""} ${r.kernel.kernel.path ?? ""}`.replace(/\s+/g, " ").trim() : `not cached (${r.kernel.kernel.source}; fetched on first use)`}`,
+    `Agent: ${r.kernel.agent.built ? `built ${r.kernel.agent.digest.slice(0, 16)}` : "not built"} (compiler musl-gcc=${yesNo(r.kernel.agent.compiler)})`,
+    `Initramfs: ${r.kernel.initrd.present ? r.kernel.initrd.path : "not built"}`,
+    `Environment cache: ${r.paths.cache_dir}/environments`,
+    `State directory: ${r.paths.state_dir}`,
+    ...r.environments.map((e) => `  ${e.name} [${e.installed ? "installed" : "not installed"}]`),
+    `Boot check: ${
+      r.boot_check.ran
+        ? r.boot_check.ok
+          ? `PASS (${r.boot_check.environment}: agent answered in ${r.boot_check.boot_ms} ms, run finished in ${r.boot_check.total_ms} ms)`
+          : `FAIL (${r.boot_check.error?.split("\n")[0] ?? "command failed"})`
+        : r.boot_check.reason
+    }`
+  ]
+  if (r.issues.length > 0) {
+    lines.push("Issues:")
+    for (const issue of r.issues) lines.push(`  - ${issue.problem}`, `    fix: ${issue.fix}`)
+  } else {
+    lines.push("Issues: none")
+  }
+  return lines.join("\n") + "\n"
+}
+
+export const doctorCommand = Command.make("doctor", { json, noBoot }, (args) =>
+  Effect.gen(function*() {
+    const report = yield* doctorReport({ bootCheck: !args.noBoot })
+    yield* args.json ? printJson(report) : writeStdout(formatDoctor(report))
+    const bootFailed = report.boot_check.ran && !report.boot_check.ok
+    yield* setExitCode(report.runtime === "PASS" && !bootFailed ? 0 : 1)
+  })).pipe(Command.withDescription("Check this host: KVM, QEMU, tools, caches, and a real VM boot"))

@@ -1,0 +1,164 @@
+/**
+ * `pyro doctor`: what this host offers, what pyro chose and why, what is
+ * cached, whether a VM really boots, and how to fix what does not work.
+ */
+import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
+import * as Os from "node:os"
+import { which } from "../host/which.js"
+import { EnvironmentStore, type EnvironmentInfo } from "../services/EnvironmentStore.js"
+import { type KernelCacheStatus, KernelStore } from "../services/KernelStore.js"
+import { PyroConfig } from "../services/PyroConfig.js"
+import { VmManager } from "../services/VmManager.js"
+import { Vmm } from "../services/Vmm.js"
+import { kvmUsable, probeKvm } from "../vm/accel.js"
+
+export const BOOT_CHECK_ENVIRONMENT = "tiny"
+
+export interface Issue {
+  readonly problem: string
+  readonly fix: string
+}
+
+export interface ToolStatus {
+  readonly name: string
+  readonly found: boolean
+  readonly path?: string
+  readonly purpose: string
+}
+
+export interface DoctorReport {
+  readonly platform: string
+  readonly runtime: "PASS" | "FAIL"
+  readonly kvm: {
+    readonly exists: boolean
+    readonly readable: boolean
+    readonly writable: boolean
+    readonly hardware_virtualisation: boolean
+    readonly pvm: boolean
+    readonly usable: boolean
+    readonly detail: string
+  }
+  readonly accelerator: { readonly selected: "kvm" | "tcg"; readonly reason: string }
+  readonly qemu: { readonly found: boolean; readonly path?: string; readonly version?: string }
+  readonly tools: ReadonlyArray<ToolStatus>
+  readonly paths: { readonly cache_dir: string; readonly state_dir: string }
+  readonly kernel: KernelCacheStatus
+  readonly environments: ReadonlyArray<EnvironmentInfo>
+  readonly boot_check:
+    | { readonly ran: false; readonly reason: string }
+    | { readonly ran: true; readonly ok: boolean; readonly environment: string; readonly boot_ms?: number; readonly total_ms: number; readonly error?: string }
+  readonly issues: ReadonlyArray<Issue>
+}
+
+const TOOLS: ReadonlyArray<readonly [string, string, string]> = [
+  ["setpriv", "kills a VM when pyro dies (parent-death signal)", "sudo apt-get install util-linux"],
+  ["mkfs.ext4", "builds root images and scratch disks", "sudo apt-get install e2fsprogs"],
+  ["musl-gcc", "compiles the static guest agent", "sudo apt-get install musl-tools"],
+  ["apt-get", "downloads Debian's kernel and packages", "use a Debian host, or set PYRO_KERNEL"],
+  ["dpkg-deb", "unpacks Debian packages", "sudo apt-get install dpkg"]
+]
+
+const qemuVersion = (path: string) =>
+  Effect.sync(() => {
+    try {
+      return ChildProcess.execFileSync(path, ["--version"], { encoding: "utf8", timeout: 10_000 }).split("\n")[0]?.trim()
+    } catch {
+      return undefined
+    }
+  })
+
+export const doctorReport = (options: { readonly bootCheck: boolean }) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    const vmm = yield* Vmm
+    const kernels = yield* KernelStore
+    const environments = yield* EnvironmentStore
+    const manager = yield* VmManager
+    const issues: Array<Issue> = []
+
+    const facts = yield* probeKvm
+    const kvm = kvmUsable(facts)
+    if (vmm.accel.accel === "tcg" && !kvm.usable) {
+      issues.push({
+        problem: `KVM is not usable (${kvm.why}); VMs run under software emulation, roughly 10x slower`,
+        fix: facts.deviceExists && !(facts.readable && facts.writable)
+          ? "add your user to the kvm group (sudo usermod -aG kvm $USER) and log in again"
+          : "run on a host with hardware virtualisation (vmx/svm) for KVM speed; everything works without it"
+      })
+    }
+
+    const qemuPath = which(config.qemuBinary)
+    if (!qemuPath) issues.push({ problem: `${config.qemuBinary} not found`, fix: "sudo apt-get install qemu-system-x86" })
+    const tools = TOOLS.map(([name, purpose, fix]): ToolStatus => {
+      const path = which(name)
+      if (!path) issues.push({ problem: `${name} not found (${purpose})`, fix })
+      return path ? { name, found: true, path, purpose } : { name, found: false, purpose }
+    })
+
+    const kernel = yield* kernels.status
+    const envs = yield* environments.list
+
+    let bootCheck: DoctorReport["boot_check"] = { ran: false, reason: "skipped (--no-boot)" }
+    if (options.bootCheck && qemuPath) {
+      const started = Date.now()
+      bootCheck = yield* manager.run({
+        environment: BOOT_CHECK_ENVIRONMENT,
+        command: ["true"],
+        vcpu_count: 1,
+        mem_mib: 256,
+        timeout_seconds: 30,
+        ttl_seconds: 60,
+        network: false,
+        allow_host_compat: false
+      }).pipe(
+        Effect.map(({ result }) => ({
+          ran: true as const,
+          ok: result.exit_code === 0,
+          environment: BOOT_CHECK_ENVIRONMENT,
+          boot_ms: result.boot_ms,
+          total_ms: Date.now() - started
+        })),
+        Effect.catchAll((e) => {
+          issues.push({
+            problem: `boot check failed: ${e.message.split("\n")[0]}`,
+            fix: "see the error above; `pyro doctor --json` shows the guest console"
+          })
+          return Effect.succeed({
+            ran: true as const,
+            ok: false,
+            environment: BOOT_CHECK_ENVIRONMENT,
+            total_ms: Date.now() - started,
+            error: e.message
+          })
+        })
+      )
+    } else if (options.bootCheck) {
+      bootCheck = { ran: false, reason: "QEMU is missing" }
+    }
+
+    const report: DoctorReport = {
+      platform: `${Os.platform()}-${Os.arch() === "x64" ? "x86_64" : Os.arch()}`,
+      runtime: issues.some((i) => !i.problem.startsWith("KVM")) ? "FAIL" : "PASS",
+      kvm: {
+        exists: facts.deviceExists,
+        readable: facts.readable,
+        writable: facts.writable,
+        hardware_virtualisation: facts.hardwareVirtualisation,
+        pvm: facts.pvm,
+        usable: kvm.usable,
+        detail: kvm.why
+      },
+      accelerator: { selected: vmm.accel.accel, reason: vmm.accel.reason },
+      qemu: qemuPath ? { found: true, path: qemuPath, ...withVersion(yield* qemuVersion(qemuPath)) } : { found: false },
+      tools,
+      paths: { cache_dir: config.cacheDir, state_dir: config.stateDir },
+      kernel,
+      environments: envs,
+      boot_check: bootCheck,
+      issues
+    }
+    return report
+  })
+
+const withVersion = (version: string | undefined) => (version ? { version } : {})

@@ -1,0 +1,45 @@
+/** `pyro`: the command-line entrypoint. */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, EXIT_USAGE, ExitCode } from "../cli/exitCode.js"
+import { cli } from "../cli/main.js"
+import { writeStderr } from "../cli/output.js"
+import { appLayer } from "../layers/App.js"
+import { formatProgressLine, Progress } from "../services/Progress.js"
+
+const StderrProgress = Layer.succeed(Progress, {
+  report: (event) => writeStderr(`${formatProgressLine(event)}\n`)
+})
+
+const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { _tag?: string })?._tag === "UsageError"
+
+const program = Effect.gen(function*() {
+  const code = yield* Ref.make(0)
+  yield* cli(process.argv).pipe(Effect.provideService(ExitCode, code))
+  return yield* Ref.get(code)
+}).pipe(
+  // One clear line per failure; @effect/cli has already printed its own usage errors.
+  Effect.tapErrorCause((cause) =>
+    Option.match(Cause.failureOption(cause), {
+      onNone: () => (Cause.isInterruptedOnly(cause) ? Effect.void : writeStderr(`pyro: ${Cause.pretty(cause)}\n`)),
+      onSome: (e) =>
+        ValidationError.isValidationError(e) ? Effect.void : writeStderr(`pyro: ${(e as Error).message ?? String(e)}\n`)
+    })),
+  Effect.provide(appLayer(StderrProgress))
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : 0)
+    if (Cause.isInterruptedOnly(exit.cause)) return onExit(EXIT_INTERRUPTED)
+    const failure = Cause.failureOption(exit.cause)
+    onExit(Option.isSome(failure) && isUsage(failure.value) ? EXIT_USAGE : EXIT_RUNTIME_FAILURE)
+  }
+})

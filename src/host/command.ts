@@ -1,0 +1,59 @@
+/**
+ * Running a host tool (mkfs.ext4, dpkg-deb, apt-get, musl-gcc) to completion,
+ * with a typed failure that carries the tail of what it printed.
+ */
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+
+const OUTPUT_LIMIT = 64 * 1024
+
+export class HostCommandFailed extends Data.TaggedError("HostCommandFailed")<{
+  readonly command: string
+  readonly exitCode: number | undefined
+  readonly output: string
+}> {
+  override get message() {
+    const how = this.exitCode === undefined ? "could not run" : `exited with status ${this.exitCode}`
+    const tail = this.output.trim().split("\n").slice(-8).join("\n")
+    return `${this.command} ${how}${tail ? `:\n${tail}` : ""}`
+  }
+}
+
+export interface HostCommandResult {
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
+  stream.pipe(
+    Stream.decodeText(),
+    Stream.runFold("", (acc, s) => (acc + s).slice(-OUTPUT_LIMIT)),
+    Effect.orElseSucceed(() => "")
+  )
+
+export const runHostCommand = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly env?: Record<string, string> } = {}
+): Effect.Effect<HostCommandResult, HostCommandFailed, CommandExecutor.CommandExecutor> => {
+  let cmd = Command.make(command, ...args)
+  if (options.cwd) cmd = Command.workingDirectory(cmd, options.cwd)
+  if (options.env) cmd = Command.env(cmd, options.env)
+  const label = [command, ...args].join(" ")
+  return Effect.scoped(Effect.gen(function*() {
+    const proc = yield* Command.start(cmd)
+    const [stdout, stderr, exitCode] = yield* Effect.all([collect(proc.stdout), collect(proc.stderr), proc.exitCode], {
+      concurrency: 3
+    })
+    if (exitCode !== 0) {
+      return yield* new HostCommandFailed({ command: label, exitCode, output: stderr || stdout })
+    }
+    return { stdout, stderr }
+  })).pipe(
+    Effect.catchTag("SystemError", "BadArgument", (e) =>
+      Effect.fail(new HostCommandFailed({ command: label, exitCode: undefined, output: e.message })))
+  )
+}

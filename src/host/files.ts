@@ -1,0 +1,73 @@
+/** File operations that must never leave a half-written result where a reader could find it. */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+
+/** Write `contents` to `path` atomically: temp file, fsync, rename. */
+export const writeFileAtomic = (path: string, contents: string | Uint8Array, mode = 0o644) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const tmp = `${path}.${process.pid}.${Crypto.randomBytes(4).toString("hex")}.tmp`
+    const bytes = typeof contents === "string" ? new TextEncoder().encode(contents) : contents
+    yield* Effect.scoped(Effect.gen(function*() {
+      const file = yield* fs.open(tmp, { flag: "w", mode })
+      yield* file.writeAll(bytes)
+      yield* file.sync
+    })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(tmp))))
+    yield* fs.rename(tmp, path)
+  })
+
+/** A fresh directory beside `parent`'s other entries, removed with its contents when `use` ends. */
+export const withTempDir = <A, E, R>(parent: string, label: string, use: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(parent, { recursive: true })
+    const dir = Path.join(parent, `${label}.partial-${process.pid}-${Crypto.randomBytes(4).toString("hex")}`)
+    return yield* Effect.acquireUseRelease(
+      fs.makeDirectory(dir),
+      () => use(dir),
+      () => Effect.ignore(fs.remove(dir, { recursive: true }))
+    )
+  })
+
+/**
+ * Build a directory aside and rename it into place, so `target` either does
+ * not exist or is complete. If another process installed it first, ours is
+ * discarded and theirs kept. The aside directory is removed on any failure or
+ * interruption.
+ */
+export const installDirectory = <E, R>(target: string, build: (dir: string) => Effect.Effect<void, E, R>) =>
+  withTempDir(Path.dirname(target), Path.basename(target), (aside) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      yield* build(aside)
+      const renamed = yield* Effect.either(fs.rename(aside, target))
+      if (Either.isLeft(renamed) && !(yield* fs.exists(target))) return yield* renamed.left
+    }))
+
+/** Remove leftovers of interrupted installs (`*.partial-<pid>-*`) whose process is gone. */
+export const removeStalePartials = (dir: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => []))
+    for (const name of names) {
+      const match = /\.partial-(\d+)-[0-9a-f]+$/.exec(name)
+      if (!match || Fs.existsSync(`/proc/${match[1]}`)) continue
+      yield* Effect.ignore(fs.remove(Path.join(dir, name), { recursive: true }))
+    }
+  })
+
+export const sha256File = (path: string) =>
+  Effect.async<string, Error>((resume) => {
+    const hash = Crypto.createHash("sha256")
+    const input = Fs.createReadStream(path)
+    input.on("data", (chunk) => hash.update(chunk))
+    input.on("error", (err) => resume(Effect.fail(err)))
+    input.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
+    return Effect.sync(() => input.destroy())
+  })
+
+export const sha256 = (data: Uint8Array | string) => Crypto.createHash("sha256").update(data).digest("hex")

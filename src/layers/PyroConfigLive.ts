@@ -1,0 +1,39 @@
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { type AccelPreference, PyroConfig } from "../services/PyroConfig.js"
+
+const optionalString = (name: string) => Config.option(Config.nonEmptyString(name))
+
+const baseDir = (override: string, xdg: string, fallback: string) =>
+  Effect.gen(function*() {
+    const explicit = yield* optionalString(override)
+    if (Option.isSome(explicit)) return Path.resolve(explicit.value)
+    const xdgDir = yield* optionalString(xdg)
+    return Path.join(Option.getOrElse(xdgDir, () => Path.join(Os.homedir(), fallback)), "pyro")
+  })
+
+export const make = Effect.gen(function*() {
+  return PyroConfig.of({
+    cacheDir: yield* baseDir("PYRO_CACHE_DIR", "XDG_CACHE_HOME", ".cache"),
+    stateDir: yield* baseDir("PYRO_STATE_DIR", "XDG_STATE_HOME", ".local/state"),
+    kernelPath: Option.map(yield* optionalString("PYRO_KERNEL"), (p) => Path.resolve(p)),
+    kernelModulesDir: Option.map(yield* optionalString("PYRO_KERNEL_MODULES"), (p) => Path.resolve(p)),
+    accel: yield* Config.literal("auto", "kvm", "tcg")("PYRO_ACCEL").pipe(
+      Config.withDefault<AccelPreference>("auto")
+    ),
+    qemuBinary: yield* Config.string("PYRO_QEMU").pipe(Config.withDefault("qemu-system-x86_64")),
+    bootTimeoutMs: (yield* Config.number("PYRO_BOOT_TIMEOUT_SECONDS").pipe(Config.withDefault(60))) * 1000,
+    maxOutputBytes: yield* Config.integer("PYRO_MAX_OUTPUT_BYTES").pipe(Config.withDefault(16 * 1024 * 1024)),
+    scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192))
+  })
+})
+
+export const PyroConfigLive = Layer.effect(PyroConfig, make)
+
+/** For tests and the SDK: fixed values over the defaults. */
+export const layerWith = (overrides: Partial<PyroConfig["Type"]>) =>
+  Layer.effect(PyroConfig, Effect.map(make, (base) => PyroConfig.of({ ...base, ...overrides })))

@@ -1,0 +1,158 @@
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import { randomBytes } from "node:crypto"
+import * as Fs from "node:fs"
+import { makeScratchImage } from "../environment/ext4.js"
+import { which } from "../host/which.js"
+import { PyroConfig } from "../services/PyroConfig.js"
+import { type BootSpec, type RunningVm, Vmm } from "../services/Vmm.js"
+import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
+import { BootError } from "../vm/errors.js"
+import { openGuestConnection } from "../vm/protocol/mux.js"
+import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
+import { describeExit, spawnVmm } from "../vm/qemu/process.js"
+import { sweepOrphans } from "../vm/sweep.js"
+import { connectUnixSocket } from "../vm/transport.js"
+import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
+
+const CONSOLE_TAIL_BYTES = 4096
+
+const consoleTail = (path: string) =>
+  Effect.sync(() => {
+    try {
+      const text = Fs.readFileSync(path, "utf8")
+      return text.slice(-CONSOLE_TAIL_BYTES)
+    } catch {
+      return ""
+    }
+  })
+
+export const make = Effect.gen(function*() {
+  const config = yield* PyroConfig
+  const context = yield* Effect.context<FileSystem.FileSystem | CommandExecutor.CommandExecutor>()
+  const fs = yield* FileSystem.FileSystem
+  const accel = decideAccel(yield* probeKvm, config.accel)
+  const tscKhz = yield* hostTscKhz
+  yield* sweepOrphans(config.stateDir).pipe(Effect.ignore)
+
+  const createScratch = (paths: VmPaths) =>
+    Effect.gen(function*() {
+      // Sparse: the VM pays only for blocks it writes.
+      yield* fs.writeFile(paths.scratch, new Uint8Array())
+      yield* fs.truncate(paths.scratch, BigInt(config.scratchMib) * 1024n * 1024n)
+    }).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })))
+
+  const bootEphemeral = (spec: BootSpec) =>
+    Effect.gen(function*() {
+      if (!which(config.qemuBinary)) {
+        return yield* new BootError({
+          stage: "Spawn",
+          detail: `${config.qemuBinary} not found; install Debian's qemu-system-x86 (sudo apt-get install qemu-system-x86)`
+        })
+      }
+      const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
+      yield* createScratch(paths)
+      // Formatting runs while QEMU boots; the guest first touches the disk at attach.
+      const formatting = yield* makeScratchImage(paths.scratch, config.scratchMib, false).pipe(
+        Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
+        Effect.forkScoped
+      )
+      const started = Date.now()
+      const proc = yield* spawnVmm(
+        [config.qemuBinary, ...qemuArgs({
+          name: `pyro-${spec.id}`,
+          accel: accel.accel,
+          vcpus: spec.vcpus,
+          memMib: spec.memMib,
+          kernel: spec.kernel,
+          initrd: spec.initrd,
+          rootImage: spec.rootImage,
+          scratchImage: paths.scratch,
+          channelSocket: paths.channelSocket,
+          qmpSocket: paths.qmpSocket,
+          consoleLog: paths.consoleLog,
+          network: spec.network,
+          tscKhz
+        })],
+        { dieWithParent: true }
+      )
+      yield* writeEphemeralRecord(paths, proc.pid)
+
+      const failure = (stage: BootError["stage"], detail: string) =>
+        Effect.gen(function*() {
+          return new BootError({
+            stage,
+            detail,
+            vmmStderr: yield* proc.stderrTail,
+            console: yield* consoleTail(paths.consoleLog)
+          })
+        })
+
+      const handshake = Effect.gen(function*() {
+        const transport = yield* connectUnixSocket(paths.channelSocket).pipe(
+          Effect.retry(Schedule.spaced("5 millis"))
+        )
+        return yield* openGuestConnection(transport)
+      }).pipe(Effect.catchAll((e) => Effect.flatMap(failure("AgentHandshake", e.message), Effect.fail)))
+
+      const died = Effect.flatMap(proc.exited, (exit) =>
+        Effect.flatMap(
+          Effect.zip(consoleTail(paths.consoleLog), fs.exists(paths.channelSocket).pipe(Effect.orElseSucceed(() => false))),
+          ([console, socketSeen]) =>
+            Effect.flatMap(
+              failure(
+                console || socketSeen ? "Kernel" : "Spawn",
+                `QEMU ${describeExit(exit)} before the guest agent answered`
+              ),
+              Effect.fail
+            )
+        ))
+
+      const timeoutMs = spec.timeoutMs ?? config.bootTimeoutMs
+      const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))
+      if (Option.isNone(answered)) {
+        return yield* Effect.flatMap(
+          failure(
+            "Timeout",
+            `the guest agent did not answer within ${Math.round(timeoutMs / 1000)}s (accelerator: ${accel.accel})`
+          ),
+          Effect.fail
+        )
+      }
+      const connection = answered.value
+      const bootMs = Date.now() - started
+
+      const attach = Effect.gen(function*() {
+        yield* Fiber.join(formatting)
+        yield* connection.attach({
+          scratchSerial: SCRATCH_SERIAL,
+          realtimeNs: BigInt(Date.now()) * 1_000_000n,
+          entropy: randomBytes(64),
+          hostname: `pyro-${spec.id}`
+        }).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail)))
+      })
+
+      return {
+        id: spec.id,
+        pid: proc.pid,
+        accel: accel.accel,
+        hello: connection.hello,
+        connection,
+        bootMs,
+        exited: proc.exited,
+        attach
+      } satisfies RunningVm
+    }).pipe(
+      Effect.provide(context),
+      Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
+    )
+
+  return Vmm.of({ accel, bootEphemeral })
+})
+
+export const QemuVmmLive = Layer.effect(Vmm, make)

@@ -1,0 +1,26 @@
+/** Where pyro keeps things and the knobs users can turn, read once from the environment. */
+import * as Context from "effect/Context"
+import type * as Option from "effect/Option"
+
+export type AccelPreference = "auto" | "kvm" | "tcg"
+
+export interface PyroConfigShape {
+  /** Downloads, kernels, the agent build, environment images. `$PYRO_CACHE_DIR`, else `$XDG_CACHE_HOME/pyro`. */
+  readonly cacheDir: string
+  /** VM and workspace records, scratch disks, sockets. `$PYRO_STATE_DIR`, else `$XDG_STATE_HOME/pyro`. */
+  readonly stateDir: string
+  /** A kernel image to use instead of Debian's cloud kernel (`PYRO_KERNEL`). */
+  readonly kernelPath: Option.Option<string>
+  /** Modules for that kernel: a directory of `.ko` files or a `lib/modules/<version>` tree (`PYRO_KERNEL_MODULES`). */
+  readonly kernelModulesDir: Option.Option<string>
+  readonly accel: AccelPreference
+  readonly qemuBinary: string
+  /** Upper bound on a cold boot, spawn to agent handshake (`PYRO_BOOT_TIMEOUT_SECONDS`, default 60). */
+  readonly bootTimeoutMs: number
+  /** Bytes of stdout and of stderr a result keeps in memory (`PYRO_MAX_OUTPUT_BYTES`, default 16 MiB). */
+  readonly maxOutputBytes: number
+  /** Size of each VM's sparse scratch disk (`PYRO_SCRATCH_MIB`, default 8192). */
+  readonly scratchMib: number
+}
+
+export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

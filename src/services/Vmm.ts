@@ -1,0 +1,44 @@
+/** Booting micro VMs. The live layer is QEMU (src/layers/QemuVmm.ts). */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { AccelDecision } from "../vm/accel.js"
+import type { BootError } from "../vm/errors.js"
+import type { Hello } from "../vm/protocol/messages.js"
+import type { GuestConnection } from "../vm/protocol/mux.js"
+import type { ProcessExit } from "../vm/qemu/process.js"
+
+export interface BootSpec {
+  readonly id: string
+  readonly kernel: string
+  readonly initrd: string
+  readonly rootImage: string
+  readonly vcpus: number
+  readonly memMib: number
+  readonly network: boolean
+  /** Spawn to agent handshake; defaults to the configured boot timeout. */
+  readonly timeoutMs?: number
+}
+
+/** A booted VM whose agent has answered, before attach. */
+export interface RunningVm {
+  readonly id: string
+  readonly pid: number
+  readonly accel: "kvm" | "tcg"
+  readonly hello: Hello
+  readonly connection: GuestConnection
+  /** Spawn to agent handshake. */
+  readonly bootMs: number
+  readonly exited: Effect.Effect<ProcessExit>
+  /** Give the VM its scratch disk, clock, entropy and hostname, and switch into its root. */
+  readonly attach: Effect.Effect<void, BootError>
+}
+
+export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
+  readonly accel: AccelDecision
+  /**
+   * Boot a VM that lives as long as the scope: closing it (success, failure,
+   * interruption) kills the VM and deletes its files.
+   */
+  readonly bootEphemeral: (spec: BootSpec) => Effect.Effect<RunningVm, BootError, Scope.Scope>
+}>() {}

@@ -1,0 +1,45 @@
+/** Failures of the VM layer. Each names where it arose; `message` is the one line users see. */
+import * as Data from "effect/Data"
+
+export type BootStage = "Prepare" | "Spawn" | "Kernel" | "AgentHandshake" | "Timeout" | "Attach"
+
+export class BootError extends Data.TaggedError("BootError")<{
+  readonly stage: BootStage
+  readonly detail: string
+  /** Last lines QEMU wrote on stderr. */
+  readonly vmmStderr?: string
+  /** Last lines of the guest console (kernel and agent messages). */
+  readonly console?: string
+}> {
+  override get message() {
+    const tails = [
+      this.vmmStderr ? `\n--- qemu stderr ---\n${this.vmmStderr.trimEnd()}` : "",
+      this.console ? `\n--- guest console ---\n${this.console.trimEnd()}` : ""
+    ].join("")
+    return `VM boot failed (${this.stage}): ${this.detail}${tails}`
+  }
+}
+
+export type ChannelFailure = "Closed" | "Protocol" | "Transport" | "Unresponsive"
+
+/** The guest channel is unusable: closed, broken by a malformed frame, or silent. */
+export class GuestChannelError extends Data.TaggedError("GuestChannelError")<{
+  readonly reason: ChannelFailure
+  readonly detail: string
+}> {
+  override get message() {
+    return `guest channel ${this.reason.toLowerCase()}: ${this.detail}`
+  }
+}
+
+/** The agent refused or failed a request (attach, sync). */
+export class GuestRequestFailed extends Data.TaggedError("GuestRequestFailed")<{
+  readonly request: string
+  readonly stage: string
+  readonly errno: number
+  readonly detail: string
+}> {
+  override get message() {
+    return `guest ${this.request} failed at ${this.stage}: ${this.detail}`
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Running one command over a guest connection and shaping the outcome the way
+ * every operation reports it: exit code 124 and a stderr line on timeout, 127
+ * for a command that does not exist, output capped in memory while streamed
+ * to an optional sink as it arrives.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { Command } from "../contract/common.js"
+import { GuestChannelError } from "./errors.js"
+import { CappedOutput } from "./output.js"
+import type { GuestConnection } from "./protocol/mux.js"
+
+export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+export const DEFAULT_GUEST_ENV: ReadonlyArray<readonly [string, string]> = [
+  ["PATH", GUEST_PATH],
+  ["HOME", "/root"],
+  ["USER", "root"],
+  ["LOGNAME", "root"],
+  ["LANG", "C.UTF-8"],
+  ["TERM", "dumb"]
+]
+
+/** The agent enforces the timeout; the host gives up this much later if it never hears back. */
+const HOST_GRACE_MS = 15_000
+const TIMEOUT_EXIT_CODE = 124
+
+export type OutputSink = (fd: 1 | 2, bytes: Uint8Array) => Effect.Effect<void>
+
+export interface CommandOutcome {
+  readonly stdout: CappedOutput
+  readonly stderr: CappedOutput
+  readonly exitCode: number
+  readonly timedOut: boolean
+  readonly durationMs: number
+}
+
+export const commandArgv = (command: Command): ReadonlyArray<string> =>
+  typeof command === "string" ? ["/bin/sh", "-c", command] : command
+
+export const timeoutMessage = (seconds: number) => `command timed out after ${seconds}s\n`
+
+export const runCommand = (
+  connection: GuestConnection,
+  options: {
+    readonly command: Command
+    readonly cwd: string
+    readonly timeoutSeconds: number
+    readonly maxOutputBytes: number
+    readonly env?: ReadonlyArray<readonly [string, string]>
+    readonly onOutput?: OutputSink
+  }
+): Effect.Effect<CommandOutcome, GuestChannelError> =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const stdout = new CappedOutput(options.maxOutputBytes)
+    const stderr = new CappedOutput(options.maxOutputBytes)
+    const sink = options.onOutput ?? (() => Effect.void)
+    let stderrAtLineStart = true
+    const emit = (fd: 1 | 2, bytes: Uint8Array) => {
+      if (fd === 2 && bytes.byteLength > 0) stderrAtLineStart = bytes[bytes.byteLength - 1] === 0x0a
+      ;(fd === 1 ? stdout : stderr).push(bytes)
+      return sink(fd, bytes)
+    }
+    const argv = commandArgv(options.command)
+    let exitCode: number | undefined
+    let timedOut = false
+
+    const events = connection.exec({
+      argv,
+      env: options.env ?? DEFAULT_GUEST_ENV,
+      cwd: options.cwd,
+      timeoutMs: options.timeoutSeconds * 1000,
+      stdin: false
+    })
+    const finished = yield* Stream.runForEach(events, (event) => {
+      switch (event._tag) {
+        case "Output":
+          return emit(event.fd, event.bytes)
+        case "Exit":
+          exitCode = event.exitCode
+          timedOut = event.timedOut
+          return Effect.void
+        case "GuestError": {
+          // The command never started: report it the way a shell would.
+          const notFound = event.stage === "exec" && event.errno === 2
+          exitCode = notFound ? 127 : 126
+          const what = notFound ? "command not found" : event.message
+          return emit(2, new TextEncoder().encode(`pyro: ${argv[0]}: ${what}\n`))
+        }
+      }
+    }).pipe(Effect.timeoutOption(options.timeoutSeconds * 1000 + HOST_GRACE_MS))
+
+    if (Option.isNone(finished) || exitCode === undefined) {
+      return yield* new GuestChannelError({
+        reason: "Unresponsive",
+        detail: `the guest did not report the end of the command within ${options.timeoutSeconds}s plus ${HOST_GRACE_MS / 1000}s`
+      })
+    }
+    if (timedOut) {
+      exitCode = TIMEOUT_EXIT_CODE
+      const line = timeoutMessage(options.timeoutSeconds)
+      yield* emit(2, new TextEncoder().encode(stderrAtLineStart ? line : `\n${line}`))
+    }
+    return { stdout, stderr, exitCode, timedOut, durationMs: Date.now() - started }
+  })

@@ -1,0 +1,50 @@
+/**
+ * Start-up sweep of ephemeral VMs whose owning process died without cleaning
+ * up (kill -9, power loss). Their QEMU normally died with the owner
+ * (parent-death signal); this kills any that did not and removes the files.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { commandLine, isAlive } from "./procfs.js"
+import { EphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
+
+/** A directory without a readable record younger than this may still be being created. */
+const RECORD_GRACE_MS = 60_000
+
+const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(EphemeralRecord))
+
+export const sweepOrphans = (stateDir: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const root = vmsRoot(stateDir)
+    const ids = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed(() => []))
+    const swept: Array<string> = []
+    for (const id of ids) {
+      const paths = vmPaths(stateDir, id)
+      const text = yield* fs.readFileString(paths.record).pipe(Effect.option)
+      const record = Option.flatMap(text, decodeRecord)
+      if (Option.isNone(record)) {
+        const info = yield* fs.stat(paths.dir).pipe(Effect.option)
+        const mtime = Option.flatMap(info, (i) => i.mtime)
+        const old = Option.match(mtime, { onNone: () => true, onSome: (m) => Date.now() - m.getTime() > RECORD_GRACE_MS })
+        // Records of other kinds (persistent VMs) parse as None too; leave them.
+        if (!old || Option.isSome(text)) continue
+      } else {
+        if (isAlive(record.value.owner)) continue
+        const pid = record.value.vmmPid
+        // Only kill a process that is provably this VM's QEMU, not a recycled pid.
+        if (pid !== undefined && commandLine(pid).includes(paths.dir)) {
+          try {
+            process.kill(-pid, "SIGKILL")
+          } catch {
+            // already gone
+          }
+        }
+      }
+      yield* fs.remove(paths.dir, { recursive: true }).pipe(Effect.ignore)
+      swept.push(id)
+    }
+    return swept
+  })

@@ -1,0 +1,99 @@
+/**
+ * A VM's files on the host: `<stateDir>/vms/<id>/` with its record, sockets,
+ * console log and scratch disk. An ephemeral VM's directory is a scoped
+ * resource, removed with everything in it when the run ends; `vm.json` names
+ * the owning process so a later start-up can sweep what a killed one left.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Path from "node:path"
+import { BootError } from "./errors.js"
+import { selfIdentity } from "./procfs.js"
+
+/** Unix socket paths must fit in sun_path (108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107
+
+export const EphemeralRecord = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.Literal("ephemeral"),
+  owner: Schema.Struct({ pid: Schema.Int, startTime: Schema.Number }),
+  vmmPid: Schema.optional(Schema.Int),
+  createdAt: Schema.String
+})
+export type EphemeralRecord = typeof EphemeralRecord.Type
+
+export interface VmPaths {
+  readonly id: string
+  readonly dir: string
+  readonly record: string
+  readonly channelSocket: string
+  readonly qmpSocket: string
+  readonly consoleLog: string
+  readonly scratch: string
+}
+
+export const vmsRoot = (stateDir: string) => Path.join(stateDir, "vms")
+
+export const vmPaths = (stateDir: string, id: string): VmPaths => {
+  const dir = Path.join(vmsRoot(stateDir), id)
+  return {
+    id,
+    dir,
+    record: Path.join(dir, "vm.json"),
+    channelSocket: Path.join(dir, "channel.sock"),
+    qmpSocket: Path.join(dir, "qmp.sock"),
+    consoleLog: Path.join(dir, "console.log"),
+    scratch: Path.join(dir, "scratch.ext4")
+  }
+}
+
+const encodeRecord = Schema.encodeSync(Schema.parseJson(EphemeralRecord, { space: 2 }))
+
+/** Write `contents` to `path` atomically: temp file, fsync, rename. */
+export const writeFileAtomic = (path: string, contents: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const tmp = `${path}.${process.pid}.tmp`
+    yield* Effect.scoped(Effect.gen(function*() {
+      const file = yield* fs.open(tmp, { flag: "w", mode: 0o600 })
+      yield* file.writeAll(new TextEncoder().encode(contents))
+      yield* file.sync
+    }))
+    yield* fs.rename(tmp, path)
+  })
+
+/** Create an ephemeral VM's directory; it and its contents go when the scope closes. */
+export const makeEphemeralDir = (
+  stateDir: string,
+  id: string
+): Effect.Effect<VmPaths, BootError, Scope.Scope | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const paths = vmPaths(stateDir, id)
+    if (Buffer.byteLength(paths.channelSocket) > MAX_SOCKET_PATH) {
+      return yield* new BootError({
+        stage: "Prepare",
+        detail: `socket path ${paths.channelSocket} is longer than ${MAX_SOCKET_PATH} bytes; set PYRO_STATE_DIR to a shorter directory`
+      })
+    }
+    yield* Effect.acquireRelease(
+      fs.makeDirectory(paths.dir, { recursive: true, mode: 0o700 }),
+      () => Effect.ignore(fs.remove(paths.dir, { recursive: true }))
+    ).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: e.message })))
+    yield* writeEphemeralRecord(paths, undefined)
+    return paths
+  })
+
+export const writeEphemeralRecord = (paths: VmPaths, vmmPid: number | undefined) =>
+  writeFileAtomic(
+    paths.record,
+    encodeRecord({
+      id: paths.id,
+      kind: "ephemeral",
+      owner: selfIdentity(),
+      ...(vmmPid === undefined ? {} : { vmmPid }),
+      createdAt: new Date().toISOString()
+    })
+  ).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `cannot write ${paths.record}: ${e.message}` })))
