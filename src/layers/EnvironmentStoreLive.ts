@@ -1,8 +1,10 @@
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import { captureServices } from "./captureServices.js"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { buildBusyboxTree } from "../environment/busybox.js"
 import { CATALOG, cacheName, type CatalogEntry, findEntry } from "../environment/catalog.js"
@@ -16,26 +18,30 @@ import {
   EnvironmentStore,
   type InstalledEnvironment
 } from "../services/EnvironmentStore.js"
-import { type Progress, report } from "../services/Progress.js"
+import { Progress, report } from "../services/Progress.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 
 /** Room for what a build adds on top of the tree itself (ext4 metadata, slack). */
 const imageSizeMib = (treeBytes: number) => Math.ceil((treeBytes * 1.25) / (1024 * 1024)) + 16
 
-const treeBytes = (root: string): Effect.Effect<number, never, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
+/** Bytes a tree occupies, counting each symlink as itself, not its target. */
+const treeBytes = (root: string) =>
+  Effect.sync(() => {
     let total = 0
-    for (const name of yield* fs.readDirectory(root, { recursive: true }).pipe(Effect.orElseSucceed(() => []))) {
-      const info = yield* fs.stat(Path.join(root, name)).pipe(Effect.option)
-      if (Option.isSome(info)) total += Number(info.value.size) + 4096
+    const walk = (dir: string) => {
+      for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = Path.join(dir, entry.name)
+        total += Fs.lstatSync(full).size + 4096
+        if (entry.isDirectory()) walk(full)
+      }
     }
+    walk(root)
     return total
   })
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
-  const context = yield* Effect.context<FileSystem.FileSystem | CommandExecutor.CommandExecutor | Progress>()
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor, Progress)
   const fs = yield* FileSystem.FileSystem
   const root = Path.join(config.cacheDir, "environments")
 

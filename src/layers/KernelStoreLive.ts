@@ -1,12 +1,13 @@
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import { captureServices } from "./captureServices.js"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Path from "node:path"
 import { sha256 } from "../host/files.js"
 import { type BootAssets, type KernelCacheStatus, KernelError, KernelStore } from "../services/KernelStore.js"
-import type { Progress } from "../services/Progress.js"
+import { Progress } from "../services/Progress.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { AGENT_COMPILER, agentDigest, agentPath, ensureAgent } from "../vm/kernel/agentBuild.js"
 import { cachedDebianKernel, ensureDebianKernel, locateModules } from "../vm/kernel/debianKernel.js"
@@ -22,7 +23,7 @@ interface KernelChoice {
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
-  const context = yield* Effect.context<FileSystem.FileSystem | CommandExecutor.CommandExecutor | Progress>()
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor, Progress)
   const fs = yield* FileSystem.FileSystem
 
   /** PYRO_KERNEL: identified by path, size and mtime, so a changed file is noticed without hashing it. */

@@ -1,10 +1,13 @@
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import { captureServices } from "./captureServices.js"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import { makeScratchImage } from "../environment/ext4.js"
@@ -13,11 +16,10 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import { type BootSpec, type RunningVm, Vmm } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError } from "../vm/errors.js"
-import { openGuestConnection } from "../vm/protocol/mux.js"
+import { connectAgent } from "../vm/agentConnection.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, spawnVmm } from "../vm/qemu/process.js"
 import { sweepOrphans } from "../vm/sweep.js"
-import { connectUnixSocket } from "../vm/transport.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 
 const CONSOLE_TAIL_BYTES = 4096
@@ -34,7 +36,7 @@ const consoleTail = (path: string) =>
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
-  const context = yield* Effect.context<FileSystem.FileSystem | CommandExecutor.CommandExecutor>()
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const fs = yield* FileSystem.FileSystem
   const accel = decideAccel(yield* probeKvm, config.accel)
   const tscKhz = yield* hostTscKhz
@@ -93,12 +95,13 @@ export const make = Effect.gen(function*() {
           })
         })
 
-      const handshake = Effect.gen(function*() {
-        const transport = yield* connectUnixSocket(paths.channelSocket).pipe(
-          Effect.retry(Schedule.spaced("5 millis"))
-        )
-        return yield* openGuestConnection(transport)
-      }).pipe(Effect.catchAll((e) => Effect.flatMap(failure("AgentHandshake", e.message), Effect.fail)))
+      // The first connection lives in its own scope so a caller can let go of it
+      // (disconnect) without stopping the VM.
+      const connectionScope = yield* Effect.flatMap(Effect.scope, (scope) => Scope.fork(scope, ExecutionStrategy.sequential))
+      const handshake = connectAgent(paths.channelSocket).pipe(
+        Scope.extend(connectionScope),
+        Effect.catchAll((e) => Effect.flatMap(failure("AgentHandshake", e.message), Effect.fail))
+      )
 
       const died = Effect.flatMap(proc.exited, (exit) =>
         Effect.flatMap(
@@ -140,6 +143,8 @@ export const make = Effect.gen(function*() {
       return {
         id: spec.id,
         pid: proc.pid,
+        channelSocket: paths.channelSocket,
+        disconnect: Scope.close(connectionScope, Exit.void),
         accel: accel.accel,
         hello: connection.hello,
         connection,

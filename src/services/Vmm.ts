@@ -26,7 +26,11 @@ export interface RunningVm {
   readonly pid: number
   readonly accel: "kvm" | "tcg"
   readonly hello: Hello
+  /** The connection made at boot. */
   readonly connection: GuestConnection
+  /** Close that connection, leaving the VM running (another may connect to channelSocket). */
+  readonly disconnect: Effect.Effect<void>
+  readonly channelSocket: string
   /** Spawn to agent handshake. */
   readonly bootMs: number
   readonly exited: Effect.Effect<ProcessExit>

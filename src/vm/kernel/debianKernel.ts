@@ -14,6 +14,7 @@ import { installDirectory, withTempDir, writeFileAtomic } from "../../host/files
 import { report } from "../../services/Progress.js"
 import { KernelError } from "../../services/KernelStore.js"
 import { BOOT_MODULES } from "./modules.js"
+import { extractVmlinux } from "./vmlinux.js"
 
 export const KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
 
@@ -21,14 +22,19 @@ export const KernelManifest = Schema.Struct({
   package: Schema.String,
   packageVersion: Schema.String,
   kernelVersion: Schema.String,
-  modules: Schema.Array(Schema.String)
+  modules: Schema.Array(Schema.String),
+  /** What QEMU boots: the uncompressed "vmlinux" when it could be extracted, else "vmlinuz". */
+  bootImage: Schema.optionalWith(Schema.Literal("vmlinux", "vmlinuz"), { default: () => "vmlinuz" as const })
 })
 export type KernelManifest = typeof KernelManifest.Type
+
+const encodeManifest = Schema.encode(Schema.parseJson(KernelManifest, { space: 2 }))
 
 const Pointer = Schema.Struct({ package: Schema.String })
 
 export interface InstalledKernel {
   readonly dir: string
+  /** The image QEMU boots. */
   readonly vmlinuz: string
   readonly modulesDir: string
   readonly manifest: KernelManifest
@@ -49,7 +55,7 @@ const installed = (dir: string) =>
     if (Option.isNone(manifest)) return Option.none<InstalledKernel>()
     return Option.some({
       dir,
-      vmlinuz: Path.join(dir, "vmlinuz"),
+      vmlinuz: Path.join(dir, manifest.value.bootImage),
       modulesDir: Path.join(dir, "modules"),
       manifest: manifest.value
     })
@@ -103,6 +109,8 @@ export const ensureDebianKernel = (cacheDir: string) =>
           if (!vmlinuz) return yield* new KernelError({ reason: "Kernel", detail: `${pkg} contains no /boot/vmlinuz-*` })
           const kernelVersion = vmlinuz.slice("vmlinuz-".length)
           yield* fs.copyFile(Path.join(boot, vmlinuz), Path.join(dir, "vmlinuz"))
+          const elf = extractVmlinux(yield* fs.readFile(Path.join(dir, "vmlinuz")))
+          if (elf) yield* fs.writeFile(Path.join(dir, "vmlinux"), elf)
           const modules = yield* locateModules(Path.join(unpacked, "lib", "modules", kernelVersion))
           yield* fs.makeDirectory(Path.join(dir, "modules"))
           for (const [name, file] of modules) yield* fs.copyFile(file, Path.join(dir, "modules", `${name}.ko`))
@@ -110,9 +118,10 @@ export const ensureDebianKernel = (cacheDir: string) =>
             package: pkg,
             packageVersion: debVersion(deb),
             kernelVersion,
-            modules: modules.map(([name]) => name)
+            modules: modules.map(([name]) => name),
+            bootImage: elf ? "vmlinux" : "vmlinuz"
           }
-          yield* fs.writeFileString(Path.join(dir, "kernel.json"), JSON.stringify(manifest, null, 2))
+          yield* fs.writeFileString(Path.join(dir, "kernel.json"), yield* encodeManifest(manifest))
         })))
     yield* writeFileAtomic(pointerPath(cacheDir), JSON.stringify({ package: pkg }))
     const result = yield* installed(target)
@@ -122,6 +131,7 @@ export const ensureDebianKernel = (cacheDir: string) =>
     Effect.catchTags({
       DebianPackageError: (e) => Effect.fail(new KernelError({ reason: "Kernel", detail: e.message })),
       SystemError: (e) => Effect.fail(new KernelError({ reason: "Kernel", detail: e.message })),
-      BadArgument: (e) => Effect.fail(new KernelError({ reason: "Kernel", detail: e.message }))
+      BadArgument: (e) => Effect.fail(new KernelError({ reason: "Kernel", detail: e.message })),
+      ParseError: (e) => Effect.fail(new KernelError({ reason: "Kernel", detail: e.message }))
     })
   )

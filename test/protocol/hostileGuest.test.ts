@@ -1,0 +1,124 @@
+/**
+ * The guest is untrusted. A scripted peer on a real unix socket plays a guest
+ * that answers the handshake and then misbehaves; the host must fail the
+ * affected work with a clear error and never crash or hang.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { connectAgent } from "../../src/vm/agentConnection.js"
+import { FieldKey, FRAME_HEADER_BYTES, MessageType } from "../../src/vm/protocol/constants.js"
+import { decodeFields, encodeFields } from "../../src/vm/protocol/fields.js"
+import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
+
+type Behaviour = (socket: Net.Socket, execStream: number) => void
+
+const frame = (type: number, stream: number, payload: Uint8Array, flags = 0) =>
+  Either.getOrThrow(encodeFrame({ type, flags, stream, payload }))
+
+/** A peer that completes the handshake, then on the first EXEC does `behaviour`. */
+const hostilePeer = (behaviour: Behaviour) =>
+  Effect.acquireRelease(
+    Effect.async<{ path: string; server: Net.Server }>((resume) => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-hostile-"))
+      const path = Path.join(dir, "channel.sock")
+      const server = Net.createServer((socket) => {
+        const decoder = new FrameDecoder()
+        socket.on("error", () => {})
+        socket.on("data", (chunk) => {
+          for (const f of Either.getOrElse(decoder.push(chunk), () => [])) {
+            if (f.type === MessageType.HELLO) {
+              const nonce = Either.getOrThrow(decodeFields(f.payload)).bytes(FieldKey.NONCE)!
+              socket.write(frame(MessageType.HELLO, 0, encodeFields([
+                [FieldKey.GENERATION, 1],
+                [FieldKey.NONCE, nonce],
+                [FieldKey.STATE, "attached"],
+                [FieldKey.AGENT_VERSION, "hostile"]
+              ])))
+            } else if (f.type === MessageType.EXEC) {
+              behaviour(socket, f.stream)
+            }
+          }
+        })
+      })
+      server.listen(path, () => resume(Effect.succeed({ path, server })))
+    }),
+    ({ path, server }) => Effect.sync(() => {
+      server.close()
+      Fs.rmSync(Path.dirname(path), { recursive: true, force: true })
+    })
+  )
+
+const execTrue = (path: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* connectAgent(path)
+    return yield* connection.exec({ argv: ["true"], env: [], cwd: "/", timeoutMs: 0, stdin: false }).pipe(
+      Stream.runCollect,
+      Effect.timeout("5 seconds")
+    )
+  }))
+
+const failsWith = (behaviour: Behaviour) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { path } = yield* hostilePeer(behaviour)
+    const exit = yield* Effect.exit(execTrue(path))
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) return String(exit.cause)
+    return ""
+  }))
+
+describe("a hostile guest", () => {
+  it.live("that sends a frame with a bad magic", () =>
+    Effect.gen(function*() {
+      const cause = yield* failsWith((socket) => socket.write(Buffer.alloc(64, 0x41)))
+      expect(cause).toContain("GuestChannelError")
+      expect(cause).toContain("bad frame magic")
+    }))
+
+  it.live("that announces a frame larger than the limit", () =>
+    Effect.gen(function*() {
+      const cause = yield* failsWith((socket, stream) => {
+        const header = Buffer.from(frame(MessageType.DATA, stream, new Uint8Array(), 1).subarray(0, FRAME_HEADER_BYTES))
+        header.writeUInt32BE(0xffff_ffff, 8)
+        socket.write(header)
+      })
+      expect(cause).toContain("exceeds")
+    }))
+
+  it.live("that reports an impossible exit status", () =>
+    Effect.gen(function*() {
+      const cause = yield* failsWith((socket, stream) =>
+        socket.write(frame(MessageType.EXIT, stream, encodeFields([[FieldKey.EXIT_CODE, 4096]]))))
+      expect(cause).toContain("invalid message")
+    }))
+
+  it.live("that closes the channel in the middle of a frame", () =>
+    Effect.gen(function*() {
+      const cause = yield* failsWith((socket, stream) => {
+        socket.write(frame(MessageType.DATA, stream, new Uint8Array(100), 1).subarray(0, 50))
+        socket.end()
+      })
+      expect(cause).toContain("closed")
+    }))
+
+  it.live("that never finishes the command does not block other work on the connection", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { path } = yield* hostilePeer(() => {})
+      const connection = yield* connectAgent(path)
+      const stuck = connection.exec({ argv: ["sleep"], env: [], cwd: "/", timeoutMs: 0, stdin: false }).pipe(
+        Stream.runDrain,
+        Effect.timeoutOption("300 millis")
+      )
+      expect((yield* stuck)._tag).toBe("None")
+      // The connection is still readable: the peer ignores PING, so this too
+      // times out, but the reader fiber is alive and nothing has crashed.
+      const ping = yield* connection.ping(new Uint8Array([1])).pipe(Effect.timeoutOption("200 millis"))
+      expect(ping._tag).toBe("None")
+    })))
+})

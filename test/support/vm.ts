@@ -1,0 +1,51 @@
+/** Helpers for tests that boot real VMs: isolated state directories and leak checks. */
+import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { servicesLayer } from "../../src/layers/App.js"
+import { layerWith } from "../../src/layers/PyroConfigLive.js"
+import { ProgressSilent } from "../../src/services/Progress.js"
+
+/** A fresh state directory (VM files, sockets) per test file; the cache is the user's. */
+export const makeStateDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-test-"))
+
+export const testLayer = (stateDir: string, overrides: Parameters<typeof layerWith>[0] = {}) =>
+  servicesLayer(layerWith({ stateDir, ...overrides }), ProgressSilent)
+
+/** Pids of QEMU processes whose command line mentions `stateDir`. */
+export const qemuProcessesUnder = (stateDir: string): Array<number> =>
+  Fs.readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        const cmd = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
+        return cmd.includes("qemu-system") && cmd.includes(stateDir)
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+
+/** VM directories left under the state directory. */
+export const vmDirsUnder = (stateDir: string): Array<string> => {
+  try {
+    return Fs.readdirSync(Path.join(stateDir, "vms"))
+  } catch {
+    return []
+  }
+}
+
+/** Poll until `check` holds (processes take a moment to be reaped). */
+export const eventually = (check: () => boolean, timeoutMs = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!check()) {
+      if (Date.now() > deadline) return false
+      yield* Effect.sleep("50 millis")
+    }
+    return true
+  })
+
+export const repoRoot = Path.resolve(import.meta.dirname, "../..")
+export const pyroBin = Path.join(repoRoot, "bin", "pyro.js")

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "@effect/vitest"
+import { kernelCommandLine, qemuArgs, type QemuSpec } from "../../src/vm/qemu/args.js"
+
+const spec: QemuSpec = {
+  name: "pyro-abc",
+  accel: "tcg",
+  vcpus: 2,
+  memMib: 512,
+  kernel: "/k/vmlinux",
+  initrd: "/k/initrd.cpio",
+  rootImage: "/env/rootfs.ext4",
+  scratchImage: "/state/vms/abc/scratch.ext4",
+  channelSocket: "/state/vms/abc/channel.sock",
+  qmpSocket: "/state/vms/abc/qmp.sock",
+  consoleLog: "/state/vms/abc/console.log",
+  network: false,
+  tscKhz: 2_600_000
+}
+
+const valueAfter = (args: ReadonlyArray<string>, flag: string) => args[args.indexOf(flag) + 1]
+
+describe("qemuArgs", () => {
+  it("builds a microvm with a read-only root, a scratch disk and the channel", () => {
+    const args = qemuArgs(spec)
+    expect(valueAfter(args, "-M")).toBe("microvm,acpi=on")
+    expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi")
+    expect(valueAfter(args, "-cpu")).toBe("qemu64,+arat")
+    expect(valueAfter(args, "-smp")).toBe("2")
+    expect(valueAfter(args, "-m")).toBe("512")
+    expect(args).toContain("id=root,file=/env/rootfs.ext4,format=raw,if=none,readonly=on")
+    expect(args).toContain("virtio-blk-device,drive=root,serial=pyro-root")
+    expect(args).toContain("virtserialport,chardev=channel,name=org.pyro.channel.0")
+    expect(args).toContain("-no-reboot")
+    expect(args).not.toContain("-netdev")
+  })
+
+  it("uses KVM with the host CPU when told to", () => {
+    const args = qemuArgs({ ...spec, accel: "kvm" })
+    expect(valueAfter(args, "-accel")).toBe("kvm")
+    expect(valueAfter(args, "-cpu")).toBe("host")
+  })
+
+  it("adds user-mode networking only when asked", () => {
+    expect(qemuArgs({ ...spec, network: true })).toContain("user,id=net0")
+  })
+
+  it("escapes commas in paths QEMU parses as options", () => {
+    const args = qemuArgs({ ...spec, rootImage: "/odd,dir/rootfs.ext4" })
+    expect(args).toContain("id=root,file=/odd,,dir/rootfs.ext4,format=raw,if=none,readonly=on")
+  })
+
+  it("passes the host TSC frequency so TCG boots never hang calibrating it", () => {
+    expect(kernelCommandLine({ tscKhz: 2_600_000 })).toContain("tsc_early_khz=2600000")
+    expect(kernelCommandLine({ tscKhz: undefined })).not.toContain("tsc_early_khz")
+    expect(kernelCommandLine({ tscKhz: undefined })).toContain("panic=-1")
+  })
+})
