@@ -8,6 +8,8 @@
  * VM off, which the host sees as the VMM exiting.
  */
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,6 +27,20 @@ static void block_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* `pyro.poweroff_when_ready` on the kernel command line: boot fully, then power
+ * off instead of serving. bench/boot times this as the raw-QEMU baseline. */
+static int poweroff_when_ready(void)
+{
+	char cmdline[4096];
+	FILE *f = fopen("/proc/cmdline", "re");
+	if (!f)
+		return 0;
+	size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
+	fclose(f);
+	cmdline[n] = 0;
+	return strstr(cmdline, "pyro.poweroff_when_ready") != NULL;
+}
+
 int main(void)
 {
 	block_signals();
@@ -37,5 +53,7 @@ int main(void)
 	int port = open_channel_port();
 	if (port < 0)
 		power_off("no channel port");
+	if (poweroff_when_ready())
+		power_off("ready (pyro.poweroff_when_ready)");
 	serve(port);
 }

@@ -2,6 +2,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { formatInputError } from "../contract/common.js"
 import { VmRunInput } from "../contract/vm.js"
 import { VmManager } from "../services/VmManager.js"
 import { setExitCode } from "./exitCode.js"
@@ -29,7 +30,7 @@ export const runCommand = Command.make(
         ttl_seconds: args.ttlSeconds,
         network: args.network,
         allow_host_compat: args.allowHostCompat
-      }).pipe(Effect.mapError((e) => new UsageError({ detail: e.message })))
+      }, { errors: "all" }).pipe(Effect.mapError((e) => new UsageError({ detail: formatInputError(e) })))
       const manager = yield* VmManager
       const outcome = yield* manager.run(
         input,

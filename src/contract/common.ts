@@ -1,4 +1,5 @@
 /** Fields shared by several operations, with the original's names and defaults. */
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 export const DEFAULT_VCPU_COUNT = 1
@@ -20,20 +21,19 @@ export const EnvironmentName = Schema.String.pipe(
   Schema.annotations({ description: "Environment name, e.g. debian:12 (see vm_list_environments)." })
 )
 
-export const VcpuCount = Schema.Int.pipe(
-  Schema.between(1, 64),
+const intBetween = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max, { message: () => `must be a whole number from ${min} to ${max}` }))
+
+export const VcpuCount = intBetween(1, 64).pipe(
   Schema.annotations({ description: "Virtual CPUs." })
 )
-export const MemMib = Schema.Int.pipe(
-  Schema.between(128, 65536),
+export const MemMib = intBetween(128, 65536).pipe(
   Schema.annotations({ description: "Guest memory in MiB." })
 )
-export const TimeoutSeconds = Schema.Int.pipe(
-  Schema.between(1, 86400),
+export const TimeoutSeconds = intBetween(1, 86400).pipe(
   Schema.annotations({ description: "Seconds before the command is killed (exit code 124)." })
 )
-export const TtlSeconds = Schema.Int.pipe(
-  Schema.between(1, 7 * 86400),
+export const TtlSeconds = intBetween(1, 7 * 86400).pipe(
   Schema.annotations({ description: "Seconds before an idle VM or workspace is reaped." })
 )
 
@@ -44,3 +44,13 @@ export const Command = Schema.Union(
   description: "A shell command line (run with /bin/sh -c) or an argv array (run directly, no shell)."
 }))
 export type Command = typeof Command.Type
+
+/** "field: problem" lines for a failed decode, the way every entrypoint reports bad input. */
+export const formatInputError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  // An optional field's "or undefined" alternative adds nothing to the real complaint.
+  const useful = issues.filter((i) => !i.message.startsWith("Expected undefined"))
+  return (useful.length > 0 ? useful : issues)
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .join("; ")
+}

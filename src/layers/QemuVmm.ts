@@ -18,7 +18,7 @@ import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
-import { describeExit, spawnVmm } from "../vm/qemu/process.js"
+import { describeExit, type ProcessExit, spawnVmm } from "../vm/qemu/process.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 
@@ -95,26 +95,32 @@ export const make = Effect.gen(function*() {
           })
         })
 
+      const vmmDied = (exit: ProcessExit) =>
+        Effect.gen(function*() {
+          const socketSeen = yield* fs.exists(paths.channelSocket).pipe(Effect.orElseSucceed(() => false))
+          const console = yield* consoleTail(paths.consoleLog)
+          return yield* failure(
+            console || socketSeen ? "Kernel" : "Spawn",
+            `QEMU ${describeExit(exit)} before the guest agent answered`
+          )
+        })
+
       // The first connection lives in its own scope so a caller can let go of it
       // (disconnect) without stopping the VM.
       const connectionScope = yield* Effect.flatMap(Effect.scope, (scope) => Scope.fork(scope, ExecutionStrategy.sequential))
       const handshake = connectAgent(paths.channelSocket).pipe(
         Scope.extend(connectionScope),
-        Effect.catchAll((e) => Effect.flatMap(failure("AgentHandshake", e.message), Effect.fail))
+        // A channel that breaks because QEMU died is reported as QEMU's death.
+        Effect.catchAll((e) =>
+          Effect.flatMap(
+            Effect.timeoutOption(proc.exited, "1 second"),
+            Option.match({
+              onSome: (exit) => Effect.flatMap(vmmDied(exit), Effect.fail),
+              onNone: () => Effect.flatMap(failure("AgentHandshake", e.message), Effect.fail)
+            })
+          ))
       )
-
-      const died = Effect.flatMap(proc.exited, (exit) =>
-        Effect.flatMap(
-          Effect.zip(consoleTail(paths.consoleLog), fs.exists(paths.channelSocket).pipe(Effect.orElseSucceed(() => false))),
-          ([console, socketSeen]) =>
-            Effect.flatMap(
-              failure(
-                console || socketSeen ? "Kernel" : "Spawn",
-                `QEMU ${describeExit(exit)} before the guest agent answered`
-              ),
-              Effect.fail
-            )
-        ))
+      const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
       const timeoutMs = spec.timeoutMs ?? config.bootTimeoutMs
       const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))

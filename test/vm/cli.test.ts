@@ -1,0 +1,103 @@
+/** The `pyro` binary as a user runs it: exit codes, exact output, Ctrl-C and kill -9. */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import { makeStateDir, pyroBin, qemuProcessesUnder, vmDirsUnder } from "../support/vm.js"
+
+const stateDir = makeStateDir()
+afterAll(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
+
+interface Ran {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: Buffer
+  readonly stderr: string
+}
+
+const start = (args: ReadonlyArray<string>) =>
+  spawn(process.execPath, [pyroBin, ...args], {
+    env: { ...process.env, PYRO_STATE_DIR: stateDir },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
+const finish = (child: ChildProcess) =>
+  new Promise<Ran>((resolve) => {
+    const out: Array<Buffer> = []
+    let err = ""
+    child.stdout!.on("data", (b: Buffer) => out.push(b))
+    child.stderr!.on("data", (b: Buffer) => (err += b.toString()))
+    child.on("close", (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: err }))
+  })
+
+const pyro = (...args: Array<string>) => finish(start(args))
+
+const waitFor = async (check: () => boolean, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time")
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Start `run` and resolve once the guest command has printed its first line. */
+const startRunning = async (args: ReadonlyArray<string>) => {
+  const child = start(["run", "tiny", "--", ...args])
+  const done = finish(child)
+  await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+  return { child, done }
+}
+
+describe("pyro CLI", () => {
+  it("prints its version", async () => {
+    const r = await pyro("--version")
+    expect(r.code).toBe(0)
+    expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it("run streams exact output and exits with the command's code", async () => {
+    const r = await pyro("run", "tiny", "--", "sh", "-c", "printf 'out\\377'; echo err >&2; exit 3")
+    expect(r.code).toBe(3)
+    expect([...r.stdout]).toEqual([0x6f, 0x75, 0x74, 0xff])
+    expect(r.stderr).toBe("err\n")
+    expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+
+  it("run --json prints the result object", async () => {
+    const r = await pyro("run", "tiny", "--json", "--", "echo", "hi")
+    expect(r.code).toBe(0)
+    const result = JSON.parse(r.stdout.toString())
+    expect(result).toMatchObject({ stdout: "hi\n", stderr: "", exit_code: 0, environment: "tiny", execution_mode: "guest_virtio_serial" })
+    expect(typeof result.duration_ms).toBe("number")
+    expect(typeof result.vm_id).toBe("string")
+  })
+
+  it("rejects bad input with exit code 2 and unknown environments with the known ones", async () => {
+    const bad = await pyro("run", "tiny", "--vcpu-count", "0", "--", "true")
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("vcpu_count")
+    const unknown = await pyro("run", "no-such-env", "--", "true")
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('unknown environment "no-such-env"; known environments: tiny')
+  })
+
+  it("Ctrl-C stops the VM and removes its files", async () => {
+    const { child, done } = await startRunning(["sh", "-c", "echo up; sleep 120"])
+    expect(qemuProcessesUnder(stateDir)).toHaveLength(1)
+    child.kill("SIGINT")
+    const r = await done
+    expect(r.code).toBe(130)
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+    expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+
+  it("kill -9 takes the VM down with it, and the next start sweeps its files", async () => {
+    const { child, done } = await startRunning(["sh", "-c", "echo up; sleep 120"])
+    child.kill("SIGKILL")
+    await done
+    await waitFor(() => qemuProcessesUnder(stateDir).length === 0, 10_000)
+    expect(vmDirsUnder(stateDir)).toHaveLength(1)
+    const r = await pyro("env", "list")
+    expect(r.code).toBe(0)
+    expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+})
