@@ -292,7 +292,13 @@ void session_stdin_eof(uint32_t stream)
 void session_signal(uint32_t stream, int signo)
 {
 	struct session *s = find(stream);
-	if (s && s->pid > 0)
+	if (!s || s->pid <= 0)
+		return;
+	/* SIGKILL is a cancel: take everything the command started, including
+	 * processes that left its group with setsid, as timeouts do. */
+	if (signo == SIGKILL)
+		kill_all(s);
+	else
 		kill(-s->pid, signo);
 }
 

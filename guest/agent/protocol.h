@@ -1,7 +1,7 @@
 /*
  * The wire between the host and the guest agent: one framed, multiplexed byte
  * stream. src/vm/protocol/constants.ts mirrors every number here, and
- * test/protocol/generation.test.ts checks that the two agree.
+ * test/protocol/constants.test.ts checks that the two agree.
  * Every integer on the wire is big-endian.
  */
 #ifndef PYRO_PROTOCOL_H

@@ -6,6 +6,7 @@ import { formatInputError } from "../contract/common.js"
 import { VmRunInput } from "../contract/vm.js"
 import { VmManager } from "../services/VmManager.js"
 import { setExitCode } from "./exitCode.js"
+import { restoreForcedArg } from "./forcedArgs.js"
 import { json, sizing } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
 import { UsageError } from "./usage.js"
@@ -23,7 +24,7 @@ export const runCommand = Command.make(
     Effect.gen(function*() {
       const input = yield* Schema.decodeUnknown(VmRunInput)({
         environment: args.environment,
-        command: args.command,
+        command: args.command.map(restoreForcedArg),
         vcpu_count: args.vcpuCount,
         mem_mib: args.memMib,
         timeout_seconds: args.timeoutSeconds,

@@ -4,24 +4,22 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, EXIT_USAGE, ExitCode } from "../cli/exitCode.js"
+import { protectForcedArgs } from "../cli/forcedArgs.js"
 import { cli } from "../cli/main.js"
 import { writeStderr } from "../cli/output.js"
 import { appLayer } from "../layers/App.js"
-import { formatProgressLine, Progress } from "../services/Progress.js"
+import { makeStderrProgress } from "../cli/progress.js"
 
-const StderrProgress = Layer.succeed(Progress, {
-  report: (event) => writeStderr(`${formatProgressLine(event)}\n`)
-})
+const StderrProgress = makeStderrProgress()
 
 const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { _tag?: string })?._tag === "UsageError"
 
 const program = Effect.gen(function*() {
   const code = yield* Ref.make(0)
-  yield* cli(process.argv).pipe(Effect.provideService(ExitCode, code))
+  yield* cli(protectForcedArgs(process.argv)).pipe(Effect.provideService(ExitCode, code))
   return yield* Ref.get(code)
 }).pipe(
   // One clear line per failure; @effect/cli has already printed its own usage errors.

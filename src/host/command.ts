@@ -34,18 +34,34 @@ const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
     Effect.orElseSucceed(() => "")
   )
 
-export const runHostCommand = (
+/** Like collect, also handing each complete line to `onLine` (progress from long builds). */
+const collectLines = <R>(stream: Stream.Stream<Uint8Array, unknown>, onLine: (line: string) => Effect.Effect<void, never, R>) =>
+  stream.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.tap(onLine),
+    Stream.runFold("", (acc, line) => (acc + line + "\n").slice(-OUTPUT_LIMIT)),
+    Effect.orElseSucceed(() => "")
+  )
+
+export const runHostCommand = <R = never>(
   command: string,
   args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly env?: Record<string, string> } = {}
-): Effect.Effect<HostCommandResult, HostCommandFailed, CommandExecutor.CommandExecutor> => {
+  options: {
+    readonly cwd?: string
+    readonly env?: Record<string, string>
+    /** Called with each line the command prints on stderr, as it prints it. */
+    readonly onStderrLine?: (line: string) => Effect.Effect<void, never, R>
+  } = {}
+): Effect.Effect<HostCommandResult, HostCommandFailed, CommandExecutor.CommandExecutor | R> => {
   let cmd = Command.make(command, ...args)
   if (options.cwd) cmd = Command.workingDirectory(cmd, options.cwd)
   if (options.env) cmd = Command.env(cmd, options.env)
   const label = [command, ...args].join(" ")
   return Effect.scoped(Effect.gen(function*() {
     const proc = yield* Command.start(cmd)
-    const [stdout, stderr, exitCode] = yield* Effect.all([collect(proc.stdout), collect(proc.stderr), proc.exitCode], {
+    const stderrText = options.onStderrLine ? collectLines(proc.stderr, options.onStderrLine) : collect(proc.stderr)
+    const [stdout, stderr, exitCode] = yield* Effect.all([collect(proc.stdout), stderrText, proc.exitCode], {
       concurrency: 3
     })
     if (exitCode !== 0) {

@@ -5,8 +5,10 @@
  * before the first well-formed HELLO frame that carries it.
  */
 import * as Either from "effect/Either"
-import { FieldKey, FRAME_HEADER_BYTES, FRAME_MAGIC, MAX_FRAME_PAYLOAD_BYTES, MessageType } from "./constants.js"
+import { FieldKey, FRAME_HEADER_BYTES, FRAME_MAGIC, MessageType } from "./constants.js"
 import { decodeFields } from "./fields.js"
+
+const MAX_HELLO_PAYLOAD_BYTES = 4096
 
 export type HuntResult =
   | { readonly _tag: "Found"; readonly offset: number }
@@ -19,7 +21,9 @@ export const huntHello = (bytes: Uint8Array, nonce: Uint8Array): HuntResult => {
   for (let i = 0; i + FRAME_HEADER_BYTES <= bytes.byteLength; i++) {
     if (view.getUint16(i) !== FRAME_MAGIC || bytes[i + 2] !== MessageType.HELLO || view.getUint32(i + 4) !== 0) continue
     const length = view.getUint32(i + 8)
-    if (length > MAX_FRAME_PAYLOAD_BYTES) continue
+    // A real HELLO is a few dozen bytes; a claim of more is garbage, and waiting
+    // for it would stall the handshake until the boot timeout.
+    if (length > MAX_HELLO_PAYLOAD_BYTES) continue
     // A candidate whose payload has not fully arrived: keep everything from here.
     if (i + FRAME_HEADER_BYTES + length > bytes.byteLength) return { _tag: "NeedMore", discardable: i }
     const payload = bytes.subarray(i + FRAME_HEADER_BYTES, i + FRAME_HEADER_BYTES + length)

@@ -27,6 +27,9 @@ export interface QemuSpec {
   readonly extraKernelArgs?: ReadonlyArray<string>
 }
 
+/** QEMU option values treat "," as a separator; a literal comma is doubled. */
+const optionPath = (path: string) => path.replaceAll(",", ",,")
+
 /**
  * `tsc_early_khz`: microvm has no PIT or HPET to calibrate the TSC against,
  * and under TCG about one boot in seven then spins forever in
@@ -39,8 +42,6 @@ export interface QemuSpec {
  * `rcupdate.rcu_expedited`: boot waits on many RCU grace periods; expedited
  * ones end sooner under TCG (~90 ms per boot, measured).
  */
-/** QEMU option values treat "," as a separator; a literal comma is doubled. */
-const optionPath = (path: string) => path.replaceAll(",", ",,")
 
 export const kernelCommandLine = (spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs">): string =>
   [
