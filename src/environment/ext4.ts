@@ -18,6 +18,8 @@ export const makeRootImage = (options: {
   readonly image: string
   readonly label: string
   readonly sizeMib: number
+  /** Enough for the tree: mkfs's default ratio runs out on trees of many small files. */
+  readonly inodes?: number
   readonly seed: string
 }) =>
   runHostCommand("mkfs.ext4", [
@@ -31,6 +33,7 @@ export const makeRootImage = (options: {
     "^has_journal",
     "-m",
     "0",
+    ...(options.inodes ? ["-N", String(options.inodes)] : []),
     "-U",
     uuidFrom(options.seed),
     "-E",

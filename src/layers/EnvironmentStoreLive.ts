@@ -1,43 +1,27 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import { captureServices } from "./captureServices.js"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { buildBusyboxTree } from "../environment/busybox.js"
+import { buildCatalogEnvironment } from "../environment/build.js"
 import { CATALOG, cacheName, type CatalogEntry, findEntry } from "../environment/catalog.js"
-import { makeRootImage } from "../environment/ext4.js"
-import { decodeManifest, encodeManifest, MANIFEST_FILE, ROOTFS_FILE } from "../environment/manifest.js"
-import { installDirectory, removeStalePartials, sha256File, withTempDir } from "../host/files.js"
+import { diskUsage, type InstallDir, readInstall, verifyInstall } from "../environment/install.js"
+import { installDirectory, removeStalePartials } from "../host/files.js"
 import {
   EnvironmentBuildFailed,
   type EnvironmentInfo,
   EnvironmentNotFound,
   EnvironmentStore,
-  type InstalledEnvironment
+  type InspectResult,
+  type InstalledEnvironment,
+  type PruneResult,
+  type PullResult
 } from "../services/EnvironmentStore.js"
 import { Progress, report } from "../services/Progress.js"
 import { PyroConfig } from "../services/PyroConfig.js"
+import { captureServices } from "./captureServices.js"
 
-/** Room for what a build adds on top of the tree itself (ext4 metadata, slack). */
-const imageSizeMib = (treeBytes: number) => Math.ceil((treeBytes * 1.25) / (1024 * 1024)) + 16
-
-/** Bytes a tree occupies, counting each symlink as itself, not its target. */
-const treeBytes = (root: string) =>
-  Effect.sync(() => {
-    let total = 0
-    const walk = (dir: string) => {
-      for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
-        const full = Path.join(dir, entry.name)
-        total += Fs.lstatSync(full).size + 4096
-        if (entry.isDirectory()) walk(full)
-      }
-    }
-    walk(root)
-    return total
-  })
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
@@ -47,99 +31,162 @@ export const make = Effect.gen(function*() {
 
   const entryDir = (entry: CatalogEntry) => Path.join(root, cacheName(entry.name), entry.version)
 
-  const lookup = (name: string) =>
-    Option.match(Option.fromNullable(findEntry(name)), {
-      onNone: () => Effect.fail(new EnvironmentNotFound({ name, known: CATALOG.map((e) => e.name) })),
-      onSome: Effect.succeed
-    })
+  const lookup = (name: string) => {
+    const entry = findEntry(name)
+    return entry ? Effect.succeed(entry) : Effect.fail(new EnvironmentNotFound({ name, known: CATALOG.map((e) => e.name) }))
+  }
 
-  /** Present and intact: the manifest parses and the image has the recorded size. */
-  const readInstalled = (entry: CatalogEntry) =>
-    Effect.gen(function*() {
-      const dir = entryDir(entry)
-      const manifest = yield* fs.readFileString(Path.join(dir, MANIFEST_FILE)).pipe(
-        Effect.flatMap(decodeManifest),
-        Effect.option
-      )
-      if (Option.isNone(manifest)) return undefined
-      const rootImage = Path.join(dir, manifest.value.rootfs.file)
-      const info = yield* fs.stat(rootImage).pipe(Effect.option)
-      if (Option.isNone(info) || Number(info.value.size) !== manifest.value.rootfs.bytes) return undefined
-      return { name: entry.name, version: entry.version, dir, rootImage, manifest: manifest.value } satisfies InstalledEnvironment
-    })
+  const infoOf = (entry: CatalogEntry, installed: boolean): EnvironmentInfo => ({
+    name: entry.name,
+    version: entry.version,
+    description: entry.description,
+    default_packages: entry.default_packages,
+    distribution: entry.distribution,
+    distribution_version: entry.distribution_version,
+    platform: entry.platform,
+    installed
+  })
 
-  const build = (entry: CatalogEntry) =>
+  const asInstalled = (entry: CatalogEntry, install: InstallDir): InstalledEnvironment => ({
+    name: entry.name,
+    version: entry.version,
+    dir: install.dir,
+    rootImage: install.rootImage,
+    manifest: install.manifest
+  })
+
+  /** Build aside and rename into place; whatever was at the target (a damaged install) is replaced. */
+  const install = (entry: CatalogEntry) =>
     Effect.gen(function*() {
       const target = entryDir(entry)
       yield* removeStalePartials(Path.dirname(target))
-      // A broken install (say, an image truncated by a full disk) is replaced.
       if (yield* fs.exists(target)) yield* fs.remove(target, { recursive: true })
-      yield* report({ scope: "pull", phase: "build", fields: { environment: entry.name } })
-      yield* installDirectory(target, (dir) =>
-        withTempDir(Path.dirname(target), "tree", (tree) =>
-          Effect.gen(function*() {
-            const packages = yield* buildBusyboxTree(tree, config.cacheDir)
-            const image = Path.join(dir, ROOTFS_FILE)
-            yield* report({ scope: "pull", phase: "image", fields: { environment: entry.name } })
-            yield* makeRootImage({
-              sourceDir: tree,
-              image,
-              label: `pyro-${cacheName(entry.name)}`,
-              sizeMib: imageSizeMib(yield* treeBytes(tree)),
-              seed: `${entry.name}@${entry.version}`
-            })
-            const bytes = Number((yield* fs.stat(image)).size)
-            const manifest = yield* encodeManifest({
-              name: entry.name,
-              version: entry.version,
-              rootfs: { file: ROOTFS_FILE, sha256: yield* sha256File(image), bytes },
-              packages,
-              source: `built locally (${entry.recipe.kind})`,
-              builtAt: new Date().toISOString()
-            })
-            yield* fs.writeFileString(Path.join(dir, MANIFEST_FILE), manifest)
-          })))
-      yield* report({ scope: "pull", phase: "installed", fields: { environment: entry.name } })
-      const installed = yield* readInstalled(entry)
+      yield* report({ scope: "pull", phase: "build", fields: { environment: entry.name }, fraction: 0 })
+      yield* installDirectory(target, (dir) => buildCatalogEnvironment(entry, dir, config.cacheDir))
+      const installed = yield* readInstall(target)
       if (!installed) return yield* Effect.fail(new Error(`${target} is incomplete after install`))
+      yield* report({ scope: "pull", phase: "installed", fields: { environment: entry.name }, fraction: 1 })
       return installed
     }).pipe(
-      Effect.mapError((e) =>
-        new EnvironmentBuildFailed({ name: entry.name, detail: e instanceof Error ? e.message : String(e) })
-      )
+      Effect.mapError((e) => new EnvironmentBuildFailed({ name: entry.name, detail: errorText(e) }))
     )
 
+  // One build per environment at a time in this process; other processes are
+  // kept apart by installDirectory's rename.
   const locks = new Map<string, Effect.Semaphore>()
-  const lockFor = (name: string) => {
+  const locked = (name: string) => {
     let lock = locks.get(name)
     if (!lock) locks.set(name, (lock = Effect.unsafeMakeSemaphore(1)))
-    return lock
+    return lock.withPermits(1)
   }
 
   const ensure = (name: string) =>
     Effect.gen(function*() {
       const entry = yield* lookup(name)
-      return yield* lockFor(name).withPermits(1)(
-        Effect.flatMap(readInstalled(entry), (found) => (found ? Effect.succeed(found) : build(entry)))
+      const found = yield* locked(name)(
+        Effect.flatMap(readInstall(entryDir(entry)), (found) => (found ? Effect.succeed(found) : install(entry)))
       )
+      return asInstalled(entry, found)
     }).pipe(Effect.provide(context), Effect.withSpan("EnvironmentStore.ensure", { attributes: { name } }))
 
   const installed = (name: string) =>
-    Effect.flatMap(lookup(name), readInstalled).pipe(Effect.provide(context))
+    Effect.gen(function*() {
+      const entry = yield* lookup(name)
+      const found = yield* readInstall(entryDir(entry))
+      return found ? asInstalled(entry, found) : undefined
+    }).pipe(Effect.provide(context))
+
+  const pull = (name: string) =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const entry = yield* lookup(name)
+      const { install: result, action } = yield* locked(name)(Effect.gen(function*() {
+        const existing = yield* readInstall(entryDir(entry))
+        if (existing) {
+          yield* report({ scope: "pull", phase: "verify", fields: { environment: name } })
+          if (yield* verifyInstall(existing)) return { install: existing, action: "already-installed" as const }
+          yield* report({ scope: "pull", phase: "repair", fields: { environment: name, reason: "digest mismatch" } })
+          return { install: yield* install(entry), action: "repaired" as const }
+        }
+        const damaged = yield* fs.exists(entryDir(entry)).pipe(Effect.orElseSucceed(() => false))
+        return { install: yield* install(entry), action: damaged ? "repaired" as const : "built" as const }
+      }))
+      return {
+        ...infoOf(entry, true),
+        action,
+        source: result.manifest.source,
+        path: result.dir,
+        rootfs_bytes: result.manifest.rootfs.bytes,
+        rootfs_sha256: result.manifest.rootfs.sha256,
+        duration_ms: Date.now() - started
+      } satisfies PullResult
+    }).pipe(Effect.provide(context))
+
+  const inspect = (name: string) =>
+    Effect.gen(function*() {
+      const entry = yield* lookup(name)
+      const found = yield* readInstall(entryDir(entry))
+      return {
+        ...infoOf(entry, found !== undefined),
+        path: found?.dir ?? null,
+        source: found?.manifest.source ?? null,
+        built_at: found?.manifest.built_at ?? null,
+        kernel: found?.manifest.kernel ?? null,
+        rootfs_bytes: found?.manifest.rootfs.bytes ?? null,
+        rootfs_sha256: found?.manifest.rootfs.sha256 ?? null,
+        verified: found ? yield* verifyInstall(found) : null,
+        packages: found?.manifest.packages ?? [],
+        image: found?.manifest.image ?? null
+      } satisfies InspectResult
+    }).pipe(Effect.provide(context))
+
+  /**
+   * Everything under the cache that no current environment uses: versions the
+   * catalog moved past, installs that fail the cheap check, leftovers of
+   * interrupted builds, and the .deb download cache.
+   */
+  const prune = Effect.gen(function*() {
+    const removed: Array<PruneResult["removed"][number]> = []
+    const remove = (path: string, reason: string) =>
+      Effect.gen(function*() {
+        const bytes = yield* diskUsage(path)
+        const ok = yield* fs.remove(path, { recursive: true }).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+        if (ok) removed.push({ path, reason, bytes })
+      })
+    const current = new Map(CATALOG.map((e) => [cacheName(e.name), e]))
+    for (const name of yield* fs.readDirectory(root).pipe(Effect.orElseSucceed(() => []))) {
+      const dir = Path.join(root, name)
+      const entry = current.get(name)
+      if (/\.partial-\d+-/.test(name)) {
+        yield* Effect.ignore(removeStalePartials(root))
+        continue
+      }
+      if (!entry) {
+        yield* remove(dir, "not in the catalog")
+        continue
+      }
+      yield* Effect.ignore(removeStalePartials(dir))
+      for (const version of yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => []))) {
+        const versionDir = Path.join(dir, version)
+        if (/\.partial-\d+-/.test(version)) continue
+        if (version !== entry.version) yield* remove(versionDir, `old version of ${entry.name}`)
+        else if (!(yield* readInstall(versionDir))) yield* remove(versionDir, `unfinished or damaged install of ${entry.name}`)
+      }
+    }
+    const debs = Path.join(config.cacheDir, "debs")
+    if (yield* fs.exists(debs).pipe(Effect.orElseSucceed(() => false))) yield* remove(debs, "downloaded Debian packages (fetched again when needed)")
+    return { removed, freed_bytes: removed.reduce((sum, r) => sum + r.bytes, 0) } satisfies PruneResult
+  }).pipe(Effect.provide(context))
 
   const list = Effect.forEach(CATALOG, (entry) =>
-    Effect.map(readInstalled(entry), (found): EnvironmentInfo => ({
-      name: entry.name,
-      version: entry.version,
-      description: entry.description,
-      default_packages: entry.default_packages,
-      distribution: entry.distribution,
-      distribution_version: entry.distribution_version,
-      platform: entry.platform,
-      installed: found !== undefined
-    }))).pipe(Effect.provide(context))
+    Effect.map(readInstall(entryDir(entry)), (found) => infoOf(entry, found !== undefined))).pipe(
+      Effect.provide(context)
+    )
 
-  return EnvironmentStore.of({ list, ensure, installed })
+  const push = (name: string, _reference: string) =>
+    Effect.fail(new EnvironmentBuildFailed({ name, detail: "push is not available yet" }))
+
+  return EnvironmentStore.of({ list, ensure, installed, pull, inspect, prune, push })
 })
 
 export const EnvironmentStoreLive = Layer.effect(EnvironmentStore, make)

@@ -19,11 +19,16 @@ const prelude = (modules: ReadonlyArray<string>) =>
     ...modules.map((m) => `/bin/busybox insmod /lib/modules/${m}.ko`)
   ].join("\n")
 
-/** BusyBox from the cached busybox-static package (the tiny environment's build fetched it). */
+/** BusyBox from the busybox-static package, downloaded once into the cache if `pyro env prune` removed it. */
 const busyboxBinary = (cacheDir: string, scratch: string) => {
   const debs = Path.join(cacheDir, "debs")
-  const deb = Fs.readdirSync(debs).find((n) => n.startsWith("busybox-static_"))
-  if (!deb) throw new Error("busybox-static is not in the cache; build the tiny environment first")
+  const find = () => Fs.existsSync(debs) ? Fs.readdirSync(debs).find((n) => n.startsWith("busybox-static_")) : undefined
+  if (!find()) {
+    Fs.mkdirSync(debs, { recursive: true })
+    execFileSync("apt-get", ["download", "-q", "busybox-static"], { cwd: debs, stdio: "ignore" })
+  }
+  const deb = find()
+  if (!deb) throw new Error("cannot download busybox-static (apt-get download busybox-static)")
   const dir = Fs.mkdtempSync(Path.join(scratch, "busybox-"))
   execFileSync("dpkg-deb", ["-x", Path.join(debs, deb), dir])
   const binary = Fs.readFileSync(Path.join(dir, "bin", "busybox"))

@@ -49,3 +49,7 @@ export const eventually = (check: () => boolean, timeoutMs = 10_000) =>
 
 export const repoRoot = Path.resolve(import.meta.dirname, "../..")
 export const pyroBin = Path.join(repoRoot, "bin", "pyro.js")
+
+/** The user's pyro cache, where globalSetup put the kernel and environments. */
+export const userCacheDir = process.env.PYRO_CACHE_DIR ??
+  Path.join(process.env.XDG_CACHE_HOME ?? Path.join(Os.homedir(), ".cache"), "pyro")

@@ -62,6 +62,23 @@ describe("pyro CLI", () => {
     expect(vmDirsUnder(stateDir)).toEqual([])
   })
 
+  it("passes dash-led arguments after -- to the guest command, not to pyro", async () => {
+    const r = await pyro("run", "tiny", "--", "echo", "--version", "--help", "-h", "--wizard")
+    expect(r.code).toBe(0)
+    expect(r.stdout.toString()).toBe("--version --help -h --wizard\n")
+  })
+
+  it("env list, inspect and prune answer in text and JSON", async () => {
+    const list = await pyro("env", "list")
+    expect(list.stdout.toString()).toMatch(/^debian:12 \[(not )?installed\] Debian 12 environment with Git preinstalled/m)
+    expect(list.stdout.toString()).toMatch(/^tiny \[installed\] /m)
+    const inspected = JSON.parse((await pyro("env", "inspect", "tiny", "--json")).stdout.toString())
+    expect(inspected).toMatchObject({ name: "tiny", installed: true, verified: true })
+    const unknown = await pyro("env", "inspect", "nope")
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain("known environments: debian:12, debian:12-base, debian:12-build, tiny")
+  })
+
   it("run --json prints the result object", async () => {
     const r = await pyro("run", "tiny", "--json", "--", "echo", "hi")
     expect(r.code).toBe(0)
@@ -77,7 +94,7 @@ describe("pyro CLI", () => {
     expect(bad.stderr).toContain("vcpu_count")
     const unknown = await pyro("run", "no-such-env", "--", "true")
     expect(unknown.code).toBe(1)
-    expect(unknown.stderr).toContain('unknown environment "no-such-env"; known environments: tiny')
+    expect(unknown.stderr).toContain('unknown environment "no-such-env"; known environments: debian:12, debian:12-base, debian:12-build, tiny')
   })
 
   it("Ctrl-C stops the VM and removes its files", async () => {
