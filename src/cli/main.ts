@@ -2,13 +2,15 @@
 import * as Command from "@effect/cli/Command"
 import { doctorCommand } from "./doctor.js"
 import { envCommand } from "./env.js"
+import { mcpCommand } from "./mcp.js"
 import { runCommand } from "./run.js"
+import { VERSION } from "./version.js"
 
-export const VERSION = "0.1.0"
+export { VERSION }
 
 export const pyro = Command.make("pyro").pipe(
   Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
-  Command.withSubcommands([runCommand, envCommand, doctorCommand])
+  Command.withSubcommands([runCommand, envCommand, mcpCommand, doctorCommand])
 )
 
 export const cli = Command.run(pyro, { name: "pyro", version: VERSION })

@@ -15,7 +15,7 @@ export const sizing = {
   ),
   ttlSeconds: Options.integer("ttl-seconds").pipe(
     Options.withDefault(DEFAULT_TTL_SECONDS),
-    Options.withDescription("Seconds before an idle VM is reaped")
+    Options.withDescription("Seconds from creation until the VM is reaped")
   ),
   network: Options.boolean("network").pipe(Options.withDescription("Give the guest outbound network access")),
   allowHostCompat: Options.boolean("allow-host-compat").pipe(

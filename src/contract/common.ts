@@ -34,7 +34,7 @@ export const TimeoutSeconds = intBetween(1, 86400).pipe(
   Schema.annotations({ description: "Seconds before the command is killed (exit code 124)." })
 )
 export const TtlSeconds = intBetween(1, 7 * 86400).pipe(
-  Schema.annotations({ description: "Seconds before an idle VM or workspace is reaped." })
+  Schema.annotations({ description: "Seconds from creation until the VM or workspace is deleted by the reaper, whatever its state." })
 )
 
 export const Command = Schema.Union(

@@ -14,8 +14,9 @@ import {
   VcpuCount
 } from "./common.js"
 
-const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: A) =>
-  Schema.optionalWith(schema, { default: () => value })
+/** Optional on input, `value` when left out; the default shows in the tools' JSON Schema. */
+export const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: A) =>
+  Schema.optionalWith(schema.annotations({ default: value }), { default: () => value })
 
 export const VmRunInput = Schema.Struct({
   environment: EnvironmentName,
@@ -51,3 +52,93 @@ export const VmRunResult = Schema.Struct({
   boot_ms: Schema.Int
 })
 export type VmRunResult = typeof VmRunResult.Type
+
+export const VmId = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{12}$/, { message: () => "must be a vm_id as returned by vm_create (12 hex digits)" }),
+  Schema.annotations({ description: "The VM's id, as returned by vm_create." })
+)
+
+export const VmCreateInput = Schema.Struct({
+  environment: EnvironmentName,
+  vcpu_count: withDefault(VcpuCount, DEFAULT_VCPU_COUNT),
+  mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
+  ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
+  network: withDefault(Schema.Boolean, false),
+  allow_host_compat: withDefault(Schema.Boolean, false)
+})
+export type VmCreateInput = typeof VmCreateInput.Type
+
+export const VmIdInput = Schema.Struct({ vm_id: VmId })
+export type VmIdInput = typeof VmIdInput.Type
+
+export const VmExecInput = Schema.Struct({
+  vm_id: VmId,
+  command: Command,
+  timeout_seconds: withDefault(TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS)
+})
+export type VmExecInput = typeof VmExecInput.Type
+
+export const VmState = Schema.Literal("created", "started", "stopped")
+export type VmState = typeof VmState.Type
+
+/** What vm_create, vm_start, vm_stop and vm_status return: the VM as it is now. */
+export const VmInfo = Schema.Struct({
+  vm_id: Schema.String,
+  environment: Schema.String,
+  state: VmState,
+  vcpu_count: Schema.Int,
+  mem_mib: Schema.Int,
+  network_enabled: Schema.Boolean,
+  allow_host_compat: Schema.Boolean,
+  execution_mode: ExecutionMode,
+  ttl_seconds: Schema.Int,
+  /** ISO 8601, UTC. */
+  created_at: Schema.String,
+  expires_at: Schema.String,
+  started_at: Schema.NullOr(Schema.String),
+  boot_ms: Schema.NullOr(Schema.Int)
+})
+export type VmInfo = typeof VmInfo.Type
+
+export const VmExecResult = Schema.Struct({
+  ...ExecResult.fields,
+  vm_id: Schema.String,
+  environment: Schema.String,
+  /** Always true: vm_exec deletes the VM after its one command. */
+  deleted: Schema.Boolean
+})
+export type VmExecResult = typeof VmExecResult.Type
+
+export const VmDeleteResult = Schema.Struct({
+  vm_id: Schema.String,
+  state: Schema.Literal("deleted"),
+  /** The VM was running and has been stopped. */
+  was_running: Schema.Boolean
+})
+export type VmDeleteResult = typeof VmDeleteResult.Type
+
+/** QEMU user-mode networking as the guest sees it. */
+export const VmNetworkInfo = Schema.Struct({
+  vm_id: Schema.String,
+  network_enabled: Schema.Boolean,
+  mode: Schema.Literal("qemu-user", "none"),
+  interface: Schema.NullOr(Schema.String),
+  guest_ip: Schema.NullOr(Schema.String),
+  prefix_length: Schema.NullOr(Schema.Int),
+  gateway: Schema.NullOr(Schema.String),
+  dns: Schema.Array(Schema.String),
+  /** The host's loopback, as reachable from the guest. */
+  host_alias: Schema.NullOr(Schema.String)
+})
+export type VmNetworkInfo = typeof VmNetworkInfo.Type
+
+export const ReapResult = Schema.Struct({
+  reaped: Schema.Array(Schema.Struct({
+    kind: Schema.Literal("vm", "workspace"),
+    id: Schema.String,
+    environment: Schema.String,
+    expired_at: Schema.String
+  })),
+  count: Schema.Int
+})
+export type ReapResult = typeof ReapResult.Type

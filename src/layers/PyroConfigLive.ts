@@ -28,7 +28,8 @@ export const make = Effect.gen(function*() {
     qemuBinary: yield* Config.string("PYRO_QEMU").pipe(Config.withDefault("qemu-system-x86_64")),
     bootTimeoutMs: (yield* Config.number("PYRO_BOOT_TIMEOUT_SECONDS").pipe(Config.withDefault(60))) * 1000,
     maxOutputBytes: yield* Config.integer("PYRO_MAX_OUTPUT_BYTES").pipe(Config.withDefault(16 * 1024 * 1024)),
-    scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192))
+    scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
+    maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4))
   })
 })
 

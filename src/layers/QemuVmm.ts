@@ -15,10 +15,11 @@ import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { type BootSpec, type RunningVm, Vmm } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
-import { BootError } from "../vm/errors.js"
+import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
-import { describeExit, type ProcessExit, spawnVmm } from "../vm/qemu/process.js"
+import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
+import { processStartTime } from "../vm/procfs.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 
@@ -49,21 +50,53 @@ export const make = Effect.gen(function*() {
       yield* fs.truncate(paths.scratch, BigInt(config.scratchMib) * 1024n * 1024n)
     }).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })))
 
+  const qemuPresent = Effect.suspend(() =>
+    which(config.qemuBinary) ? Effect.void : Effect.fail(
+      new BootError({
+        stage: "Spawn",
+        detail: `${config.qemuBinary} not found; install Debian's qemu-system-x86 (sudo apt-get install qemu-system-x86)`
+      })
+    )
+  )
+
   const bootEphemeral = (spec: BootSpec) =>
     Effect.gen(function*() {
-      if (!which(config.qemuBinary)) {
-        return yield* new BootError({
-          stage: "Spawn",
-          detail: `${config.qemuBinary} not found; install Debian's qemu-system-x86 (sudo apt-get install qemu-system-x86)`
-        })
-      }
+      yield* qemuPresent
       const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
-      yield* createScratch(paths)
+      return yield* boot(spec, paths, { _tag: "ephemeral" }, true)
+    }).pipe(
+      Effect.provide(context),
+      Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
+    )
+
+  /**
+   * Boot a VM that outlives this process in `paths.dir` (which the caller
+   * owns), attach it, and let go of it. A boot that fails kills what it started.
+   */
+  const bootDetached = (spec: BootSpec, paths: VmPaths, options: { readonly formatScratch: boolean }) =>
+    Effect.scoped(Effect.gen(function*() {
+      yield* qemuPresent
+      const vm = yield* boot(spec, paths, { _tag: "detached", stderrFile: `${paths.dir}/qemu.log` }, options.formatScratch)
+      yield* vm.attach
+      const startTime = processStartTime(vm.pid)
+      if (startTime === undefined) {
+        return yield* new BootError({ stage: "Kernel", detail: "QEMU exited right after the guest attached" })
+      }
+      return { pid: vm.pid, startTime, bootMs: vm.bootMs, accel: vm.accel }
+    })).pipe(
+      Effect.provide(context),
+      Effect.withSpan("Vmm.bootDetached", { attributes: { id: spec.id } })
+    )
+
+  const boot = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, formatScratch: boolean) =>
+    Effect.gen(function*() {
       // Formatting runs while QEMU boots; the guest first touches the disk at attach.
-      const formatting = yield* makeScratchImage(paths.scratch, config.scratchMib, false).pipe(
-        Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
-        Effect.forkScoped
-      )
+      const formatting = formatScratch
+        ? yield* Effect.zipRight(createScratch(paths), makeScratchImage(paths.scratch, config.scratchMib, false)).pipe(
+          Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
+          Effect.forkScoped
+        )
+        : yield* Effect.forkScoped(Effect.void)
       const started = Date.now()
       const proc = yield* spawnVmm(
         [config.qemuBinary, ...qemuArgs({
@@ -81,9 +114,11 @@ export const make = Effect.gen(function*() {
           network: spec.network,
           tscKhz
         })],
-        { dieWithParent: true }
+        lifetime
       )
-      yield* writeEphemeralRecord(paths, proc.pid)
+      if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)
+      // A detached VM that fails to boot is killed here; once booted, its owner stops it.
+      if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
 
       const failure = (stage: BootError["stage"], detail: string) =>
         Effect.gen(function*() {
@@ -158,12 +193,18 @@ export const make = Effect.gen(function*() {
         exited: proc.exited,
         attach
       } satisfies RunningVm
-    }).pipe(
-      Effect.provide(context),
-      Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
+    })
+
+  const connect = (channelSocket: string, timeoutMs: number) =>
+    connectAgent(channelSocket).pipe(
+      Effect.timeoutFail({
+        duration: timeoutMs,
+        onTimeout: () =>
+          new GuestChannelError({ reason: "Unresponsive", detail: `no answer on ${channelSocket} within ${timeoutMs} ms` })
+      })
     )
 
-  return Vmm.of({ accel, bootEphemeral })
+  return Vmm.of({ accel, bootEphemeral, bootDetached, connect })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)

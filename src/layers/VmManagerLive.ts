@@ -1,28 +1,148 @@
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { randomBytes } from "node:crypto"
-import type { VmRunInput } from "../contract/vm.js"
+import * as Fs from "node:fs"
+import type { ExecutionMode } from "../contract/common.js"
+import { VmLimitReached, VmNotFound } from "../contract/errors.js"
+import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
-import { runCommand } from "../vm/execCommand.js"
+import { type CommandOutcome, runCommand } from "../vm/execCommand.js"
+import { runOnHost } from "../vm/hostCompat.js"
+import { isAlive, selfIdentity } from "../vm/procfs.js"
+import { killGroup } from "../vm/qemu/process.js"
+import {
+  isExpired,
+  listRecords,
+  observedState,
+  type PersistentRecord,
+  readRecord,
+  vmmAlive,
+  withStateLock,
+  writeRecord
+} from "../vm/records.js"
+import { vmPaths, vmsRoot } from "../vm/vmDir.js"
+import { captureServices } from "./captureServices.js"
 
 export const newVmId = () => randomBytes(6).toString("hex")
 
 export const WORKDIR = "/workspace"
+
+/** How long a running VM's agent may take to accept a new connection. */
+const CONNECT_TIMEOUT_MS = 15_000
+/** A stopping guest gets this long to sync and power off before QEMU is killed. */
+const POWEROFF_GRACE_MS = 5_000
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** The result fields every command reports, from its outcome. */
+const execFields = (outcome: CommandOutcome, mode: ExecutionMode) => ({
+  stdout: outcome.stdout.text(),
+  stderr: outcome.stderr.text(),
+  exit_code: outcome.exitCode,
+  duration_ms: outcome.durationMs,
+  execution_mode: mode,
+  timed_out: outcome.timedOut,
+  stdout_truncated: outcome.stdout.truncated,
+  stderr_truncated: outcome.stderr.truncated,
+  stdout_bytes: outcome.stdout.total,
+  stderr_bytes: outcome.stderr.total
+})
+
+const infoOf = (record: PersistentRecord): VmInfo => ({
+  vm_id: record.id,
+  environment: record.environment,
+  state: observedState(record),
+  vcpu_count: record.vcpu_count,
+  mem_mib: record.mem_mib,
+  network_enabled: record.network,
+  allow_host_compat: record.allow_host_compat,
+  execution_mode: record.execution_mode,
+  ttl_seconds: record.ttl_seconds,
+  created_at: record.created_at,
+  expires_at: record.expires_at,
+  started_at: record.started_at,
+  boot_ms: record.boot_ms
+})
+
+/** Wait for a killed or powered-off QEMU to be gone. */
+const waitGone = (who: { pid: number; startTime: number }, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (isAlive(who) && Date.now() < deadline) yield* Effect.sleep("20 millis")
+    return !isAlive(who)
+  })
+
+const kill = (who: { pid: number; startTime: number }) =>
+  Effect.gen(function*() {
+    if (!isAlive(who)) return
+    killGroup(who.pid, "SIGKILL")
+    yield* waitGone(who, 5_000)
+  })
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
   const vmm = yield* Vmm
   const kernels = yield* KernelStore
   const environments = yield* EnvironmentStore
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
+  const stateDir = config.stateDir
+
+  /** VMs holding resources now: one-shot runs in flight and persistent VMs created or started. */
+  const countActive = Effect.gen(function*() {
+    let active = 0
+    const now = Date.now()
+    for (const record of yield* listRecords(stateDir)) {
+      const state = observedState(record)
+      if ((state === "created" || state === "started") && !isExpired(record, now)) active++
+    }
+    const ids = (() => {
+      try {
+        return Fs.readdirSync(vmsRoot(stateDir))
+      } catch {
+        return []
+      }
+    })()
+    for (const id of ids) {
+      try {
+        const raw = JSON.parse(Fs.readFileSync(vmPaths(stateDir, id).record, "utf8")) as {
+          kind?: string
+          owner?: { pid: number; startTime: number }
+        }
+        if (raw.kind === "ephemeral" && raw.owner && isAlive(raw.owner)) active++
+      } catch {
+        // being created or removed
+      }
+    }
+    return active
+  })
+
+  const checkLimit = Effect.flatMap(countActive, (active) =>
+    active >= config.maxActiveVms
+      ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
+      : Effect.void)
+
+  const getRecord = (vmId: string) =>
+    Effect.flatMap(readRecord(stateDir, vmId), Option.match({
+      onNone: () => Effect.fail(new VmNotFound({ vmId })),
+      onSome: Effect.succeed
+    }))
+
+  /** A boot failure the caller allowed to fall back to the host (no guest can boot here). */
+  const hostCompatAllowed = (allow: boolean) => (e: { _tag: string }) =>
+    allow && (e._tag === "BootError" || e._tag === "KernelError")
 
   const run = (input: VmRunInput, options: RunOptions = {}) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
       const id = newVmId()
+      yield* checkLimit
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(input.environment)], {
         concurrency: 2
       })
@@ -45,16 +165,8 @@ export const make = Effect.gen(function*() {
       })
       return {
         result: {
-          stdout: outcome.stdout.text(),
-          stderr: outcome.stderr.text(),
-          exit_code: outcome.exitCode,
+          ...execFields(outcome, "guest_virtio_serial"),
           duration_ms: Date.now() - started,
-          execution_mode: "guest_virtio_serial" as const,
-          timed_out: outcome.timedOut,
-          stdout_truncated: outcome.stdout.truncated,
-          stderr_truncated: outcome.stderr.truncated,
-          stdout_bytes: outcome.stdout.total,
-          stderr_bytes: outcome.stderr.total,
           vm_id: id,
           environment: environment.name,
           boot_ms: vm.bootMs
@@ -62,9 +174,230 @@ export const make = Effect.gen(function*() {
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
       }
-    })).pipe(Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } }))
+    })).pipe(
+      Effect.catchIf(hostCompatAllowed(input.allow_host_compat), () =>
+        Effect.map(
+          runOnHost({
+            command: input.command,
+            timeoutSeconds: input.timeout_seconds,
+            maxOutputBytes: config.maxOutputBytes,
+            ...(options.onOutput ? { onOutput: options.onOutput } : {})
+          }),
+          (outcome) => ({
+            result: { ...execFields(outcome, "host_compat"), vm_id: newVmId(), environment: input.environment, boot_ms: 0 },
+            stdout: outcome.stdout.bytes(),
+            stderr: outcome.stderr.bytes()
+          })
+        )),
+      Effect.provide(context),
+      Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } })
+    )
 
-  return VmManager.of({ run })
+  const create = (input: VmCreateInput) =>
+    Effect.gen(function*() {
+      // Installed now, so that vm_start only boots.
+      const environment = yield* environments.ensure(input.environment)
+      const now = Date.now()
+      const record: PersistentRecord = {
+        id: newVmId(),
+        kind: "persistent",
+        environment: environment.name,
+        state: "created",
+        vcpu_count: input.vcpu_count,
+        mem_mib: input.mem_mib,
+        network: input.network,
+        allow_host_compat: input.allow_host_compat,
+        execution_mode: "guest_virtio_serial",
+        ttl_seconds: input.ttl_seconds,
+        created_at: iso(now),
+        expires_at: iso(now + input.ttl_seconds * 1000),
+        started_at: null,
+        boot_ms: null,
+        vmm: null,
+        owner: selfIdentity(),
+        scratch_formatted: false
+      }
+      yield* withStateLock(stateDir, Effect.gen(function*() {
+        yield* checkLimit
+        Fs.mkdirSync(vmPaths(stateDir, record.id).dir, { recursive: true, mode: 0o700 })
+        yield* writeRecord(stateDir, record).pipe(Effect.orDie)
+      }))
+      return infoOf(record)
+    }).pipe(Effect.provide(context))
+
+  /** Boot a created or stopped VM; a started one is left as it is. */
+  const startRecord = (initial: PersistentRecord) =>
+    Effect.gen(function*() {
+      if (observedState(initial) === "started") return initial
+      if (initial.state === "stopped") yield* withStateLock(stateDir, checkLimit)
+      const [assets, environment] = yield* Effect.all([
+        kernels.ensure,
+        environments.ensure(initial.environment)
+      ], { concurrency: 2 })
+      const paths = vmPaths(stateDir, initial.id)
+      const booted = yield* vmm.bootDetached({
+        id: initial.id,
+        kernel: assets.kernel,
+        initrd: assets.initrd,
+        rootImage: environment.rootImage,
+        vcpus: initial.vcpu_count,
+        memMib: initial.mem_mib,
+        network: initial.network
+      }, paths, { formatScratch: !initial.scratch_formatted }).pipe(
+        Effect.map((vm) => ({ vm, mode: "guest_virtio_serial" as const })),
+        Effect.catchIf(hostCompatAllowed(initial.allow_host_compat), () =>
+          Effect.succeed({ vm: undefined, mode: "host_compat" as const }))
+      )
+      // Deleted while it booted: the new QEMU must not outlive its record.
+      return yield* withStateLock(stateDir, Effect.gen(function*() {
+        const current = yield* readRecord(stateDir, initial.id)
+        if (Option.isNone(current)) {
+          if (booted.vm) yield* kill(booted.vm)
+          return yield* new VmNotFound({ vmId: initial.id })
+        }
+        const record: PersistentRecord = {
+          ...current.value,
+          state: "started",
+          execution_mode: booted.mode,
+          started_at: iso(Date.now()),
+          boot_ms: booted.vm?.bootMs ?? 0,
+          vmm: booted.vm ? { pid: booted.vm.pid, startTime: booted.vm.startTime } : null,
+          scratch_formatted: current.value.scratch_formatted || booted.vm !== undefined
+        }
+        yield* writeRecord(stateDir, record).pipe(Effect.orDie)
+        return record
+      }))
+    })
+
+  const start = (vmId: string) =>
+    Effect.flatMap(getRecord(vmId), startRecord).pipe(Effect.map(infoOf), Effect.provide(context))
+
+  const removeRecord = (vmId: string) =>
+    Effect.gen(function*() {
+      const record = yield* getRecord(vmId)
+      const wasRunning = vmmAlive(record)
+      if (record.vmm) yield* kill(record.vmm)
+      yield* withStateLock(
+        stateDir,
+        Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))
+      )
+      return { record, wasRunning }
+    })
+
+  const remove = (vmId: string) =>
+    Effect.map(removeRecord(vmId), ({ wasRunning }) => ({
+      vm_id: vmId,
+      state: "deleted" as const,
+      was_running: wasRunning
+    })).pipe(Effect.provide(context))
+
+  const exec = (input: VmExecInput, options: RunOptions = {}) =>
+    Effect.gen(function*() {
+      const record = yield* startRecord(yield* getRecord(input.vm_id))
+      const commandOptions = {
+        command: input.command,
+        timeoutSeconds: input.timeout_seconds,
+        maxOutputBytes: config.maxOutputBytes,
+        ...(options.onOutput ? { onOutput: options.onOutput } : {})
+      }
+      const outcome = record.execution_mode === "host_compat"
+        ? yield* runOnHost(commandOptions)
+        : yield* Effect.scoped(Effect.gen(function*() {
+          const connection = yield* vmm.connect(vmPaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS)
+          return yield* runCommand(connection, { ...commandOptions, cwd: WORKDIR })
+        }))
+      return {
+        ...execFields(outcome, record.execution_mode),
+        vm_id: record.id,
+        environment: record.environment,
+        deleted: true
+      }
+    }).pipe(
+      // The contract: the VM is gone after its one command, whatever happened.
+      Effect.ensuring(Effect.ignore(removeRecord(input.vm_id))),
+      Effect.provide(context)
+    )
+
+  const stop = (vmId: string) =>
+    Effect.gen(function*() {
+      const record = yield* getRecord(vmId)
+      if (record.vmm && isAlive(record.vmm)) {
+        const vmmProcess = record.vmm
+        // A clean poweroff lets the guest flush the scratch disk; then QEMU exits by itself.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const connection = yield* vmm.connect(vmPaths(stateDir, vmId).channelSocket, POWEROFF_GRACE_MS)
+          yield* connection.poweroff
+        })).pipe(Effect.timeout(POWEROFF_GRACE_MS), Effect.ignore)
+        if (!(yield* waitGone(vmmProcess, POWEROFF_GRACE_MS))) yield* kill(vmmProcess)
+      }
+      return yield* withStateLock(stateDir, Effect.gen(function*() {
+        const current = yield* getRecord(vmId)
+        const stopped: PersistentRecord = {
+          ...current,
+          state: current.state === "created" ? "created" : "stopped",
+          vmm: null
+        }
+        yield* writeRecord(stateDir, stopped).pipe(Effect.orDie)
+        return infoOf(stopped)
+      }))
+    }).pipe(Effect.provide(context))
+
+  const status = (vmId: string) => Effect.map(getRecord(vmId), infoOf).pipe(Effect.provide(context))
+
+  const networkInfo = (vmId: string) =>
+    Effect.map(getRecord(vmId), (record): VmNetworkInfo =>
+      record.network
+        ? {
+          vm_id: vmId,
+          network_enabled: true,
+          mode: "qemu-user",
+          interface: "eth0",
+          guest_ip: "10.0.2.15",
+          prefix_length: 24,
+          gateway: "10.0.2.2",
+          dns: ["10.0.2.3"],
+          host_alias: "10.0.2.2"
+        }
+        : {
+          vm_id: vmId,
+          network_enabled: false,
+          mode: "none",
+          interface: null,
+          guest_ip: null,
+          prefix_length: null,
+          gateway: null,
+          dns: [],
+          host_alias: null
+        }).pipe(Effect.provide(context))
+
+  const list = Effect.map(listRecords(stateDir), (records) => records.map(infoOf)).pipe(Effect.provide(context))
+
+  const reapExpired = Effect.gen(function*() {
+    const now = Date.now()
+    const reaped: Array<{ kind: "vm"; id: string; environment: string; expired_at: string }> = []
+    for (const record of yield* listRecords(stateDir)) {
+      if (!isExpired(record, now)) continue
+      const removed = yield* Effect.either(removeRecord(record.id))
+      if (removed._tag === "Right") {
+        reaped.push({ kind: "vm", id: record.id, environment: record.environment, expired_at: record.expires_at })
+      }
+    }
+    return { reaped, count: reaped.length }
+  }).pipe(Effect.provide(context))
+
+  return VmManager.of({
+    run,
+    listEnvironments: environments.list,
+    create,
+    start,
+    exec,
+    stop,
+    remove,
+    status,
+    networkInfo,
+    list,
+    reapExpired
+  })
 })
 
 export const VmManagerLive = Layer.effect(VmManager, make)

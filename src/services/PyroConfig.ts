@@ -21,6 +21,8 @@ export interface PyroConfigShape {
   readonly maxOutputBytes: number
   /** Size of each VM's sparse scratch disk (`PYRO_SCRATCH_MIB`, default 8192). */
   readonly scratchMib: number
+  /** VMs that may be active at once, one-shot runs included (`PYRO_MAX_ACTIVE_VMS`, default 4). */
+  readonly maxActiveVms: number
 }
 
 export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

@@ -1,13 +1,26 @@
-/** The vm_* operations. */
+/** The vm_* operations: one-shot runs and the create/start/exec/stop/delete lifecycle. */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { VmRunInput, VmRunResult } from "../contract/vm.js"
+import type { VmLimitReached, VmNotFound, VmStateConflict } from "../contract/errors.js"
+import type {
+  ReapResult,
+  VmCreateInput,
+  VmDeleteResult,
+  VmExecInput,
+  VmExecResult,
+  VmInfo,
+  VmNetworkInfo,
+  VmRunInput,
+  VmRunResult
+} from "../contract/vm.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
 import type { OutputSink } from "../vm/execCommand.js"
-import type { EnvironmentError } from "./EnvironmentStore.js"
+import type { EnvironmentError, EnvironmentInfo } from "./EnvironmentStore.js"
 import type { KernelError } from "./KernelStore.js"
 
-export type RunError = EnvironmentError | KernelError | BootError | GuestChannelError
+export type RunError = EnvironmentError | KernelError | BootError | GuestChannelError | VmLimitReached
+
+export type LifecycleError = RunError | VmNotFound | VmStateConflict
 
 export interface RunOptions {
   /** Called with output as it arrives (the CLI streams it to the terminal). */
@@ -24,4 +37,17 @@ export interface RunOutcome {
 export class VmManager extends Context.Tag("pyro/VmManager")<VmManager, {
   /** Boot a VM, run one command, and tear the VM down whatever happens. */
   readonly run: (input: VmRunInput, options?: RunOptions) => Effect.Effect<RunOutcome, RunError>
+  readonly listEnvironments: Effect.Effect<ReadonlyArray<EnvironmentInfo>>
+  /** Record a VM (its environment installed, the active limit checked); nothing boots yet. */
+  readonly create: (input: VmCreateInput) => Effect.Effect<VmInfo, RunError>
+  readonly start: (vmId: string) => Effect.Effect<VmInfo, LifecycleError>
+  /** Run one command (starting the VM if needed), then delete the VM. */
+  readonly exec: (input: VmExecInput, options?: RunOptions) => Effect.Effect<VmExecResult, LifecycleError>
+  readonly stop: (vmId: string) => Effect.Effect<VmInfo, LifecycleError>
+  readonly remove: (vmId: string) => Effect.Effect<VmDeleteResult, VmNotFound>
+  readonly status: (vmId: string) => Effect.Effect<VmInfo, VmNotFound>
+  readonly networkInfo: (vmId: string) => Effect.Effect<VmNetworkInfo, VmNotFound>
+  readonly list: Effect.Effect<ReadonlyArray<VmInfo>>
+  /** Delete every VM whose expires_at has passed. */
+  readonly reapExpired: Effect.Effect<ReapResult>
 }>() {}

@@ -3,7 +3,8 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { AccelDecision } from "../vm/accel.js"
-import type { BootError } from "../vm/errors.js"
+import type { BootError, GuestChannelError } from "../vm/errors.js"
+import type { VmPaths } from "../vm/vmDir.js"
 import type { Hello } from "../vm/protocol/messages.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
 import type { ProcessExit } from "../vm/qemu/process.js"
@@ -45,4 +46,23 @@ export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
    * interruption) kills the VM and deletes its files.
    */
   readonly bootEphemeral: (spec: BootSpec) => Effect.Effect<RunningVm, BootError, Scope.Scope>
+  /**
+   * Boot and attach a VM that outlives this process, in a directory the caller
+   * owns; it runs until killed (see DetachedVm).
+   */
+  readonly bootDetached: (
+    spec: BootSpec,
+    paths: VmPaths,
+    options: { readonly formatScratch: boolean }
+  ) => Effect.Effect<DetachedVm, BootError>
+  /** A connection to a running VM's agent, for as long as the scope. */
+  readonly connect: (channelSocket: string, timeoutMs: number) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>
 }>() {}
+
+export interface DetachedVm {
+  /** QEMU's pid (and process group) and start time, which tell it from a recycled pid. */
+  readonly pid: number
+  readonly startTime: number
+  readonly bootMs: number
+  readonly accel: "kvm" | "tcg"
+}

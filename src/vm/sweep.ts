@@ -1,13 +1,15 @@
 /**
- * Start-up sweep of ephemeral VMs whose owning process died without cleaning
- * up (kill -9, power loss). Their QEMU normally died with the owner
- * (parent-death signal); this kills any that did not and removes the files.
+ * Start-up sweep of VMs whose owning process died without cleaning up (kill
+ * -9, power loss): one-shot VMs, and persistent VMs whose creator is gone.
+ * Their QEMU normally died with its parent (parent-death signal); this kills
+ * any that did not and removes the files.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { commandLine, isAlive } from "./procfs.js"
+import { decodePersistentRecord } from "./records.js"
 import { EphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 
 /** A directory without a readable record younger than this may still be being created. */
@@ -24,12 +26,16 @@ export const sweepOrphans = (stateDir: string) =>
     for (const id of ids) {
       const paths = vmPaths(stateDir, id)
       const text = yield* fs.readFileString(paths.record).pipe(Effect.option)
-      const record = Option.flatMap(text, decodeRecord)
+      const persistent = Option.flatMap(text, decodePersistentRecord)
+      const record = Option.orElse(
+        Option.flatMap(text, decodeRecord),
+        () => Option.map(persistent, (p) => ({ owner: p.owner, vmmPid: p.vmm?.pid }))
+      )
       if (Option.isNone(record)) {
         const info = yield* fs.stat(paths.dir).pipe(Effect.option)
         const mtime = Option.flatMap(info, (i) => i.mtime)
         const old = Option.match(mtime, { onNone: () => true, onSome: (m) => Date.now() - m.getTime() > RECORD_GRACE_MS })
-        // Records of other kinds (persistent VMs) parse as None too; leave them.
+        // A record this version cannot read is left alone.
         if (!old || Option.isSome(text)) continue
       } else {
         if (isAlive(record.value.owner)) continue

@@ -8,6 +8,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import { BootError } from "../errors.js"
 
 export interface ProcessExit {
@@ -30,7 +31,7 @@ const EXIT_WAIT_MS = 5_000
 export const describeExit = (exit: ProcessExit) =>
   exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`
 
-const killGroup = (pid: number, signal: NodeJS.Signals) => {
+export const killGroup = (pid: number, signal: NodeJS.Signals) => {
   try {
     process.kill(-pid, signal)
   } catch {
@@ -38,19 +39,44 @@ const killGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
+/**
+ * Either way the process dies with us (parent-death signal). `ephemeral`: it
+ * also dies with the scope. `detached`: it outlives the scope (persistent VMs,
+ * stopped explicitly), and its stderr goes to `stderrFile` so that no pipe to
+ * us is left to break.
+ */
+export type VmmLifetime =
+  | { readonly _tag: "ephemeral" }
+  | { readonly _tag: "detached"; readonly stderrFile: string }
+
+const readTail = (path: string) => {
+  try {
+    return Fs.readFileSync(path, "utf8").slice(-STDERR_TAIL_BYTES)
+  } catch {
+    return ""
+  }
+}
+
 export const spawnVmm = (
   argv: ReadonlyArray<string>,
-  options: { readonly dieWithParent: boolean }
+  lifetime: VmmLifetime
 ): Effect.Effect<VmmProcess, BootError, Scope.Scope> =>
   Effect.gen(function*() {
     const exited = yield* Deferred.make<ProcessExit>()
     let stderr = ""
-    const [command, ...args] = options.dieWithParent ? ["setpriv", "--pdeathsig", "KILL", "--", ...argv] : argv
+    const detached = lifetime._tag === "detached"
+    const [command, ...args] = ["setpriv", "--pdeathsig", "KILL", "--", ...argv]
     const child = yield* Effect.acquireRelease(
       Effect.async<ChildProcess.ChildProcess, BootError>((resume) => {
-        const child = ChildProcess.spawn(command!, args, { stdio: ["ignore", "ignore", "pipe"], detached: true })
-        child.stderr!.setEncoding("utf8")
-        child.stderr!.on("data", (chunk: string) => {
+        let stderrFd: number | undefined
+        if (detached) stderrFd = Fs.openSync(lifetime.stderrFile, "a", 0o600)
+        const child = ChildProcess.spawn(command!, args, {
+          stdio: ["ignore", "ignore", stderrFd ?? "pipe"],
+          detached: true
+        })
+        if (stderrFd !== undefined) Fs.closeSync(stderrFd)
+        child.stderr?.setEncoding("utf8")
+        child.stderr?.on("data", (chunk: string) => {
           stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)
         })
         child.once("exit", (code, signal) => Deferred.unsafeDone(exited, Effect.succeed({ code, signal })))
@@ -60,15 +86,18 @@ export const spawnVmm = (
         child.once("spawn", () => resume(Effect.succeed(child)))
       }),
       (child) =>
-        Effect.gen(function*() {
-          if (!(yield* Deferred.isDone(exited))) killGroup(child.pid!, "SIGKILL")
-          yield* Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore)
-        })
+        detached
+          // Still reaped by Node when it exits, but no longer keeps us alive.
+          ? Effect.sync(() => child.unref())
+          : Effect.gen(function*() {
+            if (!(yield* Deferred.isDone(exited))) killGroup(child.pid!, "SIGKILL")
+            yield* Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore)
+          })
     )
     return {
       pid: child.pid!,
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
-      stderrTail: Effect.sync(() => stderr)
+      stderrTail: Effect.sync(() => (detached ? readTail(lifetime.stderrFile) : stderr))
     }
   })

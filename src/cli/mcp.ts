@@ -1,0 +1,43 @@
+/** `pyro mcp serve`: the MCP server over stdio, for as long as the client keeps stdin open. */
+import * as Command from "@effect/cli/Command"
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Schedule from "effect/Schedule"
+import { createMcpServer } from "../mcp/server.js"
+import { VmManager } from "../services/VmManager.js"
+import { VERSION } from "./version.js"
+
+/** How often a long-lived server deletes VMs whose TTL has passed. */
+const REAP_EVERY = "30 seconds"
+
+const serve = Command.make("serve", {}, () =>
+  Effect.scoped(Effect.gen(function*() {
+    const vms = yield* VmManager
+    const created = new Set<string>()
+    // Closing this scope (stdin closed, SIGTERM, SIGINT) interrupts operations in flight,
+    // which removes their one-shot VMs, and then the VMs this server created are deleted.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(created, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4, discard: true })
+    )
+    const runFork = yield* FiberSet.makeRuntime<VmManager>()
+    const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
+    yield* Effect.forkScoped(Effect.repeat(Effect.ignore(vms.reapExpired), Schedule.spaced(REAP_EVERY)))
+
+    const transport = new StdioServerTransport()
+    yield* Effect.acquireRelease(
+      Effect.promise(() => server.connect(transport)),
+      () => Effect.promise(() => server.close().catch(() => undefined))
+    )
+    yield* Effect.async<void>((resume) => {
+      const done = () => resume(Effect.void)
+      process.stdin.once("end", done)
+      process.stdin.once("close", done)
+      server.onclose = done
+    })
+  }))).pipe(Command.withDescription("Serve pyro's tools to an MCP client over stdio (vm_run, vm_create, ...)"))
+
+export const mcpCommand = Command.make("mcp").pipe(
+  Command.withDescription("Model Context Protocol server"),
+  Command.withSubcommands([serve])
+)

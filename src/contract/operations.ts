@@ -1,0 +1,170 @@
+/**
+ * Every public operation once: its MCP tool name, SDK method name, a
+ * description an LLM can act on, input and output schemas, and MCP tool
+ * annotations. The MCP server, the SDK and the docs derive from this table.
+ */
+import type * as Schema from "effect/Schema"
+import { EnvironmentList, NoInput } from "./environment.js"
+import {
+  ReapResult,
+  VmCreateInput,
+  VmDeleteResult,
+  VmExecInput,
+  VmExecResult,
+  VmIdInput,
+  VmInfo,
+  VmNetworkInfo,
+  VmRunInput,
+  VmRunResult
+} from "./vm.js"
+
+export interface ToolAnnotations {
+  readonly title: string
+  readonly readOnlyHint: boolean
+  readonly destructiveHint: boolean
+  readonly idempotentHint: boolean
+  /** Whether the tool reaches beyond pyro's own state (a guest with network does). */
+  readonly openWorldHint: boolean
+}
+
+export interface Operation<I = any, O = any> {
+  readonly tool: string
+  readonly sdkMethod: string
+  readonly description: string
+  readonly input: Schema.Schema<I, any>
+  readonly output: Schema.Schema<O, any>
+  readonly annotations: ToolAnnotations
+}
+
+const op = <I, II, O, OI>(o: {
+  tool: string
+  sdkMethod: string
+  description: string
+  input: Schema.Schema<I, II>
+  output: Schema.Schema<O, OI>
+  annotations: ToolAnnotations
+}): Operation<I, O> => o
+
+const hints = (
+  title: string,
+  readOnly: boolean,
+  destructive: boolean,
+  idempotent: boolean,
+  openWorld = false
+): ToolAnnotations => ({ title, readOnlyHint: readOnly, destructiveHint: destructive, idempotentHint: idempotent, openWorldHint: openWorld })
+
+export const vmRun = op({
+  tool: "vm_run",
+  sdkMethod: "runInVm",
+  description:
+    "Run one command in a fresh, disposable Linux micro-VM and return its stdout, stderr and exit code. " +
+    "The VM is created, used once and destroyed automatically: nothing persists between calls. " +
+    "`command` is a shell command line (run with /bin/sh -c) or an argv array. " +
+    "The working directory is /workspace; the command runs as root. " +
+    "A command still running after timeout_seconds is killed with its process group and reports exit_code 124. " +
+    "Use vm_list_environments to see environment names (debian:12 has git and python3). " +
+    "The guest has no network unless network is true.",
+  input: VmRunInput,
+  output: VmRunResult,
+  annotations: hints("Run a command in a fresh VM", false, false, false, true)
+})
+
+export const vmListEnvironments = op({
+  tool: "vm_list_environments",
+  sdkMethod: "listEnvironments",
+  description: "List the environments (root filesystems) VMs can boot, with their default packages and whether each is installed locally. " +
+    "Environments that are not installed are built or downloaded on first use, which takes a while once.",
+  input: NoInput,
+  output: EnvironmentList,
+  annotations: hints("List environments", true, false, true)
+})
+
+export const vmCreate = op({
+  tool: "vm_create",
+  sdkMethod: "createVm",
+  description: "Create a VM record without booting it (vm_start boots it). Returns vm_id, state \"created\", sizing, " +
+    "created_at and expires_at: after ttl_seconds the VM is deleted by the reaper whatever its state. " +
+    "Fails with vm_limit_reached when too many VMs are active.",
+  input: VmCreateInput,
+  output: VmInfo,
+  annotations: hints("Create a VM", false, false, false)
+})
+
+export const vmStart = op({
+  tool: "vm_start",
+  sdkMethod: "startVm",
+  description: "Boot a created or stopped VM and wait until its guest agent is ready. Starting a started VM does nothing.",
+  input: VmIdInput,
+  output: VmInfo,
+  annotations: hints("Start a VM", false, false, true)
+})
+
+export const vmExec = op({
+  tool: "vm_exec",
+  sdkMethod: "execVm",
+  description: "Run one command in a VM (booting it first if needed) and return stdout, stderr and exit_code. " +
+    "The VM is deleted after this one command, whatever its outcome: for several commands in one machine, " +
+    "use a workspace instead.",
+  input: VmExecInput,
+  output: VmExecResult,
+  annotations: hints("Run a command in a VM, then delete it", false, true, false, true)
+})
+
+export const vmStop = op({
+  tool: "vm_stop",
+  sdkMethod: "stopVm",
+  description: "Power a started VM off (the guest gets a few seconds to flush its disk). Its record and disk stay until vm_delete or expiry.",
+  input: VmIdInput,
+  output: VmInfo,
+  annotations: hints("Stop a VM", false, false, true)
+})
+
+export const vmDelete = op({
+  tool: "vm_delete",
+  sdkMethod: "deleteVm",
+  description: "Delete a VM: kill it if running and remove its record and disk.",
+  input: VmIdInput,
+  output: VmDeleteResult,
+  annotations: hints("Delete a VM", false, true, false)
+})
+
+export const vmStatus = op({
+  tool: "vm_status",
+  sdkMethod: "statusVm",
+  description: "A VM's state (created, started, stopped), sizing, network_enabled, execution_mode and expiry.",
+  input: VmIdInput,
+  output: VmInfo,
+  annotations: hints("VM status", true, false, true)
+})
+
+export const vmNetworkInfo = op({
+  tool: "vm_network_info",
+  sdkMethod: "networkInfoVm",
+  description: "A VM's network as its guest sees it: whether enabled, interface, guest address, gateway, DNS, " +
+    "and the address at which the guest reaches the host's loopback.",
+  input: VmIdInput,
+  output: VmNetworkInfo,
+  annotations: hints("VM network facts", true, false, true)
+})
+
+export const vmReapExpired = op({
+  tool: "vm_reap_expired",
+  sdkMethod: "reapExpired",
+  description: "Delete every VM whose expires_at has passed and list what was removed.",
+  input: NoInput,
+  output: ReapResult,
+  annotations: hints("Reap expired VMs", false, true, true)
+})
+
+export const VM_OPERATIONS: ReadonlyArray<Operation> = [
+  vmRun,
+  vmListEnvironments,
+  vmCreate,
+  vmStart,
+  vmExec,
+  vmStop,
+  vmDelete,
+  vmStatus,
+  vmNetworkInfo,
+  vmReapExpired
+]

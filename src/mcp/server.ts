@@ -1,0 +1,96 @@
+/**
+ * The MCP server: one tool per operation of the contract, over any MCP
+ * transport (stdio for `pyro mcp serve`). Input is decoded with the
+ * operation's schema; bad input and failures come back as `isError` results
+ * with a message a model can act on, never as protocol errors.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import { HANDLERS } from "../api/handlers.js"
+import { formatInputError } from "../contract/common.js"
+import { errorCode, errorMessage } from "../contract/errors.js"
+import { type Operation, VM_OPERATIONS } from "../contract/operations.js"
+import type { VmManager } from "../services/VmManager.js"
+import { toolJsonSchema } from "./toolSchema.js"
+
+export const SERVER_NAME = "pyro"
+
+export interface McpServerOptions {
+  readonly version: string
+  /** Called with each VM an operation creates, so the host can clean them up at shutdown. */
+  readonly onVmCreated?: (vmId: string) => void
+}
+
+const errorResult = (code: string, message: string): CallToolResult => ({
+  isError: true,
+  content: [{ type: "text", text: `${code}: ${message}` }]
+})
+
+/** A text rendering next to structuredContent, for clients that show only text. */
+const textOf = (value: unknown) => JSON.stringify(value, null, 2)
+
+/** Starts an operation as a fiber: the server's owner decides its runtime and what interrupts it at shutdown. */
+export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager>) => Fiber.RuntimeFiber<A, E>
+
+export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Server => {
+  const operations = new Map<string, Operation>(VM_OPERATIONS.map((op) => [op.tool, op]))
+  const server = new Server(
+    { name: SERVER_NAME, version: options.version },
+    {
+      capabilities: { tools: {} },
+      instructions: "pyro runs commands in disposable Linux micro-VMs. Use vm_run for one command in a fresh VM; " +
+        "vm_create/vm_start/vm_exec for a VM you prepare first. Environments: vm_list_environments."
+    }
+  )
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: VM_OPERATIONS.map((op) => ({
+      name: op.tool,
+      title: op.annotations.title,
+      description: op.description,
+      inputSchema: toolJsonSchema(op.input) as { type: "object" },
+      outputSchema: toolJsonSchema(op.output) as { type: "object" },
+      annotations: op.annotations
+    }))
+  }))
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const op = operations.get(request.params.name)
+    const handler = HANDLERS[request.params.name]
+    if (!op || !handler) {
+      return errorResult("unknown_tool", `no tool named ${request.params.name}; tools: ${[...operations.keys()].join(", ")}`)
+    }
+    const program = Effect.gen(function*() {
+      const input = yield* Schema.decodeUnknown(op.input)(request.params.arguments ?? {}, { errors: "all", onExcessProperty: "error" })
+        .pipe(Effect.mapError((e) => ({ _tag: "InvalidInput" as const, message: formatInputError(e) })))
+      const output = yield* handler(input)
+      if (op.tool === "vm_create") options.onVmCreated?.((output as { vm_id: string }).vm_id)
+      return yield* Schema.encode(op.output)(output).pipe(Effect.orDie)
+    })
+    const fiber = runFork(program)
+    // A cancelled request interrupts its operation, which cleans up its VM.
+    const cancel = () => Effect.runFork(Fiber.interrupt(fiber))
+    extra.signal.addEventListener("abort", cancel, { once: true })
+    const exit = await Effect.runPromise(Fiber.await(fiber))
+    extra.signal.removeEventListener("abort", cancel)
+    if (Exit.isSuccess(exit)) {
+      return { content: [{ type: "text", text: textOf(exit.value) }], structuredContent: exit.value as Record<string, unknown> }
+    }
+    if (Cause.isInterruptedOnly(exit.cause)) return errorResult("cancelled", "the request was cancelled; its VM was cleaned up")
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) {
+      const e = failure.value as { _tag?: string; message?: string }
+      if (e._tag === "InvalidInput") return errorResult("invalid_input", e.message ?? "bad arguments")
+      return errorResult(errorCode(e), errorMessage(e))
+    }
+    return errorResult("internal_error", Cause.pretty(exit.cause).split("\n")[0] ?? "unexpected failure")
+  })
+
+  return server
+}

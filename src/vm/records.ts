@@ -1,0 +1,122 @@
+/**
+ * Persistent VMs (vm_create ... vm_delete) on disk: `<stateDir>/vms/<id>/vm.json`,
+ * written atomically, so every pyro process (a CLI, an MCP server, an SDK
+ * user) sees the same VMs. Changes that must not race across processes (the
+ * active-VM limit, state transitions) run under an exclusive lock file.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { ExecutionMode } from "../contract/common.js"
+import { VmState } from "../contract/vm.js"
+import { writeFileAtomic } from "../host/files.js"
+import { isAlive, processStartTime, selfIdentity } from "./procfs.js"
+import { vmPaths, vmsRoot } from "./vmDir.js"
+
+export const PersistentRecord = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.Literal("persistent"),
+  environment: Schema.String,
+  state: VmState,
+  vcpu_count: Schema.Int,
+  mem_mib: Schema.Int,
+  network: Schema.Boolean,
+  allow_host_compat: Schema.Boolean,
+  execution_mode: ExecutionMode,
+  ttl_seconds: Schema.Int,
+  created_at: Schema.String,
+  expires_at: Schema.String,
+  started_at: Schema.NullOr(Schema.String),
+  boot_ms: Schema.NullOr(Schema.Int),
+  /**
+   * The process that created the VM. A VM lives no longer than it (QEMU has a
+   * parent-death signal, and the start-up sweep removes records whose creator
+   * is gone), so no VM outlives the program that asked for it.
+   */
+  owner: Schema.Struct({ pid: Schema.Int, startTime: Schema.Number }),
+  /** QEMU while started: pid and start time (tells it from a recycled pid). */
+  vmm: Schema.NullOr(Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })),
+  /** The scratch disk holds the VM's files from its first start on; later starts keep it. */
+  scratch_formatted: Schema.Boolean
+})
+export type PersistentRecord = typeof PersistentRecord.Type
+
+export const decodePersistentRecord = Schema.decodeUnknownOption(Schema.parseJson(PersistentRecord))
+const decode = Schema.decodeUnknownOption(Schema.parseJson(PersistentRecord))
+const encode = Schema.encodeSync(Schema.parseJson(PersistentRecord, { space: 2 }))
+
+export const readRecord = (stateDir: string, id: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.readFileString(vmPaths(stateDir, id).record).pipe(
+      Effect.map(decode),
+      Effect.orElseSucceed(() => Option.none<PersistentRecord>())
+    ))
+
+export const writeRecord = (stateDir: string, record: PersistentRecord) =>
+  writeFileAtomic(vmPaths(stateDir, record.id).record, encode(record), 0o600)
+
+export const listRecords = (stateDir: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const ids = yield* fs.readDirectory(vmsRoot(stateDir)).pipe(Effect.orElseSucceed(() => []))
+    const records: Array<PersistentRecord> = []
+    for (const id of ids.sort()) {
+      const record = yield* readRecord(stateDir, id)
+      if (Option.isSome(record)) records.push(record.value)
+    }
+    return records
+  })
+
+/** Whether a record's QEMU is still the process it started. */
+export const vmmAlive = (record: PersistentRecord) => record.vmm !== null && isAlive(record.vmm)
+
+/** A "started" VM whose QEMU is gone (crashed, host rebooted) is reported as stopped. */
+export const observedState = (record: PersistentRecord): PersistentRecord["state"] =>
+  record.state === "started" && !vmmAlive(record) ? "stopped" : record.state
+
+export const isExpired = (record: PersistentRecord, now: number) => Date.parse(record.expires_at) <= now
+
+const LOCK_STALE_MS = 30_000
+
+/**
+ * Run `body` holding `<stateDir>/vms.lock` (O_EXCL). A lock whose holder is
+ * dead, or older than LOCK_STALE_MS, is broken: holders only keep it for
+ * bookkeeping, never across a boot.
+ */
+export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, E, R>) => {
+  const lockPath = Path.join(stateDir, "vms.lock")
+  const acquire = Effect.gen(function*() {
+    Fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+    for (;;) {
+      try {
+        const fd = Fs.openSync(lockPath, "wx", 0o600)
+        Fs.writeSync(fd, JSON.stringify(selfIdentity()))
+        Fs.closeSync(fd)
+        return
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* Effect.die(e)
+      }
+      if (lockIsStale(lockPath)) {
+        Fs.rmSync(lockPath, { force: true })
+        continue
+      }
+      yield* Effect.sleep("10 millis")
+    }
+  })
+  return Effect.acquireUseRelease(acquire, () => body, () => Effect.sync(() => Fs.rmSync(lockPath, { force: true })))
+}
+
+const lockIsStale = (lockPath: string) => {
+  try {
+    const info = Fs.statSync(lockPath)
+    if (Date.now() - info.mtimeMs > LOCK_STALE_MS) return true
+    const holder = JSON.parse(Fs.readFileSync(lockPath, "utf8")) as { pid: number; startTime: number }
+    return processStartTime(holder.pid) !== holder.startTime
+  } catch {
+    // Vanished or half-written: a half-written one is younger than its writer's next step, so retry.
+    return false
+  }
+}
