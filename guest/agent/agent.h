@@ -25,11 +25,24 @@ struct boot_marks {
 };
 extern struct boot_marks boot_marks;
 int boot_early_mounts(void);
-void boot_load_modules(void);
+/* Loads lib/modules/pyro/order, and order-network too when `network`. */
+void boot_load_modules(int network);
+/* Whether the kernel command line holds `token` as a whole word. */
+int boot_cmdline_has(const char *token);
 int boot_mount_root(void);
 /* Path of the block device whose virtio serial is `serial`, waiting briefly for it. */
 int find_block_device(const char *serial, char *path, size_t size);
 int open_channel_port(void);
+
+/* net.c: interfaces, configured at boot; never fatal. */
+/* Kernel command line token the host adds when the VM has a NIC. */
+#define PYRO_CMDLINE_NETWORK "pyro.net=1"
+extern int network_enabled;
+/* lo always; eth0 (QEMU user network, static) when network_enabled. */
+void net_setup(void);
+/* After the switch into the overlay root: /etc/resolv.conf if the VM has
+ * network and the environment ships none. */
+void net_write_resolv_conf(void);
 
 /* attach.c: scratch disk, overlay root, clock and entropy. */
 struct attach_request {

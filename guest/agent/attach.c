@@ -150,6 +150,7 @@ int attach(const struct attach_request *req, const char **stage)
 		return log_errno("switch root");
 	ensure_dir("/tmp", 01777);
 	ensure_dir("/workspace", 0755);
+	net_write_resolv_conf();
 	attached = 1;
 	return 0;
 }

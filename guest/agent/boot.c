@@ -14,6 +14,8 @@
 
 #define MODULES_DIR "/lib/modules/pyro"
 #define MODULES_ORDER MODULES_DIR "/order"
+/* Loaded only when the VM has a NIC (pyro.net=1): virtio_net and its deps. */
+#define MODULES_ORDER_NETWORK MODULES_DIR "/order-network"
 #define ROOT_MOUNT "/mnt/root"
 /* Devices appear as their drivers probe; give them this long. */
 #define DEVICE_WAIT_MS 5000
@@ -79,19 +81,52 @@ static int load_module(const char *name)
 	return 0;
 }
 
-void boot_load_modules(void)
+static void load_modules_in(const char *order_file)
 {
-	FILE *order = fopen(MODULES_ORDER, "re");
-	if (order) {
-		char name[128];
-		while (fgets(name, sizeof name, order)) {
-			name[strcspn(name, "\r\n")] = 0;
-			if (name[0])
-				load_module(name);
-		}
-		fclose(order);
+	FILE *order = fopen(order_file, "re");
+	if (!order)
+		return;
+	char name[128];
+	while (fgets(name, sizeof name, order)) {
+		name[strcspn(name, "\r\n")] = 0;
+		if (name[0])
+			load_module(name);
 	}
+	fclose(order);
+}
+
+void boot_load_modules(int network)
+{
+	load_modules_in(MODULES_ORDER);
+	if (network)
+		load_modules_in(MODULES_ORDER_NETWORK);
 	boot_marks.modules_ns = boottime_ns();
+}
+
+/* Whether the kernel command line holds `token` as a whole word. */
+int boot_cmdline_has(const char *token)
+{
+	static char cmdline[4096];
+	static int loaded;
+	if (!loaded) {
+		FILE *f = fopen("/proc/cmdline", "re");
+		if (f) {
+			size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
+			cmdline[n] = 0;
+			fclose(f);
+		}
+		loaded = 1;
+	}
+	size_t len = strlen(token);
+	if (len == 0)
+		return 0;
+	for (const char *p = cmdline; (p = strstr(p, token)) != NULL; p += len) {
+		int starts = p == cmdline || p[-1] == ' ';
+		int ends = p[len] == 0 || p[len] == ' ' || p[len] == '\n';
+		if (starts && ends)
+			return 1;
+	}
+	return 0;
 }
 
 static int read_small_file(const char *path, char *out, size_t size)

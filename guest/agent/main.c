@@ -1,7 +1,8 @@
 /*
  * pyro-agent: PID 1 of every pyro VM, started from the initramfs.
  *
- * Boot: mount /dev, /proc, /sys; load the virtio modules; mount the
+ * Boot: mount /dev, /proc, /sys; load the virtio modules; bring up lo (and
+ * eth0 when the kernel command line says pyro.net=1); mount the
  * environment's root image read-only; open the channel port; serve. The host's
  * ATTACH (serve.c -> attach.c) then mounts the scratch disk, builds the overlay
  * root and switches into it. PID 1 must never exit: a fatal error powers the
@@ -27,33 +28,22 @@ static void block_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-/* `pyro.poweroff_when_ready` on the kernel command line: boot fully, then power
- * off instead of serving. bench/boot times this as the raw-QEMU baseline. */
-static int poweroff_when_ready(void)
-{
-	char cmdline[4096];
-	FILE *f = fopen("/proc/cmdline", "re");
-	if (!f)
-		return 0;
-	size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
-	fclose(f);
-	cmdline[n] = 0;
-	return strstr(cmdline, "pyro.poweroff_when_ready") != NULL;
-}
-
 int main(void)
 {
 	block_signals();
 	if (boot_early_mounts() < 0)
 		power_off("early mounts failed");
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	boot_load_modules();
+	network_enabled = boot_cmdline_has(PYRO_CMDLINE_NETWORK);
+	boot_load_modules(network_enabled);
+	net_setup();
 	if (boot_mount_root() < 0)
 		power_off("no root disk");
 	int port = open_channel_port();
 	if (port < 0)
 		power_off("no channel port");
-	if (poweroff_when_ready())
+	/* bench/boot: boot fully, then power off instead of serving (raw-QEMU baseline). */
+	if (boot_cmdline_has("pyro.poweroff_when_ready"))
 		power_off("ready (pyro.poweroff_when_ready)");
 	serve(port);
 }

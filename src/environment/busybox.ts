@@ -27,6 +27,7 @@ const ETC_FILES: ReadonlyArray<readonly [string, string]> = [
   ["etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"],
   ["etc/group", "root:x:0:\nnogroup:x:65534:\n"],
   ["etc/hostname", "pyro\n"],
+  ["etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n"],
   ["etc/os-release", 'NAME="pyro tiny"\nID=pyro-tiny\nPRETTY_NAME="pyro tiny (BusyBox)"\n']
 ]
 

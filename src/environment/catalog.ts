@@ -74,7 +74,7 @@ export const CATALOG: ReadonlyArray<CatalogEntry> = [
   ),
   {
     name: "tiny",
-    version: "1.0.0",
+    version: "1.1.0",
     description: "Tiny BusyBox environment for tests and quick starts (Debian's busybox-static).",
     default_packages: ["busybox-static"],
     distribution: "debian",

@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { findEntry } from "../../src/environment/catalog.js"
 import { EnvironmentStoreLive } from "../../src/layers/EnvironmentStoreLive.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { EnvironmentStore } from "../../src/services/EnvironmentStore.js"
@@ -27,7 +28,7 @@ const storeLayer = EnvironmentStoreLive.pipe(
   Layer.provideMerge(Layer.mergeAll(layerWith({ cacheDir }), ProgressSilent)),
   Layer.provideMerge(NodeContext.layer)
 )
-const tinyDir = Path.join(cacheDir, "environments", "tiny", "1.0.0")
+const tinyDir = Path.join(cacheDir, "environments", "tiny", findEntry("tiny")!.version)
 
 layer(storeLayer, { timeout: "120 seconds", excludeTestServices: true })("environment store", (it) => {
   it.effect("builds on first pull, then verifies without rebuilding", () =>
@@ -74,7 +75,7 @@ layer(storeLayer, { timeout: "120 seconds", excludeTestServices: true })("enviro
     Effect.gen(function*() {
       const store = yield* EnvironmentStore
       const old = Path.join(cacheDir, "environments", "tiny", "0.9.0")
-      const stale = Path.join(cacheDir, "environments", "tiny", "1.0.0.partial-999999999-abcd")
+      const stale = Path.join(cacheDir, "environments", "tiny", "1.1.0.partial-999999999-abcd")
       const unknown = Path.join(cacheDir, "environments", "gone_env")
       for (const dir of [old, stale, unknown]) Fs.mkdirSync(dir, { recursive: true })
       Fs.writeFileSync(Path.join(old, "rootfs.ext4"), Buffer.alloc(8192, 1))

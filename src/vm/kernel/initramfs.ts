@@ -1,6 +1,8 @@
 /**
- * The initramfs: the agent as /init plus the boot modules and their load order.
- * Uncompressed, because unpacking is then a copy (the kernel accepts plain cpio).
+ * The initramfs: the agent as /init plus the boot modules and their load order:
+ * `order` for every VM, `order-network` (virtio_net and its deps) only for VMs
+ * with a NIC. Uncompressed, because unpacking is then a copy (the kernel
+ * accepts plain cpio).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
@@ -9,6 +11,7 @@ import { writeFileAtomic } from "../../host/files.js"
 import { report } from "../../services/Progress.js"
 import { KernelError } from "../../services/KernelStore.js"
 import { type CpioEntry, cpioArchive } from "./cpio.js"
+import { NETWORK_MODULES } from "./modules.js"
 
 export interface InitramfsInputs {
   readonly kernelId: string
@@ -35,8 +38,12 @@ export const ensureInitramfs = (cacheDir: string, inputs: InitramfsInputs) =>
     for (const [name, file] of inputs.modules) {
       entries.push({ type: "file", path: `lib/modules/pyro/${name}.ko`, mode: 0o644, data: yield* fs.readFile(file) })
     }
-    const order = inputs.modules.map(([name]) => name).join("\n") + "\n"
-    entries.push({ type: "file", path: "lib/modules/pyro/order", mode: 0o644, data: new TextEncoder().encode(order) })
+    const orderFile = (names: ReadonlyArray<string>) => new TextEncoder().encode(names.map((n) => `${n}\n`).join(""))
+    const names = inputs.modules.map(([name]) => name)
+    entries.push(
+      { type: "file", path: "lib/modules/pyro/order", mode: 0o644, data: orderFile(names.filter((n) => !NETWORK_MODULES.has(n))) },
+      { type: "file", path: "lib/modules/pyro/order-network", mode: 0o644, data: orderFile(names.filter((n) => NETWORK_MODULES.has(n))) }
+    )
     yield* fs.makeDirectory(Path.dirname(path), { recursive: true })
     yield* writeFileAtomic(path, cpioArchive(entries))
     return path

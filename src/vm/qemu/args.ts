@@ -7,6 +7,8 @@
 import { PORT_NAME, ROOT_SERIAL } from "../protocol/constants.js"
 
 export const SCRATCH_SERIAL = "pyro-scratch"
+/** The agent configures eth0 only when the kernel command line holds this (guest/agent/agent.h). */
+export const NETWORK_KERNEL_ARG = "pyro.net=1"
 
 export interface QemuSpec {
   readonly name: string
@@ -41,9 +43,14 @@ const optionPath = (path: string) => path.replaceAll(",", ",,")
  * kernel does not need re-proven on every VM start.
  * `rcupdate.rcu_expedited`: boot waits on many RCU grace periods; expedited
  * ones end sooner under TCG (~90 ms per boot, measured).
+ * `pyro.net=1` (only with a NIC): tells the agent to load virtio_net and
+ * configure eth0 for QEMU user networking. The flag and the device come from
+ * the same `spec.network`, so they always agree.
  */
 
-export const kernelCommandLine = (spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs">): string =>
+export const kernelCommandLine = (
+  spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs"> & { readonly network?: boolean }
+): string =>
   [
     "console=ttyS0",
     "quiet",
@@ -52,6 +59,7 @@ export const kernelCommandLine = (spec: Pick<QemuSpec, "tscKhz" | "extraKernelAr
     "cryptomgr.notests",
     "rcupdate.rcu_expedited=1",
     ...(spec.tscKhz ? [`tsc_early_khz=${spec.tscKhz}`] : []),
+    ...(spec.network ? [NETWORK_KERNEL_ARG] : []),
     ...(spec.extraKernelArgs ?? [])
   ].join(" ")
 
