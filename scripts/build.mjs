@@ -1,11 +1,13 @@
 // Bundles the entrypoints with esbuild: one file per entrypoint loads much faster than
 // hundreds of ES modules, which matters for a CLI whose every run starts Node.
+//
+// The CLI bundles its dependencies too; the SDK leaves them to the user's
+// node_modules, so an Effect program shares one copy of effect with pyro.
+// Type declarations for the SDK come from tsc (tsconfig.build.json).
 import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
 
-const entryPoints = { cli: "src/entrypoints/cli.ts" }
-
-await build({
-  entryPoints,
+const common = {
   outdir: "dist",
   bundle: true,
   platform: "node",
@@ -18,4 +20,12 @@ await build({
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __pyroRequire } from 'node:module'; const require = __pyroRequire(import.meta.url);" },
   logLevel: "warning"
-})
+}
+
+await Promise.all([
+  build({ ...common, entryPoints: { cli: "src/entrypoints/cli.ts" } }),
+  build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false })
+])
+if (!process.argv.includes("--no-types")) {
+  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
+}

@@ -69,5 +69,9 @@ export const errorCode = (error: unknown): string => {
   return tag && tag in CODES ? CODES[tag as PyroError["_tag"]] : "internal_error"
 }
 
-export const errorMessage = (error: unknown): string =>
-  error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)
+export const errorMessage = (error: unknown): string => {
+  if (error instanceof Error) return error.message
+  if (typeof error === "string") return error
+  const message = (error as { message?: unknown } | null)?.message
+  return typeof message === "string" ? message : JSON.stringify(error)
+}

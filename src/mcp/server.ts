@@ -36,7 +36,7 @@ const errorResult = (code: string, message: string): CallToolResult => ({
 const textOf = (value: unknown) => JSON.stringify(value, null, 2)
 
 /** Starts an operation as a fiber: the server's owner decides its runtime and what interrupts it at shutdown. */
-export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager>) => Fiber.RuntimeFiber<A, E>
+export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager>) => Fiber.RuntimeFiber<A, unknown>
 
 export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Server => {
   const operations = new Map<string, Operation>(VM_OPERATIONS.map((op) => [op.tool, op]))

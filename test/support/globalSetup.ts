@@ -15,7 +15,7 @@ import { KernelStore } from "../../src/services/KernelStore.js"
 import { ProgressSilent } from "../../src/services/Progress.js"
 
 export default async function setup() {
-  execFileSync("node", ["scripts/build.mjs"], { stdio: "inherit" })
+  execFileSync("node", ["scripts/build.mjs", "--no-types"], { stdio: "inherit" })
   const layer = Layer.mergeAll(KernelStoreLive, EnvironmentStoreLive).pipe(
     Layer.provideMerge(Layer.mergeAll(layerWith({}), ProgressSilent)),
     Layer.provideMerge(NodeContext.layer)

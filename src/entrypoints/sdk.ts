@@ -1,0 +1,21 @@
+/**
+ * pyro as a library. Effect programs use the services and layers; everyone
+ * else uses the `Pyro` Promise facade.
+ */
+export { Pyro, PyroError, type PyroOptions, type ToolDefinition } from "../sdk/Pyro.js"
+// The contract: schemas for every input and result, the operations table, errors.
+export * from "../contract/common.js"
+export * from "../contract/environment.js"
+export * from "../contract/errors.js"
+export * from "../contract/operations.js"
+export * from "../contract/vm.js"
+// Effect services and their layers.
+export { appLayer, servicesLayer } from "../layers/App.js"
+export { layerWith as PyroConfigWith, PyroConfigLive } from "../layers/PyroConfigLive.js"
+export { EnvironmentStore } from "../services/EnvironmentStore.js"
+export { KernelStore } from "../services/KernelStore.js"
+export { Progress, ProgressSilent, type ProgressEvent } from "../services/Progress.js"
+export { PyroConfig } from "../services/PyroConfig.js"
+export { VmManager } from "../services/VmManager.js"
+export { Vmm } from "../services/Vmm.js"
+export { createMcpServer } from "../mcp/server.js"

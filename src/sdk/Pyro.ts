@@ -1,0 +1,188 @@
+/**
+ * The Promise facade over pyro's services, for programs that are not written
+ * with Effect: OpenAI tool loops, LangChain.js, the Vercel AI SDK. One
+ * instance owns one runtime; `close()` deletes the VMs it created and stops
+ * what is in flight.
+ */
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { HANDLERS } from "../api/handlers.js"
+import { VERSION } from "../cli/version.js"
+import { formatInputError } from "../contract/common.js"
+import { errorCode, errorMessage } from "../contract/errors.js"
+import * as Ops from "../contract/operations.js"
+import { servicesLayer } from "../layers/App.js"
+import { layerWith } from "../layers/PyroConfigLive.js"
+import { createMcpServer } from "../mcp/server.js"
+import { toolJsonSchema } from "../mcp/toolSchema.js"
+import { EnvironmentStore } from "../services/EnvironmentStore.js"
+import { Progress, type ProgressEvent, ProgressSilent } from "../services/Progress.js"
+import type { PyroConfigShape } from "../services/PyroConfig.js"
+import { VmManager } from "../services/VmManager.js"
+
+export interface PyroOptions {
+  /** Defaults: `$PYRO_CACHE_DIR`, else `$XDG_CACHE_HOME/pyro`. */
+  readonly cacheDir?: string
+  /** Defaults: `$PYRO_STATE_DIR`, else `$XDG_STATE_HOME/pyro`. */
+  readonly stateDir?: string
+  /** VMs active at once (default 4, `PYRO_MAX_ACTIVE_VMS`). */
+  readonly maxActiveVms?: number
+  readonly accel?: PyroConfigShape["accel"]
+  /** Output kept per stream in results (default 16 MiB). */
+  readonly maxOutputBytes?: number
+  /** Progress of long work (environment builds and downloads); silent by default. */
+  readonly onProgress?: (event: ProgressEvent) => void
+}
+
+/** Every failure the SDK reports: `code` is stable (see docs/public-contract.md). */
+export class PyroError extends Error {
+  constructor(readonly code: string, message: string, override readonly cause?: unknown) {
+    super(message)
+    this.name = "PyroError"
+  }
+}
+
+/** A tool as OpenAI-style function calling and the Vercel AI SDK describe it. */
+export interface ToolDefinition {
+  readonly name: string
+  readonly description: string
+  readonly parameters: Record<string, unknown>
+}
+
+type In<O> = O extends Ops.Operation<any, any> ? Schema.Schema.Encoded<O["input"]> : never
+type Out<O> = O extends Ops.Operation<any, infer A> ? A : never
+type VmRef = string | { readonly vm_id: string }
+
+const vmIdOf = (ref: VmRef) => ({ vm_id: typeof ref === "string" ? ref : ref.vm_id })
+
+export class Pyro {
+  private readonly runtime
+  private readonly created = new Set<string>()
+  private closed = false
+
+  constructor(options: PyroOptions = {}) {
+    const overrides: Partial<PyroConfigShape> = {
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+      ...(options.maxActiveVms ? { maxActiveVms: options.maxActiveVms } : {}),
+      ...(options.accel ? { accel: options.accel } : {}),
+      ...(options.maxOutputBytes ? { maxOutputBytes: options.maxOutputBytes } : {})
+    }
+    const onProgress = options.onProgress
+    const progress = onProgress
+      ? Layer.succeed(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
+      : ProgressSilent
+    this.runtime = ManagedRuntime.make(servicesLayer(layerWith(overrides), progress))
+  }
+
+  /** Run an effect, turning any failure into a PyroError. */
+  private async run<A>(effect: Effect.Effect<A, unknown, VmManager | EnvironmentStore>): Promise<A> {
+    if (this.closed) throw new PyroError("closed", "this Pyro instance is closed")
+    const exit = await this.runtime.runPromiseExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) throw new PyroError(errorCode(failure.value), errorMessage(failure.value), failure.value)
+    throw new PyroError(Cause.isInterruptedOnly(exit.cause) ? "cancelled" : "internal_error", Cause.pretty(exit.cause))
+  }
+
+  /** Decode input with the operation's schema, run its handler, return the contract's result. */
+  private call<O extends Ops.Operation<any, any>>(op: O, input: unknown): Promise<Out<O>> {
+    return this.run(Effect.gen(function*() {
+      const decoded = yield* Schema.decodeUnknown(op.input)(input ?? {}, { errors: "all", onExcessProperty: "error" }).pipe(
+        Effect.mapError((e) => ({ _tag: "InvalidInput", message: formatInputError(e) }))
+      )
+      return (yield* HANDLERS[op.tool]!(decoded)) as Out<O>
+    }))
+  }
+
+  runInVm(input: In<typeof Ops.vmRun>) {
+    return this.call(Ops.vmRun, input)
+  }
+  async listEnvironments() {
+    return (await this.call(Ops.vmListEnvironments, {})).environments
+  }
+  async createVm(input: In<typeof Ops.vmCreate>) {
+    const vm = await this.call(Ops.vmCreate, input)
+    this.created.add(vm.vm_id)
+    return vm
+  }
+  startVm(vm: VmRef) {
+    return this.call(Ops.vmStart, vmIdOf(vm))
+  }
+  execVm(input: In<typeof Ops.vmExec>) {
+    return this.call(Ops.vmExec, input)
+  }
+  stopVm(vm: VmRef) {
+    return this.call(Ops.vmStop, vmIdOf(vm))
+  }
+  deleteVm(vm: VmRef) {
+    return this.call(Ops.vmDelete, vmIdOf(vm))
+  }
+  statusVm(vm: VmRef) {
+    return this.call(Ops.vmStatus, vmIdOf(vm))
+  }
+  networkInfoVm(vm: VmRef) {
+    return this.call(Ops.vmNetworkInfo, vmIdOf(vm))
+  }
+  reapExpired() {
+    return this.call(Ops.vmReapExpired, {})
+  }
+  pullEnvironment(environment: string) {
+    return this.run(Effect.flatMap(EnvironmentStore, (s) => s.pull(environment)))
+  }
+  inspectEnvironment(environment: string) {
+    return this.run(Effect.flatMap(EnvironmentStore, (s) => s.inspect(environment)))
+  }
+  pruneEnvironments() {
+    return this.run(Effect.flatMap(EnvironmentStore, (s) => s.prune))
+  }
+
+  /** The MCP tools as function definitions (name, description, JSON Schema parameters). */
+  toolDefinitions(): ReadonlyArray<ToolDefinition> {
+    return Ops.VM_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
+  }
+
+  /**
+   * Call a tool by its MCP name with a model's arguments (an object or its JSON
+   * text). Failures are thrown as PyroError, with a message fit to hand back to
+   * the model.
+   */
+  callTool(name: string, args: unknown): Promise<unknown> {
+    const op = Ops.VM_OPERATIONS.find((o) => o.tool === name)
+    if (!op) return Promise.reject(new PyroError("unknown_tool", `no tool named ${name}`))
+    let input = args
+    if (typeof args === "string") {
+      try {
+        input = JSON.parse(args)
+      } catch {
+        return Promise.reject(new PyroError("invalid_input", "arguments are not valid JSON"))
+      }
+    }
+    return op === Ops.vmCreate ? this.createVm(input as In<typeof Ops.vmCreate>) : this.call(op, input)
+  }
+
+  /** An MCP server over this instance's runtime; connect it to any transport. */
+  createServer(): Server {
+    return createMcpServer((effect) => this.runtime.runFork(effect), {
+      version: VERSION,
+      onVmCreated: (id) => this.created.add(id)
+    })
+  }
+
+  /** Delete the VMs this instance created and release everything it holds. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    const ids = [...this.created]
+    await this.runtime.runPromise(
+      Effect.flatMap(VmManager, (vms) => Effect.forEach(ids, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4 }))
+    ).catch(() => undefined)
+    this.closed = true
+    await this.runtime.dispose()
+  }
+}
