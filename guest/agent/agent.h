@@ -74,6 +74,9 @@ int session_start(uint32_t stream, const struct exec_request *req, const char **
 int session_exists(uint32_t stream);
 void session_stdin(uint32_t stream, const uint8_t *data, size_t len);
 void session_stdin_eof(uint32_t stream);
+/* The largest stdin backlog of any session: the loop stops reading the channel
+ * above STDIN_HIGH_WATER, which pushes back on the host through the port. */
+size_t sessions_stdin_backlog(void);
 void session_signal(uint32_t stream, int signo);
 /* Kill every session's processes and forget their streams (connection lost). */
 void sessions_abandon(void);

@@ -318,6 +318,15 @@ void sessions_abandon(void)
 	}
 }
 
+size_t sessions_stdin_backlog(void)
+{
+	size_t most = 0;
+	for (int i = 0; i < MAX_SESSIONS; i++)
+		if (sessions[i].stream != 0 && sessions[i].stdin_pending.len > most)
+			most = sessions[i].stdin_pending.len;
+	return most;
+}
+
 size_t sessions_pollfds(struct pollfd *pfds, size_t start, size_t max, int read_output)
 {
 	size_t n = start;

@@ -20,6 +20,8 @@
 #include "agent.h"
 
 #define OUTQ_HIGH_WATER (1024u * 1024u)
+/* Well under exec.c's STDIN_PENDING_MAX, with room for what one read brings in. */
+#define STDIN_HIGH_WATER (2u * 1024u * 1024u)
 #define DATA_CHUNK_BYTES (64u * 1024u)
 /* With the host away, re-check the port this often in case a SIGIO was missed. */
 #define DISCONNECTED_RECHECK_MS 1000
@@ -401,6 +403,9 @@ static void read_channel(void)
 			handle_frame(&h, payload);
 		if (conn != CONN_BROKEN && st == PARSE_ERROR)
 			protocol_error(why);
+		/* A command slower than its stdin: stop reading until it catches up. */
+		if (sessions_stdin_backlog() >= STDIN_HIGH_WATER)
+			return;
 	}
 }
 
@@ -448,7 +453,8 @@ void serve(int fd)
 		pfds[n++] = (struct pollfd){sig_fd, POLLIN, 0};
 		size_t port_index = n;
 		if (conn != CONN_DISCONNECTED) {
-			pfds[n++] = (struct pollfd){port_fd, (short)(POLLIN | (outq_pending() ? POLLOUT : 0)), 0};
+			short want_in = sessions_stdin_backlog() < STDIN_HIGH_WATER ? POLLIN : 0;
+			pfds[n++] = (struct pollfd){port_fd, (short)(want_in | (outq_pending() ? POLLOUT : 0)), 0};
 		} else if (timeout < 0 || timeout > DISCONNECTED_RECHECK_MS) {
 			timeout = DISCONNECTED_RECHECK_MS;
 		}

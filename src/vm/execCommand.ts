@@ -51,6 +51,8 @@ export const runCommand = (
     readonly maxOutputBytes: number
     readonly env?: ReadonlyArray<readonly [string, string]>
     readonly onOutput?: OutputSink
+    /** Bytes for the command's stdin, streamed with backpressure; without it stdin is /dev/null. */
+    readonly stdin?: Stream.Stream<Uint8Array>
   }
 ): Effect.Effect<CommandOutcome, GuestChannelError> =>
   Effect.gen(function*() {
@@ -73,8 +75,8 @@ export const runCommand = (
       env: options.env ?? DEFAULT_GUEST_ENV,
       cwd: options.cwd,
       timeoutMs: options.timeoutSeconds * 1000,
-      stdin: false
-    })
+      stdin: options.stdin !== undefined
+    }, options.stdin)
     const finished = yield* Stream.runForEach(events, (event) => {
       switch (event._tag) {
         case "Output":

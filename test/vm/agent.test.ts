@@ -7,6 +7,8 @@ import { afterAll, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import { EnvironmentStore } from "../../src/services/EnvironmentStore.js"
@@ -60,6 +62,22 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       })
       const pong = yield* vm.connection.ping(new Uint8Array([1, 2, 3]))
       expect([...pong]).toEqual([1, 2, 3])
+    }))
+
+  it.scoped("streams 48 MiB of stdin into a slow reader exactly, with backpressure", () =>
+    Effect.gen(function*() {
+      const vm = yield* bootTiny
+      const chunk = new Uint8Array(256 * 1024).map((_, i) => (i * 7 + 3) & 0xff)
+      const chunks = 192
+      const expected = Crypto.createHash("sha256")
+      for (let i = 0; i < chunks; i++) expected.update(chunk)
+      // The reader sleeps first, so the agent's stdin backlog fills and must push back.
+      const r = yield* runCommand(vm.connection, {
+        ...sh("sleep 2; sha256sum | cut -d' ' -f1", 120),
+        stdin: Stream.fromIterable(Array.from({ length: chunks }, () => chunk))
+      })
+      expect(r.exitCode).toBe(0)
+      expect(r.stdout.text()).toBe(`${expected.digest("hex")}\n`)
     }))
 
   it.scoped("kills the whole process tree at a timeout, even processes that left the group", () =>
