@@ -29,7 +29,8 @@ export const make = Effect.gen(function*() {
     bootTimeoutMs: (yield* Config.number("PYRO_BOOT_TIMEOUT_SECONDS").pipe(Config.withDefault(60))) * 1000,
     maxOutputBytes: yield* Config.integer("PYRO_MAX_OUTPUT_BYTES").pipe(Config.withDefault(16 * 1024 * 1024)),
     scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
-    maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4))
+    maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
+    registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY"))
   })
 })
 

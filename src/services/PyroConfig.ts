@@ -23,6 +23,12 @@ export interface PyroConfigShape {
   readonly scratchMib: number
   /** VMs that may be active at once, one-shot runs included (`PYRO_MAX_ACTIVE_VMS`, default 4). */
   readonly maxActiveVms: number
+  /**
+   * Where prebuilt catalog environments are published (`PYRO_REGISTRY`, e.g.
+   * oci://registry.example/pyro): `debian:12` is looked for at
+   * `<registry>/debian:12` before being built locally.
+   */
+  readonly registry: Option.Option<string>
 }
 
 export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

@@ -20,7 +20,7 @@ const prelude = (modules: ReadonlyArray<string>) =>
   ].join("\n")
 
 /** BusyBox from the busybox-static package, downloaded once into the cache if `pyro env prune` removed it. */
-const busyboxBinary = (cacheDir: string, scratch: string) => {
+export const busyboxBinary = (cacheDir: string, scratch: string) => {
   const debs = Path.join(cacheDir, "debs")
   const find = () => Fs.existsSync(debs) ? Fs.readdirSync(debs).find((n) => n.startsWith("busybox-static_")) : undefined
   if (!find()) {
