@@ -13,7 +13,7 @@ import * as Fs from "node:fs"
 import { makeScratchImage } from "../environment/ext4.js"
 import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
-import { type BootSpec, type RunningVm, Vmm } from "../services/Vmm.js"
+import { type BootSpec, type DetachedOptions, type RunningVm, Vmm } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
@@ -63,7 +63,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* qemuPresent
       const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
-      return yield* boot(spec, paths, { _tag: "ephemeral" }, true)
+      return yield* boot(spec, paths, { _tag: "ephemeral" }, { journal: false })
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
@@ -73,10 +73,15 @@ export const make = Effect.gen(function*() {
    * Boot a VM that outlives this process in `paths.dir` (which the caller
    * owns), attach it, and let go of it. A boot that fails kills what it started.
    */
-  const bootDetached = (spec: BootSpec, paths: VmPaths, options: { readonly formatScratch: boolean }) =>
+  const bootDetached = (spec: BootSpec, paths: VmPaths, options: DetachedOptions) =>
     Effect.scoped(Effect.gen(function*() {
       yield* qemuPresent
-      const vm = yield* boot(spec, paths, { _tag: "detached", stderrFile: `${paths.dir}/qemu.log` }, options.formatScratch)
+      const vm = yield* boot(
+        spec,
+        paths,
+        { _tag: "detached", stderrFile: `${paths.dir}/qemu.log`, dieWithParent: options.dieWithParent },
+        options.formatScratch ? { journal: options.journaledScratch } : undefined
+      )
       yield* vm.attach
       const startTime = processStartTime(vm.pid)
       if (startTime === undefined) {
@@ -88,11 +93,12 @@ export const make = Effect.gen(function*() {
       Effect.withSpan("Vmm.bootDetached", { attributes: { id: spec.id } })
     )
 
-  const boot = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, formatScratch: boolean) =>
+  /** `format`: make a fresh scratch disk (a journal for disks that must survive a crash of QEMU). */
+  const boot = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
     Effect.gen(function*() {
       // Formatting runs while QEMU boots; the guest first touches the disk at attach.
-      const formatting = formatScratch
-        ? yield* Effect.zipRight(createScratch(paths), makeScratchImage(paths.scratch, config.scratchMib, false)).pipe(
+      const formatting = format
+        ? yield* Effect.zipRight(createScratch(paths), makeScratchImage(paths.scratch, config.scratchMib, format.journal)).pipe(
           Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
           Effect.forkScoped
         )

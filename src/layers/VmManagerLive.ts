@@ -27,7 +27,8 @@ import {
   withStateLock,
   writeRecord
 } from "../vm/records.js"
-import { vmPaths, vmsRoot } from "../vm/vmDir.js"
+import { vmPaths } from "../vm/vmDir.js"
+import { countActiveVms } from "../vm/active.js"
 import { captureServices } from "./captureServices.js"
 
 export const newVmId = () => randomBytes(6).toString("hex")
@@ -94,36 +95,7 @@ export const make = Effect.gen(function*() {
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
 
-  /** VMs holding resources now: one-shot runs in flight and persistent VMs created or started. */
-  const countActive = Effect.gen(function*() {
-    let active = 0
-    const now = Date.now()
-    for (const record of yield* listRecords(stateDir)) {
-      const state = observedState(record)
-      if ((state === "created" || state === "started") && !isExpired(record, now)) active++
-    }
-    const ids = (() => {
-      try {
-        return Fs.readdirSync(vmsRoot(stateDir))
-      } catch {
-        return []
-      }
-    })()
-    for (const id of ids) {
-      try {
-        const raw = JSON.parse(Fs.readFileSync(vmPaths(stateDir, id).record, "utf8")) as {
-          kind?: string
-          owner?: { pid: number; startTime: number }
-        }
-        if (raw.kind === "ephemeral" && raw.owner && isAlive(raw.owner)) active++
-      } catch {
-        // being created or removed
-      }
-    }
-    return active
-  })
-
-  const checkLimit = Effect.flatMap(countActive, (active) =>
+  const checkLimit = Effect.flatMap(Effect.sync(() => countActiveVms(stateDir)), (active) =>
     active >= config.maxActiveVms
       ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
       : Effect.void)
@@ -243,7 +215,7 @@ export const make = Effect.gen(function*() {
         vcpus: initial.vcpu_count,
         memMib: initial.mem_mib,
         network: initial.network
-      }, paths, { formatScratch: !initial.scratch_formatted }).pipe(
+      }, paths, { formatScratch: !initial.scratch_formatted, journaledScratch: false, dieWithParent: true }).pipe(
         Effect.map((vm) => ({ vm, mode: "guest_virtio_serial" as const })),
         Effect.catchIf(hostCompatAllowed(initial.allow_host_compat), () =>
           Effect.succeed({ vm: undefined, mode: "host_compat" as const }))

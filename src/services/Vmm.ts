@@ -53,11 +53,20 @@ export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
   readonly bootDetached: (
     spec: BootSpec,
     paths: VmPaths,
-    options: { readonly formatScratch: boolean }
+    options: DetachedOptions
   ) => Effect.Effect<DetachedVm, BootError>
   /** A connection to a running VM's agent, for as long as the scope. */
   readonly connect: (channelSocket: string, timeoutMs: number) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>
 }>() {}
+
+export interface DetachedOptions {
+  /** Make a fresh scratch disk; otherwise boot on the one already there (its files kept). */
+  readonly formatScratch: boolean
+  /** A journal lets a scratch disk survive QEMU being killed (workspaces). */
+  readonly journaledScratch: boolean
+  /** QEMU dies with this process (VMs) or outlives it (workspaces). */
+  readonly dieWithParent: boolean
+}
 
 export interface DetachedVm {
   /** QEMU's pid (and process group) and start time, which tell it from a recycled pid. */

@@ -79,17 +79,24 @@ export const observedState = (record: PersistentRecord): PersistentRecord["state
 
 export const isExpired = (record: PersistentRecord, now: number) => Date.parse(record.expires_at) <= now
 
-const LOCK_STALE_MS = 30_000
+/** Bookkeeping under the state lock takes milliseconds; a lock this old was left by a crash. */
+const STATE_LOCK_STALE_MS = 30_000
+
+/** Run `body` holding `<stateDir>/vms.lock`: never held across a boot. */
+export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    Fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 })
+    return withLockFile(Path.join(stateDir, "vms.lock"), body, STATE_LOCK_STALE_MS)
+  })
 
 /**
- * Run `body` holding `<stateDir>/vms.lock` (O_EXCL). A lock whose holder is
- * dead, or older than LOCK_STALE_MS, is broken: holders only keep it for
- * bookkeeping, never across a boot.
+ * Run `body` holding the lock file `lockPath` (created with O_EXCL, naming its
+ * holder). A lock whose holder process is gone is broken; so is one older
+ * than `staleAfterMs`, when given. Waiters poll, so fibers of one process
+ * queue up as well as separate processes.
  */
-export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, E, R>) => {
-  const lockPath = Path.join(stateDir, "vms.lock")
+export const withLockFile = <A, E, R>(lockPath: string, body: Effect.Effect<A, E, R>, staleAfterMs?: number) => {
   const acquire = Effect.gen(function*() {
-    Fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 })
     for (;;) {
       try {
         const fd = Fs.openSync(lockPath, "wx", 0o600)
@@ -99,7 +106,7 @@ export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, 
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* Effect.die(e)
       }
-      if (lockIsStale(lockPath)) {
+      if (lockIsStale(lockPath, staleAfterMs)) {
         Fs.rmSync(lockPath, { force: true })
         continue
       }
@@ -109,14 +116,21 @@ export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, 
   return Effect.acquireUseRelease(acquire, () => body, () => Effect.sync(() => Fs.rmSync(lockPath, { force: true })))
 }
 
-const lockIsStale = (lockPath: string) => {
+/** A holder writes its identity right after creating the file; one still empty after this crashed in between. */
+const UNWRITTEN_LOCK_GRACE_MS = 5_000
+
+const lockIsStale = (lockPath: string, staleAfterMs: number | undefined) => {
+  let age: number
   try {
-    const info = Fs.statSync(lockPath)
-    if (Date.now() - info.mtimeMs > LOCK_STALE_MS) return true
+    age = Date.now() - Fs.statSync(lockPath).mtimeMs
+  } catch {
+    return false // vanished: just try again
+  }
+  if (staleAfterMs !== undefined && age > staleAfterMs) return true
+  try {
     const holder = JSON.parse(Fs.readFileSync(lockPath, "utf8")) as { pid: number; startTime: number }
     return processStartTime(holder.pid) !== holder.startTime
   } catch {
-    // Vanished or half-written: a half-written one is younger than its writer's next step, so retry.
-    return false
+    return age > UNWRITTEN_LOCK_GRACE_MS
   }
 }

@@ -40,14 +40,14 @@ export const killGroup = (pid: number, signal: NodeJS.Signals) => {
 }
 
 /**
- * Either way the process dies with us (parent-death signal). `ephemeral`: it
- * also dies with the scope. `detached`: it outlives the scope (persistent VMs,
- * stopped explicitly), and its stderr goes to `stderrFile` so that no pipe to
- * us is left to break.
+ * `ephemeral`: the process dies with the scope and with us (parent-death
+ * signal). `detached`: it outlives the scope (persistent VMs, stopped
+ * explicitly) and dies with us only if `dieWithParent` (VMs do, workspaces do
+ * not); its stderr goes to `stderrFile` so that no pipe to us is left to break.
  */
 export type VmmLifetime =
   | { readonly _tag: "ephemeral" }
-  | { readonly _tag: "detached"; readonly stderrFile: string }
+  | { readonly _tag: "detached"; readonly stderrFile: string; readonly dieWithParent: boolean }
 
 const readTail = (path: string) => {
   try {
@@ -65,7 +65,8 @@ export const spawnVmm = (
     const exited = yield* Deferred.make<ProcessExit>()
     let stderr = ""
     const detached = lifetime._tag === "detached"
-    const [command, ...args] = ["setpriv", "--pdeathsig", "KILL", "--", ...argv]
+    const dieWithParent = lifetime._tag === "ephemeral" || lifetime.dieWithParent
+    const [command, ...args] = dieWithParent ? ["setpriv", "--pdeathsig", "KILL", "--", ...argv] : argv
     const child = yield* Effect.acquireRelease(
       Effect.async<ChildProcess.ChildProcess, BootError>((resume) => {
         let stderrFd: number | undefined
