@@ -7,11 +7,16 @@ import * as Effect from "effect/Effect"
 import type { PyroError } from "../contract/errors.js"
 import * as Ops from "../contract/operations.js"
 import { VmManager } from "../services/VmManager.js"
+import { WorkspaceManager } from "../services/WorkspaceManager.js"
 
-export type Handler<I, O> = (input: I) => Effect.Effect<O, PyroError, VmManager>
+export type Handler<I, O> = (input: I) => Effect.Effect<O, PyroError, VmManager | WorkspaceManager>
 
 const withVms = <I, O>(f: (vms: VmManager["Type"], input: I) => Effect.Effect<O, PyroError>): Handler<I, O> => (input) =>
   Effect.flatMap(VmManager, (vms) => f(vms, input))
+
+const withWorkspaces =
+  <I, O>(f: (ws: WorkspaceManager["Type"], input: I) => Effect.Effect<O, PyroError>): Handler<I, O> => (input) =>
+    Effect.flatMap(WorkspaceManager, (ws) => f(ws, input))
 
 export const HANDLERS: Record<string, Handler<any, any>> = {
   [Ops.vmRun.tool]: withVms((vms, input: typeof Ops.vmRun.input.Type) => Effect.map(vms.run(input), (o) => o.result)),
@@ -23,5 +28,17 @@ export const HANDLERS: Record<string, Handler<any, any>> = {
   [Ops.vmDelete.tool]: withVms((vms, input: typeof Ops.vmDelete.input.Type) => vms.remove(input.vm_id)),
   [Ops.vmStatus.tool]: withVms((vms, input: typeof Ops.vmStatus.input.Type) => vms.status(input.vm_id)),
   [Ops.vmNetworkInfo.tool]: withVms((vms, input: typeof Ops.vmNetworkInfo.input.Type) => vms.networkInfo(input.vm_id)),
-  [Ops.vmReapExpired.tool]: withVms((vms) => vms.reapExpired)
+  // Expired workspaces go too: one reaper for everything with a TTL.
+  [Ops.vmReapExpired.tool]: () =>
+    Effect.gen(function*() {
+      const vms = yield* (yield* VmManager).reapExpired
+      const workspaces = yield* (yield* WorkspaceManager).reapExpired
+      return { reaped: [...vms.reaped, ...workspaces.reaped], count: vms.count + workspaces.count }
+    }),
+  [Ops.workspaceCreate.tool]: withWorkspaces((ws, input: typeof Ops.workspaceCreate.input.Type) => ws.create(input)),
+  [Ops.workspaceSyncPush.tool]: withWorkspaces((ws, input: typeof Ops.workspaceSyncPush.input.Type) => ws.syncPush(input)),
+  [Ops.workspaceExec.tool]: withWorkspaces((ws, input: typeof Ops.workspaceExec.input.Type) => ws.exec(input)),
+  [Ops.workspaceStatus.tool]: withWorkspaces((ws, input: typeof Ops.workspaceStatus.input.Type) => ws.status(input.workspace_id)),
+  [Ops.workspaceLogs.tool]: withWorkspaces((ws, input: typeof Ops.workspaceLogs.input.Type) => ws.logs(input.workspace_id)),
+  [Ops.workspaceDelete.tool]: withWorkspaces((ws, input: typeof Ops.workspaceDelete.input.Type) => ws.remove(input.workspace_id))
 }

@@ -6,6 +6,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
 import { createMcpServer } from "../mcp/server.js"
 import { VmManager } from "../services/VmManager.js"
+import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
 
 /** How often a long-lived server deletes VMs whose TTL has passed. */
@@ -20,9 +21,12 @@ const serve = Command.make("serve", {}, () =>
     yield* Effect.addFinalizer(() =>
       Effect.forEach(created, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4, discard: true })
     )
-    const runFork = yield* FiberSet.makeRuntime<VmManager>()
+    const runFork = yield* FiberSet.makeRuntime<VmManager | WorkspaceManager>()
     const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
-    yield* Effect.forkScoped(Effect.repeat(Effect.ignore(vms.reapExpired), Schedule.spaced(REAP_EVERY)))
+    const workspaces = yield* WorkspaceManager
+    yield* Effect.forkScoped(
+      Effect.repeat(Effect.ignore(Effect.zip(vms.reapExpired, workspaces.reapExpired)), Schedule.spaced(REAP_EVERY))
+    )
 
     const transport = new StdioServerTransport()
     yield* Effect.acquireRelease(

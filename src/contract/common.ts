@@ -54,3 +54,11 @@ export const formatInputError = (error: ParseResult.ParseError): string => {
     .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
     .join("; ")
 }
+
+export const Network = Schema.Boolean.annotations({
+  description: "Give the guest outbound network access (QEMU user networking; the host's loopback is 10.0.2.2)."
+})
+export const AllowHostCompat = Schema.Boolean.annotations({
+  description: "If no VM can boot on this host, run the command on the host itself instead (no isolation; " +
+    "execution_mode says host_compat). Off unless explicitly allowed."
+})

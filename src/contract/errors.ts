@@ -6,6 +6,7 @@ import * as Data from "effect/Data"
 import type { EnvironmentBuildFailed, EnvironmentNotFound, EnvironmentNotInstalled } from "../services/EnvironmentStore.js"
 import type { KernelError } from "../services/KernelStore.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
+import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly detail: string }> {
   override get message() {
@@ -28,13 +29,20 @@ export class VmLimitReached extends Data.TaggedError("VmLimitReached")<{
   }
 }
 
-export class VmStateConflict extends Data.TaggedError("VmStateConflict")<{
-  readonly vmId: string
-  readonly state: string
-  readonly operation: string
+export class WorkspaceNotFound extends Data.TaggedError("WorkspaceNotFound")<{ readonly workspaceId: string }> {
+  override get message() {
+    return `no workspace with workspace_id ${this.workspaceId} (it may have been deleted or expired; workspace_create makes a new one)`
+  }
+}
+
+/** The guest could not unpack an import (disk full, a file in the way). */
+export class WorkspaceImportFailed extends Data.TaggedError("WorkspaceImportFailed")<{
+  readonly workspaceId: string
+  readonly dest: string
+  readonly detail: string
 }> {
   override get message() {
-    return `cannot ${this.operation} VM ${this.vmId}: it is ${this.state}`
+    return `could not import into ${this.dest} in workspace ${this.workspaceId}: ${this.detail}`
   }
 }
 
@@ -42,25 +50,31 @@ export type PyroError =
   | InvalidInput
   | VmNotFound
   | VmLimitReached
-  | VmStateConflict
   | EnvironmentNotFound
   | EnvironmentNotInstalled
   | EnvironmentBuildFailed
   | KernelError
   | BootError
   | GuestChannelError
+  | WorkspaceNotFound
+  | WorkspaceImportFailed
+  | UnsafeImportEntry
+  | ImportSourceError
 
 const CODES: Record<PyroError["_tag"], string> = {
   InvalidInput: "invalid_input",
   VmNotFound: "vm_not_found",
   VmLimitReached: "vm_limit_reached",
-  VmStateConflict: "vm_state_conflict",
   EnvironmentNotFound: "environment_not_found",
   EnvironmentNotInstalled: "environment_not_installed",
   EnvironmentBuildFailed: "environment_unavailable",
   KernelError: "kernel_unavailable",
   BootError: "boot_failed",
-  GuestChannelError: "guest_channel_failed"
+  GuestChannelError: "guest_channel_failed",
+  WorkspaceNotFound: "workspace_not_found",
+  WorkspaceImportFailed: "workspace_import_failed",
+  UnsafeImportEntry: "unsafe_import_entry",
+  ImportSourceError: "invalid_import_source"
 }
 
 /** The `code` of a public failure; anything else is an internal error. */

@@ -17,6 +17,17 @@ import {
   VmRunInput,
   VmRunResult
 } from "./vm.js"
+import {
+  WorkspaceCreateInput,
+  WorkspaceDeleteResult,
+  WorkspaceExecInput,
+  WorkspaceExecResult,
+  WorkspaceIdInput,
+  WorkspaceLogs,
+  WorkspaceSummary,
+  WorkspaceSyncPushInput,
+  WorkspaceSyncResult
+} from "./workspace.js"
 
 export interface ToolAnnotations {
   readonly title: string
@@ -150,11 +161,80 @@ export const vmNetworkInfo = op({
 export const vmReapExpired = op({
   tool: "vm_reap_expired",
   sdkMethod: "reapExpired",
-  description: "Delete every VM whose expires_at has passed and list what was removed.",
+  description: "Delete every VM and workspace whose expires_at has passed and list what was removed.",
   input: NoInput,
   output: ReapResult,
   annotations: hints("Reap expired VMs", false, true, true)
 })
+
+export const workspaceCreate = op({
+  tool: "workspace_create",
+  sdkMethod: "createWorkspace",
+  description: "Create a persistent workspace: a Linux VM whose /workspace (and every other file it writes) survives " +
+    "between commands, until workspace_delete or ttl_seconds after creation. Optionally seeded from a host directory or " +
+    ".tar/.tar.gz/.tgz (seed_path), copied in before this returns. Returns workspace_id for workspace_exec.",
+  input: WorkspaceCreateInput,
+  output: WorkspaceSummary,
+  annotations: hints("Create a workspace", false, false, false, true)
+})
+
+export const workspaceSyncPush = op({
+  tool: "workspace_sync_push",
+  sdkMethod: "pushWorkspaceSync",
+  description: "Copy a host directory or .tar/.tar.gz/.tgz archive into the workspace at dest (default /workspace; must stay " +
+    "under /workspace). Existing files are overwritten, others kept. Unsafe entries (absolute paths, .., links leaving the " +
+    "destination, devices) are refused before anything is copied; setuid bits are cleared.",
+  input: WorkspaceSyncPushInput,
+  output: WorkspaceSyncResult,
+  annotations: hints("Copy files into a workspace", false, false, true)
+})
+
+export const workspaceExec = op({
+  tool: "workspace_exec",
+  sdkMethod: "execWorkspace",
+  description: "Run a command in a workspace, in /workspace, and return stdout, stderr, exit_code and its sequence number. " +
+    "Files persist for later commands; commands on one workspace run one at a time. " +
+    "A command still running after timeout_seconds is killed and reports exit_code 124.",
+  input: WorkspaceExecInput,
+  output: WorkspaceExecResult,
+  annotations: hints("Run a command in a workspace", false, false, false, true)
+})
+
+export const workspaceStatus = op({
+  tool: "workspace_status",
+  sdkMethod: "statusWorkspace",
+  description: "A workspace's summary: environment, state, sizing, command_count, last_command, seed, expiry.",
+  input: WorkspaceIdInput,
+  output: WorkspaceSummary,
+  annotations: hints("Workspace status", true, false, true)
+})
+
+export const workspaceLogs = op({
+  tool: "workspace_logs",
+  sdkMethod: "logsWorkspace",
+  description: "Every command run in a workspace, in order, with its result (output kept up to 64 KiB per stream per entry).",
+  input: WorkspaceIdInput,
+  output: WorkspaceLogs,
+  annotations: hints("Workspace command journal", true, false, true)
+})
+
+export const workspaceDelete = op({
+  tool: "workspace_delete",
+  sdkMethod: "deleteWorkspace",
+  description: "Delete a workspace: stop its VM and remove its disk, files and journal. Deleting one already gone succeeds.",
+  input: WorkspaceIdInput,
+  output: WorkspaceDeleteResult,
+  annotations: hints("Delete a workspace", false, true, true)
+})
+
+export const WORKSPACE_OPERATIONS: ReadonlyArray<Operation> = [
+  workspaceCreate,
+  workspaceSyncPush,
+  workspaceExec,
+  workspaceStatus,
+  workspaceLogs,
+  workspaceDelete
+]
 
 export const VM_OPERATIONS: ReadonlyArray<Operation> = [
   vmRun,
@@ -168,3 +248,6 @@ export const VM_OPERATIONS: ReadonlyArray<Operation> = [
   vmNetworkInfo,
   vmReapExpired
 ]
+
+/** Everything the MCP server serves, in the order it lists them. */
+export const ALL_OPERATIONS: ReadonlyArray<Operation> = [...VM_OPERATIONS, ...WORKSPACE_OPERATIONS]

@@ -1,6 +1,7 @@
 /** vm_* operations: inputs and results. */
 import * as Schema from "effect/Schema"
 import {
+  AllowHostCompat,
   Command,
   DEFAULT_MEM_MIB,
   DEFAULT_TIMEOUT_SECONDS,
@@ -9,6 +10,7 @@ import {
   EnvironmentName,
   ExecutionMode,
   MemMib,
+  Network,
   TimeoutSeconds,
   TtlSeconds,
   VcpuCount
@@ -25,8 +27,8 @@ export const VmRunInput = Schema.Struct({
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   timeout_seconds: withDefault(TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
-  network: withDefault(Schema.Boolean, false),
-  allow_host_compat: withDefault(Schema.Boolean, false)
+  network: withDefault(Network, false),
+  allow_host_compat: withDefault(AllowHostCompat, false)
 })
 export type VmRunInput = typeof VmRunInput.Type
 
@@ -63,8 +65,8 @@ export const VmCreateInput = Schema.Struct({
   vcpu_count: withDefault(VcpuCount, DEFAULT_VCPU_COUNT),
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
-  network: withDefault(Schema.Boolean, false),
-  allow_host_compat: withDefault(Schema.Boolean, false)
+  network: withDefault(Network, false),
+  allow_host_compat: withDefault(AllowHostCompat, false)
 })
 export type VmCreateInput = typeof VmCreateInput.Type
 

@@ -7,6 +7,7 @@ import { KernelStoreLive } from "./KernelStoreLive.js"
 import { PyroConfigLive } from "./PyroConfigLive.js"
 import { QemuVmmLive } from "./QemuVmm.js"
 import { VmManagerLive } from "./VmManagerLive.js"
+import { WorkspaceManagerLive } from "./WorkspaceManagerLive.js"
 import type { PyroConfig } from "../services/PyroConfig.js"
 
 /** Services over a given config and progress reporter. */
@@ -14,7 +15,7 @@ export const servicesLayer = <E1, E2>(
   config: Layer.Layer<PyroConfig, E1>,
   progress: Layer.Layer<Progress, E2>
 ) =>
-  VmManagerLive.pipe(
+  Layer.mergeAll(VmManagerLive, WorkspaceManagerLive).pipe(
     Layer.provideMerge(Layer.mergeAll(QemuVmmLive, KernelStoreLive, EnvironmentStoreLive)),
     Layer.provideMerge(Layer.mergeAll(config, progress)),
     Layer.provideMerge(NodeContext.layer)

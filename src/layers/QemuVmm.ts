@@ -96,9 +96,11 @@ export const make = Effect.gen(function*() {
   /** `format`: make a fresh scratch disk (a journal for disks that must survive a crash of QEMU). */
   const boot = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
     Effect.gen(function*() {
-      // Formatting runs while QEMU boots; the guest first touches the disk at attach.
+      // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
+      // formatting runs while QEMU boots, as the guest first touches the disk at attach.
+      if (format) yield* createScratch(paths)
       const formatting = format
-        ? yield* Effect.zipRight(createScratch(paths), makeScratchImage(paths.scratch, config.scratchMib, format.journal)).pipe(
+        ? yield* makeScratchImage(paths.scratch, config.scratchMib, format.journal).pipe(
           Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
           Effect.forkScoped
         )

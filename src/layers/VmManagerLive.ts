@@ -27,7 +27,7 @@ import {
   withStateLock,
   writeRecord
 } from "../vm/records.js"
-import { vmPaths } from "../vm/vmDir.js"
+import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { countActiveVms } from "../vm/active.js"
 import { captureServices } from "./captureServices.js"
 
@@ -100,11 +100,18 @@ export const make = Effect.gen(function*() {
       ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
       : Effect.void)
 
-  const getRecord = (vmId: string) =>
+  const anyRecord = (vmId: string) =>
     Effect.flatMap(readRecord(stateDir, vmId), Option.match({
       onNone: () => Effect.fail(new VmNotFound({ vmId })),
       onSome: Effect.succeed
     }))
+
+  /** The VM, if it exists and has not expired; an expired one is reaped on the spot, whoever reaches it first. */
+  const getRecord = (vmId: string) =>
+    Effect.flatMap(anyRecord(vmId), (record) =>
+      isExpired(record, Date.now())
+        ? Effect.zipRight(Effect.ignore(removeRecord(vmId)), Effect.fail(new VmNotFound({ vmId })))
+        : Effect.succeed(record))
 
   /** A boot failure the caller allowed to fall back to the host (no guest can boot here). */
   const hostCompatAllowed = (allow: boolean) => (e: { _tag: string }) =>
@@ -114,10 +121,19 @@ export const make = Effect.gen(function*() {
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
       const id = newVmId()
-      yield* checkLimit
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(input.environment)], {
         concurrency: 2
       })
+      // Check the limit and claim a slot in one step, so parallel runs cannot all slip under it.
+      const paths = vmPaths(stateDir, id)
+      yield* Effect.acquireRelease(
+        withStateLock(stateDir, Effect.gen(function*() {
+          yield* checkLimit
+          Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+          yield* writeEphemeralRecord(paths, undefined)
+        })),
+        () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
+      )
       const vm = yield* vmm.bootEphemeral({
         id,
         kernel: assets.kernel,
@@ -244,9 +260,9 @@ export const make = Effect.gen(function*() {
   const start = (vmId: string) =>
     Effect.flatMap(getRecord(vmId), startRecord).pipe(Effect.map(infoOf), Effect.provide(context))
 
-  const removeRecord = (vmId: string) =>
-    Effect.gen(function*() {
-      const record = yield* getRecord(vmId)
+  function removeRecord(vmId: string) {
+    return Effect.gen(function*() {
+      const record = yield* anyRecord(vmId)
       const wasRunning = vmmAlive(record)
       if (record.vmm) yield* kill(record.vmm)
       yield* withStateLock(
@@ -255,6 +271,7 @@ export const make = Effect.gen(function*() {
       )
       return { record, wasRunning }
     })
+  }
 
   const remove = (vmId: string) =>
     Effect.map(removeRecord(vmId), ({ wasRunning }) => ({

@@ -15,8 +15,9 @@ import * as Schema from "effect/Schema"
 import { HANDLERS } from "../api/handlers.js"
 import { formatInputError } from "../contract/common.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
-import { type Operation, VM_OPERATIONS } from "../contract/operations.js"
+import { ALL_OPERATIONS, type Operation } from "../contract/operations.js"
 import type { VmManager } from "../services/VmManager.js"
+import type { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { toolJsonSchema } from "./toolSchema.js"
 
 export const SERVER_NAME = "pyro"
@@ -36,21 +37,22 @@ const errorResult = (code: string, message: string): CallToolResult => ({
 const textOf = (value: unknown) => JSON.stringify(value, null, 2)
 
 /** Starts an operation as a fiber: the server's owner decides its runtime and what interrupts it at shutdown. */
-export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager>) => Fiber.RuntimeFiber<A, unknown>
+export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager | WorkspaceManager>) => Fiber.RuntimeFiber<A, unknown>
 
 export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Server => {
-  const operations = new Map<string, Operation>(VM_OPERATIONS.map((op) => [op.tool, op]))
+  const operations = new Map<string, Operation>(ALL_OPERATIONS.map((op) => [op.tool, op]))
   const server = new Server(
     { name: SERVER_NAME, version: options.version },
     {
       capabilities: { tools: {} },
-      instructions: "pyro runs commands in disposable Linux micro-VMs. Use vm_run for one command in a fresh VM; " +
-        "vm_create/vm_start/vm_exec for a VM you prepare first. Environments: vm_list_environments."
+      instructions: "pyro runs commands in Linux micro-VMs. vm_run: one command in a fresh, disposable VM. " +
+        "workspace_create + workspace_exec: a persistent machine whose /workspace keeps its files between commands " +
+        "(seed it from a host directory; workspace_sync_push copies more in). Environments: vm_list_environments."
     }
   )
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: VM_OPERATIONS.map((op) => ({
+    tools: ALL_OPERATIONS.map((op) => ({
       name: op.tool,
       title: op.annotations.title,
       description: op.description,

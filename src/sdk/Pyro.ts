@@ -8,6 +8,7 @@ import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
@@ -25,6 +26,7 @@ import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { Progress, type ProgressEvent, ProgressSilent } from "../services/Progress.js"
 import type { PyroConfigShape } from "../services/PyroConfig.js"
 import { VmManager } from "../services/VmManager.js"
+import type { WorkspaceManager } from "../services/WorkspaceManager.js"
 
 export interface PyroOptions {
   /** Defaults: `$PYRO_CACHE_DIR`, else `$XDG_CACHE_HOME/pyro`. */
@@ -60,10 +62,13 @@ type Out<O> = O extends Ops.Operation<any, infer A> ? A : never
 type VmRef = string | { readonly vm_id: string }
 
 const vmIdOf = (ref: VmRef) => ({ vm_id: typeof ref === "string" ? ref : ref.vm_id })
+type WorkspaceRef = string | { readonly workspace_id: string }
+const workspaceIdOf = (ref: WorkspaceRef) => ({ workspace_id: typeof ref === "string" ? ref : ref.workspace_id })
 
 export class Pyro {
   private readonly runtime
   private readonly created = new Set<string>()
+  private readonly inFlight = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   private closed = false
 
   constructor(options: PyroOptions = {}) {
@@ -82,9 +87,11 @@ export class Pyro {
   }
 
   /** Run an effect, turning any failure into a PyroError. */
-  private async run<A>(effect: Effect.Effect<A, unknown, VmManager | EnvironmentStore>): Promise<A> {
+  private async run<A>(effect: Effect.Effect<A, unknown, VmManager | WorkspaceManager | EnvironmentStore>): Promise<A> {
     if (this.closed) throw new PyroError("closed", "this Pyro instance is closed")
-    const exit = await this.runtime.runPromiseExit(effect)
+    const fiber = this.runtime.runFork(effect)
+    this.inFlight.add(fiber)
+    const exit = await Effect.runPromise(Fiber.await(fiber)).finally(() => this.inFlight.delete(fiber))
     if (Exit.isSuccess(exit)) return exit.value
     const failure = Cause.failureOption(exit.cause)
     if (Option.isSome(failure)) throw new PyroError(errorCode(failure.value), errorMessage(failure.value), failure.value)
@@ -133,6 +140,24 @@ export class Pyro {
   reapExpired() {
     return this.call(Ops.vmReapExpired, {})
   }
+  createWorkspace(input: In<typeof Ops.workspaceCreate>) {
+    return this.call(Ops.workspaceCreate, input)
+  }
+  pushWorkspaceSync(input: In<typeof Ops.workspaceSyncPush>) {
+    return this.call(Ops.workspaceSyncPush, input)
+  }
+  execWorkspace(input: In<typeof Ops.workspaceExec>) {
+    return this.call(Ops.workspaceExec, input)
+  }
+  statusWorkspace(workspace: WorkspaceRef) {
+    return this.call(Ops.workspaceStatus, workspaceIdOf(workspace))
+  }
+  logsWorkspace(workspace: WorkspaceRef) {
+    return this.call(Ops.workspaceLogs, workspaceIdOf(workspace))
+  }
+  deleteWorkspace(workspace: WorkspaceRef) {
+    return this.call(Ops.workspaceDelete, workspaceIdOf(workspace))
+  }
   pullEnvironment(environment: string) {
     return this.run(Effect.flatMap(EnvironmentStore, (s) => s.pull(environment)))
   }
@@ -145,7 +170,7 @@ export class Pyro {
 
   /** The MCP tools as function definitions (name, description, JSON Schema parameters). */
   toolDefinitions(): ReadonlyArray<ToolDefinition> {
-    return Ops.VM_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
+    return Ops.ALL_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
   }
 
   /**
@@ -154,7 +179,7 @@ export class Pyro {
    * the model.
    */
   callTool(name: string, args: unknown): Promise<unknown> {
-    const op = Ops.VM_OPERATIONS.find((o) => o.tool === name)
+    const op = Ops.ALL_OPERATIONS.find((o) => o.tool === name)
     if (!op) return Promise.reject(new PyroError("unknown_tool", `no tool named ${name}`))
     let input = args
     if (typeof args === "string") {
@@ -178,11 +203,13 @@ export class Pyro {
   /** Delete the VMs this instance created and release everything it holds. */
   async close(): Promise<void> {
     if (this.closed) return
+    this.closed = true
+    // Calls in flight end now (their one-shot VMs are cleaned up as they unwind), then our VMs go.
+    await Effect.runPromise(Fiber.interruptAll([...this.inFlight]))
     const ids = [...this.created]
     await this.runtime.runPromise(
       Effect.flatMap(VmManager, (vms) => Effect.forEach(ids, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4 }))
     ).catch(() => undefined)
-    this.closed = true
     await this.runtime.dispose()
   }
 }

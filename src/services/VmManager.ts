@@ -1,7 +1,7 @@
 /** The vm_* operations: one-shot runs and the create/start/exec/stop/delete lifecycle. */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { VmLimitReached, VmNotFound, VmStateConflict } from "../contract/errors.js"
+import type { VmLimitReached, VmNotFound } from "../contract/errors.js"
 import type {
   ReapResult,
   VmCreateInput,
@@ -20,7 +20,7 @@ import type { KernelError } from "./KernelStore.js"
 
 export type RunError = EnvironmentError | KernelError | BootError | GuestChannelError | VmLimitReached
 
-export type LifecycleError = RunError | VmNotFound | VmStateConflict
+export type LifecycleError = RunError | VmNotFound
 
 export interface RunOptions {
   /** Called with output as it arrives (the CLI streams it to the terminal). */

@@ -24,7 +24,18 @@ export const selfIdentity = (): ProcessIdentity => ({
   startTime: processStartTime(process.pid) ?? 0
 })
 
-export const isAlive = (who: ProcessIdentity): boolean => processStartTime(who.pid) === who.startTime
+/** A zombie has exited; it only waits to be reaped (by init, which may be slow to, or by us). */
+const isZombie = (pid: number): boolean => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
+  } catch {
+    return false
+  }
+}
+
+export const isAlive = (who: ProcessIdentity): boolean =>
+  processStartTime(who.pid) === who.startTime && !isZombie(who.pid)
 
 /** The NUL-separated command line of `pid`, or "" if gone. */
 export const commandLine = (pid: number): string => {

@@ -63,7 +63,13 @@ describe("pyro mcp serve", () => {
       "vm_delete",
       "vm_status",
       "vm_network_info",
-      "vm_reap_expired"
+      "vm_reap_expired",
+      "workspace_create",
+      "workspace_sync_push",
+      "workspace_exec",
+      "workspace_status",
+      "workspace_logs",
+      "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!
     expect(run.inputSchema.required).toEqual(["environment", "command"])
@@ -100,6 +106,18 @@ describe("pyro mcp serve", () => {
     const gone = await call(session.client, "vm_status", { vm_id: id })
     expect(gone.isError).toBe(true)
     expect(gone.text).toMatch(/^vm_not_found: no VM with vm_id/)
+  })
+
+  it("runs a workspace through its tools", async () => {
+    const created = await call(session.client, "workspace_create", { environment: "tiny", mem_mib: 256 })
+    expect(created.data).toMatchObject({ state: "started", workspace_path: "/workspace", workspace_seed: { mode: "empty" } })
+    const id = created.data["workspace_id"]
+    await call(session.client, "workspace_exec", { workspace_id: id, command: "echo kept > f" })
+    const second = await call(session.client, "workspace_exec", { workspace_id: id, command: ["cat", "f"] })
+    expect(second.data).toMatchObject({ sequence: 2, stdout: "kept\n", cwd: "/workspace" })
+    expect((await call(session.client, "workspace_logs", { workspace_id: id })).data["count"]).toBe(2)
+    expect((await call(session.client, "workspace_delete", { workspace_id: id })).data["deleted"]).toBe(true)
+    expect((await call(session.client, "workspace_status", { workspace_id: id })).text).toMatch(/^workspace_not_found/)
   })
 
   it("answers bad input and unknown ids with isError results", async () => {

@@ -46,6 +46,17 @@ describe("Pyro (SDK)", () => {
     expect(viaTool).toMatchObject({ stdout: "tool\n" })
   })
 
+  it("close() stops calls in flight and cleans up their VMs", async () => {
+    const own = new Pyro({ stateDir })
+    const pending = own.runInVm({ environment: "tiny", command: "sleep 60", mem_mib: 256 }).catch((e) => e)
+    const deadline = Date.now() + 30_000
+    while (qemuProcessesUnder(stateDir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    await own.close()
+    expect((await pending).code).toBe("cancelled")
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+    expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+
   it("serves MCP over any transport, and close() deletes the VMs it created", async () => {
     const server = pyro.createServer()
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()

@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { VmCreateInput, VmExecInput } from "../../src/contract/vm.js"
+import { VmCreateInput, VmExecInput, VmRunInput } from "../../src/contract/vm.js"
 import { VmManager } from "../../src/services/VmManager.js"
 import { eventually, makeStateDir, qemuProcessesUnder, testLayer, vmDirsUnder } from "../support/vm.js"
 
@@ -79,6 +79,27 @@ layer(testLayer(stateDir, { maxActiveVms: 2 }), { timeout: "300 seconds", exclud
         const c = yield* vms.create(createInput())
         yield* vms.remove(b.vm_id)
         yield* vms.remove(c.vm_id)
+      }))
+
+    it.effect("counts one-shot runs in flight against the limit, atomically", () =>
+      Effect.gen(function*() {
+        const vms = yield* VmManager
+        const run = vms.run(Schema.decodeUnknownSync(VmRunInput)({ environment: "tiny", command: "sleep 1", mem_mib: 256 }))
+        const results = yield* Effect.all([run, run, run], { concurrency: "unbounded", mode: "either" })
+        const failures = results.filter((r) => r._tag === "Left")
+        expect(failures.length).toBe(1)
+        expect(failures[0]!.left._tag).toBe("VmLimitReached")
+        expect(yield* eventually(() => qemuProcessesUnder(stateDir).length === 0)).toBe(true)
+        expect(vmDirsUnder(stateDir)).toEqual([])
+      }))
+
+    it.effect("treats an expired VM as gone even before the reaper runs", () =>
+      Effect.gen(function*() {
+        const vms = yield* VmManager
+        const short = yield* vms.create(createInput({ ttl_seconds: 1 }))
+        yield* Effect.sleep("1100 millis")
+        expect((yield* Effect.flip(vms.start(short.vm_id)))._tag).toBe("VmNotFound")
+        expect(vmDirsUnder(stateDir)).toEqual([])
       }))
 
     it.effect("reaps VMs whose TTL has passed, running or not", () =>

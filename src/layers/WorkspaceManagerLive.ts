@@ -1,0 +1,376 @@
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
+import * as Fs from "node:fs"
+import type { Command } from "../contract/common.js"
+import { VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import {
+  type JournalEntry,
+  WORKSPACE_PATH,
+  type WorkspaceCreateInput,
+  type WorkspaceExecInput,
+  type WorkspaceSummary,
+  type WorkspaceSyncPushInput
+} from "../contract/workspace.js"
+import { EnvironmentStore } from "../services/EnvironmentStore.js"
+import { KernelStore } from "../services/KernelStore.js"
+import { PyroConfig } from "../services/PyroConfig.js"
+import { Vmm } from "../services/Vmm.js"
+import { WorkspaceManager } from "../services/WorkspaceManager.js"
+import { countActiveVms } from "../vm/active.js"
+import { type CommandOutcome, type OutputSink, runCommand } from "../vm/execCommand.js"
+import { CappedOutput } from "../vm/output.js"
+import { isAlive } from "../vm/procfs.js"
+import { killGroup } from "../vm/qemu/process.js"
+import { withLockFile, withStateLock } from "../vm/records.js"
+import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
+import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
+import {
+  appendJournal,
+  listWorkspaces,
+  readJournal,
+  readWorkspace,
+  workspacePaths,
+  type WorkspaceRecord,
+  writeWorkspace
+} from "../workspace/store.js"
+import { captureServices } from "./captureServices.js"
+
+/** Output each journal entry keeps per stream; results themselves keep up to PYRO_MAX_OUTPUT_BYTES. */
+export const JOURNAL_OUTPUT_BYTES = 64 * 1024
+/** How long a running workspace VM's agent may take to accept a connection. */
+const CONNECT_TIMEOUT_MS = 15_000
+/** An import has this long to unpack in the guest (large trees under TCG are slow). */
+const IMPORT_TIMEOUT_SECONDS = 3600
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+const clip = (text: string, bytes: number) => {
+  const buf = Buffer.from(text, "utf8")
+  return buf.byteLength <= bytes ? text : buf.subarray(0, bytes).toString("utf8")
+}
+
+const running = (record: WorkspaceRecord) => record.vmm !== null && isAlive(record.vmm)
+
+const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
+  workspace_id: record.id,
+  environment: record.environment,
+  state: running(record) ? "started" : "stopped",
+  workspace_path: WORKSPACE_PATH,
+  execution_mode: record.execution_mode,
+  vcpu_count: record.vcpu_count,
+  mem_mib: record.mem_mib,
+  network_enabled: record.network,
+  command_count: record.command_count,
+  last_command: record.last_command,
+  workspace_seed: record.workspace_seed,
+  ttl_seconds: record.ttl_seconds,
+  created_at: record.created_at,
+  expires_at: record.expires_at
+})
+
+const killVm = (vmm: WorkspaceRecord["vmm"]) =>
+  Effect.gen(function*() {
+    if (!vmm || !isAlive(vmm)) return false
+    killGroup(vmm.pid, "SIGKILL")
+    const deadline = Date.now() + 5_000
+    while (isAlive(vmm) && Date.now() < deadline) yield* Effect.sleep("20 millis")
+    return true
+  })
+
+export const make = Effect.gen(function*() {
+  const config = yield* PyroConfig
+  const vmm = yield* Vmm
+  const kernels = yield* KernelStore
+  const environments = yield* EnvironmentStore
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
+  const stateDir = config.stateDir
+
+  /**
+   * The workspace, if it exists and has not expired. An expired one is reaped
+   * on the spot; `locked` checks before taking the lock, as removal takes it too.
+   */
+  const getRecord = (id: string): Effect.Effect<WorkspaceRecord, WorkspaceNotFound, FileSystem.FileSystem> =>
+    Effect.flatMap(readWorkspace(stateDir, id), Option.match({
+      onNone: () => Effect.fail(new WorkspaceNotFound({ workspaceId: id })),
+      onSome: (record) =>
+        Date.parse(record.expires_at) <= Date.now()
+          ? Effect.zipRight(Effect.suspend(() => remove(id)), Effect.fail(new WorkspaceNotFound({ workspaceId: id })))
+          : Effect.succeed(record)
+    }))
+
+  /** Operations on one workspace run one at a time, across processes. */
+  const locked = <A, E, R>(
+    id: string,
+    body: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | WorkspaceNotFound, R | FileSystem.FileSystem> =>
+    Effect.zipRight(
+      getRecord(id),
+      Effect.suspend(() => withLockFile(workspacePaths(stateDir, id).lock, body))
+    )
+
+  /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
+  const ensureRunning = (record: WorkspaceRecord, formatScratch = false) =>
+    Effect.gen(function*() {
+      if (running(record)) return record
+      yield* withStateLock(stateDir, Effect.suspend(() => {
+        const active = countActiveVms(stateDir)
+        return active >= config.maxActiveVms
+          ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
+          : Effect.void
+      }))
+      const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
+        concurrency: 2
+      })
+      const vm = yield* vmm.bootDetached({
+        id: record.id,
+        kernel: assets.kernel,
+        initrd: assets.initrd,
+        rootImage: environment.rootImage,
+        vcpus: record.vcpu_count,
+        memMib: record.mem_mib,
+        network: record.network
+      }, workspacePaths(stateDir, record.id), { formatScratch, journaledScratch: true, dieWithParent: false })
+      const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
+      yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
+      return updated
+    })
+
+  const withConnection = <A, E, R>(
+    record: WorkspaceRecord,
+    use: (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) => Effect.Effect<A, E, R>
+  ) =>
+    Effect.scoped(Effect.flatMap(vmm.connect(workspacePaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS), use))
+
+  const syncDisk = (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) =>
+    connection.sync.pipe(
+      Effect.catchTag("GuestRequestFailed", (e) => Effect.logWarning(`workspace sync failed: ${e.message}`))
+    )
+
+  /** Validate the whole source first, so an unsafe entry is refused before anything is written. */
+  const importInto = (record: WorkspaceRecord, sourcePath: string, dest: string) =>
+    Effect.gen(function*() {
+      const summary = yield* inspectImportSource(sourcePath)
+      // A source that fails half-way (changed since it was checked) ends the archive early,
+      // so the guest's tar stops at once; its error is the one reported.
+      let streamFailure: UnsafeImportEntry | ImportSourceError | undefined
+      const stdin = importTarStream(sourcePath).pipe(
+        Stream.catchAll((e) => {
+          streamFailure = e
+          return Stream.empty
+        })
+      )
+      const outcome = yield* withConnection(record, (connection) =>
+        runCommand(connection, {
+          command: ["/bin/sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\"", "pyro-import", dest],
+          cwd: "/",
+          timeoutSeconds: IMPORT_TIMEOUT_SECONDS,
+          maxOutputBytes: 64 * 1024,
+          stdin
+        }).pipe(Effect.tap(() => syncDisk(connection))))
+      if (streamFailure) return yield* Effect.fail(streamFailure)
+      if (outcome.exitCode !== 0) {
+        return yield* new WorkspaceImportFailed({
+          workspaceId: record.id,
+          dest,
+          detail: outcome.stderr.text().trim().split("\n").slice(-5).join("\n") || `tar exited with ${outcome.exitCode}`
+        })
+      }
+      return summary
+    })
+
+  const create = (input: WorkspaceCreateInput) =>
+    Effect.gen(function*() {
+      // Check the seed before booting anything.
+      const seedSummary = input.seed_path === undefined ? undefined : yield* inspectImportSource(input.seed_path)
+      const environment = yield* environments.ensure(input.environment)
+      const now = Date.now()
+      const id = randomBytes(6).toString("hex")
+      const paths = workspacePaths(stateDir, id)
+      Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+      const initial: WorkspaceRecord = {
+        id,
+        environment: environment.name,
+        vcpu_count: input.vcpu_count,
+        mem_mib: input.mem_mib,
+        network: input.network,
+        allow_host_compat: input.allow_host_compat,
+        execution_mode: "guest_virtio_serial",
+        ttl_seconds: input.ttl_seconds,
+        created_at: iso(now),
+        expires_at: iso(now + input.ttl_seconds * 1000),
+        command_count: 0,
+        last_command: null,
+        workspace_seed: {
+          mode: seedSummary === undefined ? "empty" : seedSummary.kind,
+          seed_path: input.seed_path ?? null,
+          files: seedSummary?.files ?? 0,
+          bytes: seedSummary?.bytes ?? 0
+        },
+        vmm: null,
+        boot_ms: null
+      }
+      const build = Effect.gen(function*() {
+        yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
+        const started = yield* ensureRunning(initial, true)
+        if (input.seed_path !== undefined) yield* importInto(started, input.seed_path, WORKSPACE_PATH)
+        return started
+      })
+      // A workspace that could not be made leaves nothing behind.
+      const record = yield* withLockFile(paths.lock, build).pipe(
+        Effect.onError(() =>
+          Effect.gen(function*() {
+            const current = yield* readWorkspace(stateDir, id)
+            if (Option.isSome(current)) yield* killVm(current.value.vmm)
+            Fs.rmSync(paths.dir, { recursive: true, force: true })
+          })
+        )
+      )
+      return summaryOf(record)
+    }).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.create"))
+
+  const syncPush = (input: WorkspaceSyncPushInput) =>
+    locked(input.workspace_id, Effect.gen(function*() {
+      const started = Date.now()
+      const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
+      const summary = yield* importInto(record, input.source_path, input.dest)
+      return {
+        workspace_id: record.id,
+        source_path: input.source_path,
+        dest: input.dest,
+        kind: summary.kind,
+        files: summary.files,
+        directories: summary.directories,
+        symlinks: summary.symlinks,
+        hardlinks: summary.hardlinks,
+        bytes: summary.bytes,
+        neutralised: summary.neutralised,
+        duration_ms: Date.now() - started
+      }
+    })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.syncPush"))
+
+  const journalEntry = (
+    sequence: number,
+    command: Command,
+    outcome: CommandOutcome,
+    mode: WorkspaceRecord["execution_mode"],
+    startedAt: number
+  ): JournalEntry => {
+    const keep = (out: CappedOutput) => {
+      const text = clip(out.text(), JOURNAL_OUTPUT_BYTES)
+      return { text, truncated: out.total > Buffer.byteLength(text) }
+    }
+    const stdout = keep(outcome.stdout)
+    const stderr = keep(outcome.stderr)
+    return {
+      sequence,
+      command,
+      cwd: WORKSPACE_PATH,
+      execution_mode: mode,
+      exit_code: outcome.exitCode,
+      timed_out: outcome.timedOut,
+      duration_ms: outcome.durationMs,
+      started_at: iso(startedAt),
+      finished_at: iso(startedAt + outcome.durationMs),
+      stdout: stdout.text,
+      stderr: stderr.text,
+      stdout_truncated: stdout.truncated,
+      stderr_truncated: stderr.truncated,
+      stdout_bytes: outcome.stdout.total,
+      stderr_bytes: outcome.stderr.total
+    }
+  }
+
+  const exec = (input: WorkspaceExecInput, options: { readonly onOutput?: OutputSink } = {}) =>
+    locked(input.workspace_id, Effect.gen(function*() {
+      const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
+      const startedAt = Date.now()
+      // Synced before returning: once exec answers, its files survive QEMU being killed.
+      const outcome = yield* withConnection(record, (connection) =>
+        Effect.tap(
+          runCommand(connection, {
+            command: input.command,
+            cwd: WORKSPACE_PATH,
+            timeoutSeconds: input.timeout_seconds,
+            maxOutputBytes: config.maxOutputBytes,
+            ...(options.onOutput ? { onOutput: options.onOutput } : {})
+          }),
+          () => syncDisk(connection)
+        ))
+      const sequence = record.command_count + 1
+      const entry = journalEntry(sequence, input.command, outcome, record.execution_mode, startedAt)
+      yield* appendJournal(workspacePaths(stateDir, record.id), entry)
+      yield* writeWorkspace(stateDir, {
+        ...record,
+        command_count: sequence,
+        last_command: {
+          sequence,
+          command: input.command,
+          exit_code: outcome.exitCode,
+          duration_ms: outcome.durationMs,
+          finished_at: entry.finished_at
+        }
+      }).pipe(Effect.orDie)
+      return {
+        workspace_id: record.id,
+        sequence,
+        cwd: WORKSPACE_PATH,
+        stdout: outcome.stdout.text(),
+        stderr: outcome.stderr.text(),
+        exit_code: outcome.exitCode,
+        duration_ms: outcome.durationMs,
+        execution_mode: record.execution_mode,
+        timed_out: outcome.timedOut,
+        stdout_truncated: outcome.stdout.truncated,
+        stderr_truncated: outcome.stderr.truncated,
+        stdout_bytes: outcome.stdout.total,
+        stderr_bytes: outcome.stderr.total
+      } as const
+    })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.exec"))
+
+  const status = (id: string) => Effect.map(getRecord(id), summaryOf).pipe(Effect.provide(context))
+
+  const logs = (id: string) =>
+    Effect.gen(function*() {
+      yield* getRecord(id)
+      const entries = yield* readJournal(workspacePaths(stateDir, id))
+      return { workspace_id: id, count: entries.length, entries }
+    }).pipe(Effect.provide(context))
+
+  /** Kill the VM first (an exec in flight ends at once), then remove everything under the lock. */
+  const remove = (id: string) =>
+    Effect.gen(function*() {
+      const paths = workspacePaths(stateDir, id)
+      const record = yield* readWorkspace(stateDir, id)
+      const wasRunning = Option.isSome(record) ? yield* killVm(record.value.vmm) : false
+      if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
+      yield* withLockFile(paths.lock, Effect.gen(function*() {
+        // A start in flight may have booted it again meanwhile.
+        const current = yield* readWorkspace(stateDir, id)
+        if (Option.isSome(current)) yield* killVm(current.value.vmm)
+        Fs.rmSync(paths.dir, { recursive: true, force: true })
+      }))
+      return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }
+    }).pipe(Effect.provide(context))
+
+  const list = Effect.map(listWorkspaces(stateDir), (records) => records.map(summaryOf)).pipe(Effect.provide(context))
+
+  const reapExpired = Effect.gen(function*() {
+    const now = Date.now()
+    const reaped: Array<{ kind: "workspace"; id: string; environment: string; expired_at: string }> = []
+    for (const record of yield* listWorkspaces(stateDir)) {
+      if (Date.parse(record.expires_at) > now) continue
+      const result = yield* remove(record.id)
+      if (result.deleted) reaped.push({ kind: "workspace", id: record.id, environment: record.environment, expired_at: record.expires_at })
+    }
+    return { reaped, count: reaped.length }
+  }).pipe(Effect.provide(context))
+
+  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, reapExpired })
+})
+
+export const WorkspaceManagerLive = Layer.effect(WorkspaceManager, make)

@@ -1,0 +1,48 @@
+/** Persistent workspaces: a VM whose /workspace and whole writable layer outlive commands and processes. */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { ReapResult } from "../contract/vm.js"
+import type { VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import type {
+  WorkspaceCreateInput,
+  WorkspaceDeleteResult,
+  WorkspaceExecInput,
+  WorkspaceExecResult,
+  WorkspaceLogs,
+  WorkspaceSummary,
+  WorkspaceSyncPushInput,
+  WorkspaceSyncResult
+} from "../contract/workspace.js"
+import type { BootError, GuestChannelError } from "../vm/errors.js"
+import type { OutputSink } from "../vm/execCommand.js"
+import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
+import type { EnvironmentError } from "./EnvironmentStore.js"
+import type { KernelError } from "./KernelStore.js"
+
+export type WorkspaceError =
+  | EnvironmentError
+  | KernelError
+  | BootError
+  | GuestChannelError
+  | VmLimitReached
+  | WorkspaceNotFound
+  | WorkspaceImportFailed
+  | UnsafeImportEntry
+  | ImportSourceError
+
+export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<WorkspaceManager, {
+  /** Boot a workspace VM and apply the seed before returning. */
+  readonly create: (input: WorkspaceCreateInput) => Effect.Effect<WorkspaceSummary, WorkspaceError>
+  /** Copy a host directory or archive into /workspace (or under it). Not atomic: see docs/public-contract.md. */
+  readonly syncPush: (input: WorkspaceSyncPushInput) => Effect.Effect<WorkspaceSyncResult, WorkspaceError>
+  readonly exec: (
+    input: WorkspaceExecInput,
+    options?: { readonly onOutput?: OutputSink }
+  ) => Effect.Effect<WorkspaceExecResult, WorkspaceError>
+  readonly status: (workspaceId: string) => Effect.Effect<WorkspaceSummary, WorkspaceNotFound>
+  readonly logs: (workspaceId: string) => Effect.Effect<WorkspaceLogs, WorkspaceNotFound>
+  /** Idempotent: deleting what is already gone succeeds with `deleted: false`. */
+  readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
+  readonly list: Effect.Effect<ReadonlyArray<WorkspaceSummary>>
+  readonly reapExpired: Effect.Effect<ReapResult>
+}>() {}

@@ -1,0 +1,106 @@
+/**
+ * A workspace on the host: `<stateDir>/workspaces/<id>/` with its record
+ * (workspace.json, written atomically), its command journal (journal.jsonl,
+ * appended), its VM's sockets and logs, its scratch disk (the guest's whole
+ * writable layer, /workspace included), and a lock file that serialises
+ * operations on it across processes.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { ExecutionMode } from "../contract/common.js"
+import { JournalEntry, LastCommand, WorkspaceSeed } from "../contract/workspace.js"
+import { writeFileAtomic } from "../host/files.js"
+import type { VmPaths } from "../vm/vmDir.js"
+
+export const WorkspaceRecord = Schema.Struct({
+  id: Schema.String,
+  environment: Schema.String,
+  vcpu_count: Schema.Int,
+  mem_mib: Schema.Int,
+  network: Schema.Boolean,
+  allow_host_compat: Schema.Boolean,
+  execution_mode: ExecutionMode,
+  ttl_seconds: Schema.Int,
+  created_at: Schema.String,
+  expires_at: Schema.String,
+  command_count: Schema.Int,
+  last_command: Schema.NullOr(LastCommand),
+  workspace_seed: WorkspaceSeed,
+  /** QEMU while running: pid and start time (tells it from a recycled pid). */
+  vmm: Schema.NullOr(Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })),
+  boot_ms: Schema.NullOr(Schema.Int)
+})
+export type WorkspaceRecord = typeof WorkspaceRecord.Type
+
+export interface WorkspacePaths extends VmPaths {
+  readonly journal: string
+  readonly lock: string
+  /** The host directory standing in for /workspace when running in host_compat mode. */
+  readonly hostRoot: string
+}
+
+export const workspacesRoot = (stateDir: string) => Path.join(stateDir, "workspaces")
+
+export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => {
+  const dir = Path.join(workspacesRoot(stateDir), id)
+  return {
+    id,
+    dir,
+    record: Path.join(dir, "workspace.json"),
+    journal: Path.join(dir, "journal.jsonl"),
+    lock: Path.join(dir, "lock"),
+    channelSocket: Path.join(dir, "channel.sock"),
+    qmpSocket: Path.join(dir, "qmp.sock"),
+    consoleLog: Path.join(dir, "console.log"),
+    scratch: Path.join(dir, "scratch.ext4"),
+    hostRoot: Path.join(dir, "host-workspace")
+  }
+}
+
+const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(WorkspaceRecord))
+const encodeRecord = Schema.encodeSync(Schema.parseJson(WorkspaceRecord, { space: 2 }))
+
+export const readWorkspace = (stateDir: string, id: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.readFileString(workspacePaths(stateDir, id).record).pipe(
+      Effect.map(decodeRecord),
+      Effect.orElseSucceed(() => Option.none<WorkspaceRecord>())
+    ))
+
+export const writeWorkspace = (stateDir: string, record: WorkspaceRecord) =>
+  writeFileAtomic(workspacePaths(stateDir, record.id).record, encodeRecord(record), 0o600)
+
+export const listWorkspaces = (stateDir: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const ids = yield* fs.readDirectory(workspacesRoot(stateDir)).pipe(Effect.orElseSucceed(() => []))
+    const records: Array<WorkspaceRecord> = []
+    for (const id of ids.sort()) {
+      const record = yield* readWorkspace(stateDir, id)
+      if (Option.isSome(record)) records.push(record.value)
+    }
+    return records
+  })
+
+const encodeEntry = Schema.encodeSync(Schema.parseJson(JournalEntry))
+const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalEntry))
+
+/** One line per exec, appended with O_APPEND (atomic for a line this size on a local filesystem). */
+export const appendJournal = (paths: WorkspacePaths, entry: JournalEntry) =>
+  Effect.sync(() => Fs.appendFileSync(paths.journal, `${encodeEntry(entry)}\n`, { mode: 0o600 }))
+
+/** The journal in order; a line cut short by a crash is skipped. */
+export const readJournal = (paths: WorkspacePaths) =>
+  Effect.sync(() => {
+    let text = ""
+    try {
+      text = Fs.readFileSync(paths.journal, "utf8")
+    } catch {
+      return []
+    }
+    return text.split("\n").flatMap((line) => (line ? Option.toArray(decodeEntry(line)) : []))
+  })

@@ -1,0 +1,186 @@
+/**
+ * Workspaces against real VMs: a repository seeded from a directory, state
+ * that persists across commands and processes, sync push, the journal,
+ * refusals of unsafe archives, concurrency, TTL and idempotent delete.
+ */
+import { afterAll, describe, expect, it } from "vitest"
+import { execFileSync, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { tarArchive } from "../oci/tarWriter.js"
+import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+
+const stateDir = makeStateDir()
+const scratch = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-ws-test-"))
+afterAll(() => {
+  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
+  Fs.rmSync(stateDir, { recursive: true, force: true })
+  Fs.rmSync(scratch, { recursive: true, force: true })
+})
+
+interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The real CLI, each call a new host process. */
+const pyro = (...args: Array<string>) =>
+  new Promise<Ran>((resolve) => {
+    const child = spawn(process.execPath, [pyroBin, ...args], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+const json = async (...args: Array<string>) => {
+  const split = args.indexOf("--")
+  const withJson = split < 0 ? [...args, "--json"] : [...args.slice(0, split), "--json", ...args.slice(split)]
+  const r = await pyro(...withJson)
+  if (r.code !== 0) throw new Error(`pyro ${args.join(" ")} failed (${r.code}): ${r.stderr}`)
+  return JSON.parse(r.stdout) as Record<string, any>
+}
+
+/** A small git repository with a symlink, an executable and a 50 MB file. */
+const makeRepo = () => {
+  const repo = Path.join(scratch, "repo")
+  Fs.mkdirSync(Path.join(repo, "src", "lib"), { recursive: true })
+  Fs.writeFileSync(Path.join(repo, "src", "lib", "util.sh"), "echo util\n")
+  Fs.writeFileSync(Path.join(repo, "run.sh"), "#!/bin/sh\necho ran \"$@\"\n", { mode: 0o755 })
+  Fs.symlinkSync("src/lib/util.sh", Path.join(repo, "util-link"))
+  const big = Fs.openSync(Path.join(repo, "big.bin"), "w")
+  const block = Buffer.alloc(1024 * 1024)
+  for (let i = 0; i < 50; i++) {
+    block.fill(i)
+    Fs.writeSync(big, block)
+  }
+  Fs.closeSync(big)
+  const git = (...a: Array<string>) => execFileSync("git", ["-C", repo, ...a], { stdio: "ignore" })
+  git("init", "-q")
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", ".")
+  git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "initial")
+  return repo
+}
+
+const bigSha = () => execFileSync("sha256sum", [Path.join(scratch, "repo", "big.bin")]).toString().split(" ")[0]
+
+describe("workspaces", () => {
+  let id = ""
+
+  it("creates a workspace seeded from a repository, intact", async () => {
+    const repo = makeRepo()
+    const created = await json("workspace", "create", "tiny", "--seed-path", repo, "--mem-mib", "256")
+    id = created["workspace_id"]
+    expect(created).toMatchObject({
+      state: "started",
+      workspace_path: "/workspace",
+      execution_mode: "guest_virtio_serial",
+      command_count: 0,
+      last_command: null,
+      workspace_seed: { mode: "directory", seed_path: repo }
+    })
+    const r = await pyro(
+      "workspace", "exec", id, "--",
+      "sh", "-c", "ls -l run.sh | cut -c1-10; readlink util-link; ./run.sh a b; sha256sum big.bin | cut -d' ' -f1; ls .git/HEAD"
+    )
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(`-rwxr-xr-x\nsrc/lib/util.sh\nran a b\n${bigSha()}\n.git/HEAD\n`)
+    expect(r.stderr).toMatch(new RegExp(`^\\[workspace-exec\\] workspace_id=${id} sequence=1 cwd=/workspace execution_mode=guest_virtio_serial exit_code=0 duration_ms=\\d+\\n$`))
+  })
+
+  it("keeps files between commands and processes, and numbers commands", async () => {
+    expect((await pyro("workspace", "exec", id, "--", "sh", "-c", "echo state > /workspace/note; echo elsewhere > /root/kept")).code).toBe(0)
+    const r = await json("workspace", "exec", id, "--", "cat", "/workspace/note", "/root/kept")
+    expect(r).toMatchObject({ sequence: 3, stdout: "state\nelsewhere\n", exit_code: 0, cwd: "/workspace" })
+    const failed = await pyro("workspace", "exec", id, "--", "sh", "-c", "exit 7")
+    expect(failed.code).toBe(7)
+    const status = await json("workspace", "status", id)
+    expect(status).toMatchObject({ command_count: 4, last_command: { sequence: 4, exit_code: 7 } })
+    const logs = await json("workspace", "logs", id)
+    expect(logs["entries"].map((e: { sequence: number }) => e.sequence)).toEqual([1, 2, 3, 4])
+    expect(logs["entries"][2]).toMatchObject({ stdout: "state\nelsewhere\n", exit_code: 0 })
+  })
+
+  it("syncs a later directory and an archive under /workspace", async () => {
+    const more = Path.join(scratch, "more")
+    Fs.mkdirSync(more)
+    Fs.writeFileSync(Path.join(more, "added.txt"), "added\n")
+    const pushed = await json("workspace", "sync", "push", id, more, "--dest", "/workspace/sub")
+    expect(pushed).toMatchObject({ dest: "/workspace/sub", kind: "directory", files: 1 })
+    const archive = Path.join(scratch, "more.tar")
+    Fs.writeFileSync(archive, tarArchive([{ type: "file", path: "from-tar.txt", data: "tar\n" }]))
+    await json("workspace", "sync", "push", id, archive)
+    const r = await json("workspace", "exec", id, "--", "cat", "sub/added.txt", "from-tar.txt", "note")
+    expect(r["stdout"]).toBe("added\ntar\nstate\n")
+    const outside = await pyro("workspace", "sync", "push", id, more, "--dest", "/etc")
+    expect(outside.code).toBe(2)
+    expect(outside.stderr).toContain("/workspace")
+  })
+
+  it("refuses every escape class in an archive, naming the entry, and writes nothing", async () => {
+    const cases: Array<[string, Parameters<typeof tarArchive>[0]]> = [
+      ["absolute", [{ type: "file", path: "/etc/evil", data: "x" }]],
+      ["dotdot", [{ type: "file", path: "../evil", data: "x" }]],
+      ["symlink-out", [{ type: "symlink", path: "up", target: "../../.." }]],
+      ["through-symlink", [{ type: "symlink", path: "etc", target: "/etc" }, { type: "file", path: "etc/evil", data: "x" }]],
+      ["hardlink-out", [{ type: "hardlink", path: "pw", target: "/etc/passwd" }]],
+      ["device", [{ type: "char", path: "dev-null" }]],
+      ["fifo", [{ type: "fifo", path: "pipe" }]]
+    ]
+    for (const [name, entries] of cases) {
+      const archive = Path.join(scratch, `${name}.tar`)
+      Fs.writeFileSync(archive, tarArchive(entries))
+      const r = await pyro("workspace", "sync", "push", id, archive)
+      expect(r.code, name).toBe(1)
+      expect(r.stderr, name).toMatch(/refus/i)
+    }
+    const r = await json("workspace", "exec", id, "--", "sh", "-c", "ls /etc/evil /evil 2>&1; ls /workspace")
+    expect(r["stdout"]).not.toMatch(/^\/etc\/evil$/m)
+    expect(r["stdout"]).not.toContain("pipe")
+  })
+
+  it("serialises commands from two processes", async () => {
+    const [a, b] = await Promise.all([
+      json("workspace", "exec", id, "--", "sh", "-c", "echo a >> order; sleep 1; echo a >> order"),
+      json("workspace", "exec", id, "--", "sh", "-c", "echo b >> order; sleep 1; echo b >> order")
+    ])
+    expect(new Set([a["sequence"], b["sequence"]]).size).toBe(2)
+    const order = (await json("workspace", "exec", id, "--", "cat", "order"))["stdout"]
+    expect(["a\na\nb\nb\n", "b\nb\na\na\n"]).toContain(order)
+  })
+
+  it("boots the workspace again with its files after its VM died", async () => {
+    for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
+    await new Promise((r) => setTimeout(r, 200))
+    expect((await json("workspace", "status", id))["state"]).toBe("stopped")
+    const r = await json("workspace", "exec", id, "--", "cat", "note", "/root/kept")
+    expect(r["stdout"]).toBe("state\nelsewhere\n")
+    expect((await json("workspace", "status", id))["state"]).toBe("started")
+  })
+
+  it("deletes idempotently and leaves nothing behind", async () => {
+    expect(await json("workspace", "delete", id)).toMatchObject({ deleted: true, state: "deleted" })
+    expect(await json("workspace", "delete", id)).toMatchObject({ deleted: false, state: "deleted" })
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+    expect(Fs.readdirSync(Path.join(stateDir, "workspaces"))).toEqual([])
+    const gone = await pyro("workspace", "status", id)
+    expect(gone.code).toBe(1)
+    expect(gone.stderr).toContain("no workspace")
+  })
+
+  it("expires: the reaper removes a workspace past its TTL", async () => {
+    const created = await json("workspace", "create", "tiny", "--ttl-seconds", "1", "--mem-mib", "256")
+    await new Promise((r) => setTimeout(r, 1100))
+    // Creating another runs the reaper first.
+    const next = await json("workspace", "create", "tiny", "--mem-mib", "256")
+    expect((await pyro("workspace", "status", created["workspace_id"])).code).toBe(1)
+    await json("workspace", "delete", next["workspace_id"])
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+  })
+})
