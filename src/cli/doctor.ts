@@ -1,6 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { type DoctorReport, doctorReport } from "../doctor/report.js"
 import { setExitCode } from "./exitCode.js"
 import { json } from "./options.js"
@@ -31,6 +32,13 @@ export const formatDoctor = (r: DoctorReport): string => {
         : r.boot_check.reason
     }`
   ]
+  if (r.environment) {
+    lines.push(
+      `Environment ${r.environment.name}: ${r.environment.installed ? "installed" : "not installed"}, starts ${
+        r.environment.template === "warm" ? "warm (from a template)" : r.environment.template
+      }${r.environment.reasons.length > 0 ? ` (${r.environment.reasons.join("; ")})` : ""}`
+    )
+  }
   if (r.issues.length > 0) {
     lines.push("Issues:")
     for (const issue of r.issues) lines.push(`  - ${issue.problem}`, `    fix: ${issue.fix}`)
@@ -40,9 +48,17 @@ export const formatDoctor = (r: DoctorReport): string => {
   return lines.join("\n") + "\n"
 }
 
-export const doctorCommand = Command.make("doctor", { json, noBoot }, (args) =>
+const environment = Options.text("environment").pipe(
+  Options.optional,
+  Options.withDescription("Also report whether VMs of this environment start warm (from a template) or cold, and why")
+)
+
+export const doctorCommand = Command.make("doctor", { json, noBoot, environment }, (args) =>
   Effect.gen(function*() {
-    const report = yield* doctorReport({ bootCheck: !args.noBoot })
+    const report = yield* doctorReport({
+      bootCheck: !args.noBoot,
+      ...(Option.isSome(args.environment) ? { environment: args.environment.value } : {})
+    })
     yield* args.json ? printJson(report) : writeStdout(formatDoctor(report))
     const bootFailed = report.boot_check.ran && !report.boot_check.ok
     yield* setExitCode(report.runtime === "PASS" && !bootFailed ? 0 : 1)

@@ -12,6 +12,8 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import { VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
 import { kvmUsable, probeKvm } from "../vm/accel.js"
+import { bootSpecFor } from "../vm/bootSpec.js"
+import { DEFAULT_MEM_MIB, DEFAULT_VCPU_COUNT } from "../contract/common.js"
 
 export const BOOT_CHECK_ENVIRONMENT = "tiny"
 
@@ -49,6 +51,14 @@ export interface DoctorReport {
     | { readonly ran: false; readonly reason: string }
     | { readonly ran: true; readonly ok: boolean; readonly environment: string; readonly boot_ms?: number; readonly total_ms: number; readonly error?: string }
   readonly issues: ReadonlyArray<Issue>
+  /** With --environment: whether VMs of it start warm (from a template), cold, or from a stale template's replacement. */
+  readonly environment?: {
+    readonly name: string
+    readonly installed: boolean
+    readonly template: "warm" | "stale" | "cold"
+    readonly template_key: string | null
+    readonly reasons: ReadonlyArray<string>
+  }
 }
 
 const TOOLS: ReadonlyArray<readonly [string, string, string]> = [
@@ -68,7 +78,7 @@ const qemuVersion = (path: string) =>
     }
   })
 
-export const doctorReport = (options: { readonly bootCheck: boolean }) =>
+export const doctorReport = (options: { readonly bootCheck: boolean; readonly environment?: string }) =>
   Effect.gen(function*() {
     const config = yield* PyroConfig
     const vmm = yield* Vmm
@@ -137,9 +147,36 @@ export const doctorReport = (options: { readonly bootCheck: boolean }) =>
       bootCheck = { ran: false, reason: "QEMU is missing" }
     }
 
+    // Whether pyro can run VMs at all: KVM being unusable only makes them slower,
+    // and an environment that starts cold is advice, not a failure.
+    const runtimeOk = !issues.some((i) => !i.problem.startsWith("KVM"))
+    let environmentReport: DoctorReport["environment"]
+    if (options.environment !== undefined) {
+      const name = options.environment
+      const installed = yield* environments.installed(name).pipe(
+        Effect.catchAll((e) => {
+          issues.push({ problem: e.message, fix: "pick a name from `pyro env list`" })
+          return Effect.succeed(undefined)
+        })
+      )
+      const assets = installed ? yield* Effect.option(kernels.ensure) : undefined
+      if (installed && assets && assets._tag === "Some") {
+        const t = yield* vmm.templateReport(
+          bootSpecFor("doctor", assets.value, installed, { vcpus: DEFAULT_VCPU_COUNT, memMib: DEFAULT_MEM_MIB, network: false })
+        )
+        environmentReport = { name, installed: true, template: t.state, template_key: t.key ?? null, reasons: t.reasons }
+        if (t.state !== "warm") {
+          issues.push({ problem: `${name} starts cold (${t.reasons.join("; ")})`, fix: `pyro prepare ${name}` })
+        }
+      } else {
+        environmentReport = { name, installed: false, template: "cold", template_key: null, reasons: ["environment not installed"] }
+        issues.push({ problem: `${name} is not installed`, fix: `pyro env pull ${name} && pyro prepare ${name}` })
+      }
+    }
+
     const report: DoctorReport = {
       platform: `${Os.platform()}-${Os.arch() === "x64" ? "x86_64" : Os.arch()}`,
-      runtime: issues.some((i) => !i.problem.startsWith("KVM")) ? "FAIL" : "PASS",
+      runtime: runtimeOk ? "PASS" : "FAIL",
       kvm: {
         exists: facts.deviceExists,
         readable: facts.readable,
@@ -156,7 +193,8 @@ export const doctorReport = (options: { readonly bootCheck: boolean }) =>
       kernel,
       environments: envs,
       boot_check: bootCheck,
-      issues
+      issues,
+      ...(environmentReport ? { environment: environmentReport } : {})
     }
     return report
   })

@@ -30,7 +30,8 @@ export const make = Effect.gen(function*() {
     maxOutputBytes: yield* Config.integer("PYRO_MAX_OUTPUT_BYTES").pipe(Config.withDefault(16 * 1024 * 1024)),
     scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
     maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
-    registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY"))
+    registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY")),
+    templates: !(yield* Config.boolean("PYRO_COLD_BOOT").pipe(Config.withDefault(false)))
   })
 })
 

@@ -8,22 +8,49 @@ import * as Option from "effect/Option"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import { makeScratchImage } from "../environment/ext4.js"
 import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
-import { type BootSpec, type DetachedOptions, type RunningVm, Vmm } from "../services/Vmm.js"
+import { installDirectory } from "../host/files.js"
+import { Progress, report } from "../services/Progress.js"
+import { type BootSpec, type DetachedOptions, type RunningVm, type TemplateReport, type TemplateStatus, Vmm } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { processStartTime } from "../vm/procfs.js"
+import { awaitMigration, connectQmp } from "../vm/qemu/qmp.js"
+import {
+  encodeTemplateManifest,
+  qemuIdentity,
+  readTemplate,
+  staleBecause,
+  TEMPLATE_FORMAT,
+  type TemplateInputs,
+  templateKey,
+  type TemplatePaths,
+  templatePaths,
+  templatesFor,
+  templatesRoot
+} from "../vm/template.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 
 const CONSOLE_TAIL_BYTES = 4096
+/** A restore either answers quickly or is abandoned for a cold boot. */
+const RESTORE_TIMEOUT_MS = 10_000
+
+/** How a VM starts: booted, restored from a template, or booted to make one (RAM into `ram`). */
+type Start =
+  | { readonly _tag: "cold" }
+  | { readonly _tag: "restore"; readonly template: TemplatePaths }
+  | { readonly _tag: "snapshot"; readonly ram: string }
+
+/** QEMU's exec: migration URIs go through /bin/sh. */
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
 
 const consoleTail = (path: string) =>
   Effect.sync(() => {
@@ -37,7 +64,7 @@ const consoleTail = (path: string) =>
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
-  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
+  const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor, Progress)
   const fs = yield* FileSystem.FileSystem
   const accel = decideAccel(yield* probeKvm, config.accel)
   const tscKhz = yield* hostTscKhz
@@ -59,11 +86,36 @@ export const make = Effect.gen(function*() {
     )
   )
 
+  /** Run `boot` in a scope of its own, closed (killing what it started) if it fails, so another try can follow. */
+  const attempt = <A, E, R>(boot: Effect.Effect<A, E, R | Scope.Scope>) =>
+    Effect.gen(function*() {
+      const child = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      return yield* boot.pipe(Scope.extend(child), Effect.onError(() => Scope.close(child, Exit.void)))
+    })
+
+  /** From the template when there is one (made first if need be), else cold; a failed restore falls back to cold. */
+  const startVm = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
+    Effect.gen(function*() {
+      const template = yield* ensureTemplate(spec)
+      if (template.paths) {
+        const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, { _tag: "restore", template: template.paths })))
+        if (restored._tag === "Right") return restored.right
+        // One clear warning, and the template goes: the next start makes a new one.
+        yield* report({
+          scope: "boot",
+          phase: "template-fallback",
+          fields: { vm: spec.id, reason: JSON.stringify(restored.left.message.split("\n")[0]) }
+        })
+        yield* Effect.sync(() => Fs.rmSync(template.paths!.dir, { recursive: true, force: true }))
+      }
+      return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }))
+    })
+
   const bootEphemeral = (spec: BootSpec) =>
     Effect.gen(function*() {
       yield* qemuPresent
       const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
-      return yield* boot(spec, paths, { _tag: "ephemeral" }, { journal: false })
+      return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false })
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
@@ -76,7 +128,7 @@ export const make = Effect.gen(function*() {
   const bootDetached = (spec: BootSpec, paths: VmPaths, options: DetachedOptions) =>
     Effect.scoped(Effect.gen(function*() {
       yield* qemuPresent
-      const vm = yield* boot(
+      const vm = yield* startVm(
         spec,
         paths,
         { _tag: "detached", stderrFile: `${paths.dir}/qemu.log`, dieWithParent: options.dieWithParent },
@@ -87,14 +139,20 @@ export const make = Effect.gen(function*() {
       if (startTime === undefined) {
         return yield* new BootError({ stage: "Kernel", detail: "QEMU exited right after the guest attached" })
       }
-      return { pid: vm.pid, startTime, bootMs: vm.bootMs, accel: vm.accel }
+      return { pid: vm.pid, startTime, bootMs: vm.bootMs, accel: vm.accel, start: vm.start }
     })).pipe(
       Effect.provide(context),
       Effect.withSpan("Vmm.bootDetached", { attributes: { id: spec.id } })
     )
 
   /** `format`: make a fresh scratch disk (a journal for disks that must survive a crash of QEMU). */
-  const boot = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
+  const boot = (
+    spec: BootSpec,
+    paths: VmPaths,
+    lifetime: VmmLifetime,
+    format: { readonly journal: boolean } | undefined,
+    start: Start
+  ) =>
     Effect.gen(function*() {
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
@@ -120,7 +178,9 @@ export const make = Effect.gen(function*() {
           qmpSocket: paths.qmpSocket,
           consoleLog: paths.consoleLog,
           network: spec.network,
-          tscKhz
+          tscKhz,
+          ...(start._tag === "restore" ? { memoryFile: { path: start.template.ram, share: false }, restore: true } : {}),
+          ...(start._tag === "snapshot" ? { memoryFile: { path: start.ram, share: true } } : {})
         })],
         lifetime
       )
@@ -165,7 +225,23 @@ export const make = Effect.gen(function*() {
       )
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
-      const timeoutMs = spec.timeoutMs ?? config.bootTimeoutMs
+      if (start._tag === "restore") {
+        // Device state from the template; RAM is already mapped from its file.
+        const restore = Effect.scoped(Effect.gen(function*() {
+          const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
+          yield* qmp.execute("migrate-set-capabilities", {
+            capabilities: [{ capability: "x-ignore-shared", state: true }]
+          })
+          yield* qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(start.template.state)}` })
+          yield* awaitMigration(qmp, "migrate-incoming", RESTORE_TIMEOUT_MS)
+          yield* qmp.execute("cont")
+        })).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
+        yield* Effect.raceFirst(restore, died)
+      }
+
+      const timeoutMs = start._tag === "restore"
+        ? Math.min(RESTORE_TIMEOUT_MS, spec.timeoutMs ?? config.bootTimeoutMs)
+        : spec.timeoutMs ?? config.bootTimeoutMs
       const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))
       if (Option.isNone(answered)) {
         return yield* Effect.flatMap(
@@ -198,10 +274,104 @@ export const make = Effect.gen(function*() {
         hello: connection.hello,
         connection,
         bootMs,
+        start: start._tag === "restore" ? "restored" as const : "cold" as const,
         exited: proc.exited,
         attach
       } satisfies RunningVm
     })
+
+  const qemu = qemuIdentity(which(config.qemuBinary))
+
+  const templateInputs = (spec: BootSpec): TemplateInputs | undefined =>
+    spec.template && {
+      format: TEMPLATE_FORMAT,
+      environment: spec.template.environment,
+      root_digest: spec.template.rootDigest,
+      boot_digest: spec.template.bootDigest,
+      vcpus: spec.vcpus,
+      mem_mib: spec.memMib,
+      scratch_mib: config.scratchMib,
+      network: spec.network,
+      accel: accel.accel,
+      qemu
+    }
+
+  /** Boot a VM to its agent's pre-attach state in `aside`, pause it, and save its device state there. */
+  const makeTemplate = (spec: BootSpec, inputs: TemplateInputs, aside: string) =>
+    Effect.scoped(Effect.gen(function*() {
+      const tpl = templatePaths(aside)
+      const paths = yield* makeEphemeralDir(config.stateDir, `tpl${randomBytes(5).toString("hex")}`)
+      yield* createScratch(paths)
+      const vm = yield* boot(spec, paths, { _tag: "ephemeral" }, undefined, { _tag: "snapshot", ram: tpl.ram })
+      // Saved while no host is connected: clones wait for theirs.
+      yield* vm.disconnect
+      const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
+      yield* qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-ignore-shared", state: true }] })
+      yield* qmp.execute("stop")
+      yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(tpl.state)}` })
+      yield* awaitMigration(qmp, "migrate", 60_000)
+      const state = Fs.readFileSync(tpl.state)
+      Fs.chmodSync(tpl.ram, 0o444)
+      Fs.chmodSync(tpl.state, 0o444)
+      Fs.writeFileSync(tpl.manifest, encodeTemplateManifest({
+        inputs,
+        created_at: new Date().toISOString(),
+        ram_file: "ram",
+        state_file: "state",
+        state_bytes: state.byteLength,
+        state_sha256: createHash("sha256").update(state).digest("hex"),
+        boot_ms: vm.bootMs
+      }))
+    })).pipe(Effect.mapError((e) => new BootError({ stage: "Template", detail: e.message })))
+
+  // One template build per key at a time in this process; installDirectory keeps processes apart.
+  const templateLocks = new Map<string, Effect.Semaphore>()
+  const lockTemplate = (key: string) => {
+    let lock = templateLocks.get(key)
+    if (!lock) templateLocks.set(key, (lock = Effect.unsafeMakeSemaphore(1)))
+    return lock.withPermits(1)
+  }
+
+  const ensureTemplate = (spec: BootSpec) =>
+    Effect.gen(function*() {
+      const cold = (reason: string) => ({ paths: undefined, status: { state: "cold", key: undefined, dir: undefined, reason, built: false } as TemplateStatus })
+      if (!config.templates) return cold("templates are off (PYRO_COLD_BOOT)")
+      const inputs = templateInputs(spec)
+      if (!inputs) return cold("no template inputs for this VM")
+      const key = templateKey(inputs)
+      const dir = `${templatesRoot(config.cacheDir)}/${key}`
+      return yield* lockTemplate(key)(Effect.gen(function*() {
+        const found = readTemplate(dir)
+        if (found) return { paths: found.paths, status: { state: "warm", key, dir, reason: undefined, built: false } as TemplateStatus }
+        yield* report({ scope: "boot", phase: "template", fields: { environment: inputs.environment, key } })
+        if (Fs.existsSync(dir)) Fs.rmSync(dir, { recursive: true, force: true })
+        const made = yield* Effect.either(installDirectory(dir, (aside) => makeTemplate(spec, inputs, aside)))
+        const ready = readTemplate(dir)
+        if (made._tag === "Left" || !ready) {
+          const reason = made._tag === "Left" ? made.left.message.split("\n")[0]! : "incomplete after install"
+          yield* report({ scope: "boot", phase: "template-failed", fields: { environment: inputs.environment, reason: JSON.stringify(reason) } })
+          return cold(`could not make a template: ${reason}`)
+        }
+        return { paths: ready.paths, status: { state: "warm", key, dir, reason: undefined, built: true } as TemplateStatus }
+      }))
+    })
+
+  const templateReport = (spec: BootSpec) =>
+    Effect.sync((): TemplateReport => {
+      if (!config.templates) return { state: "cold", key: undefined, reasons: ["templates are off (PYRO_COLD_BOOT)"] }
+      const inputs = templateInputs(spec)
+      if (!inputs) return { state: "cold", key: undefined, reasons: ["no template inputs"] }
+      const key = templateKey(inputs)
+      if (readTemplate(`${templatesRoot(config.cacheDir)}/${key}`)) return { state: "warm", key, reasons: [] }
+      const others = templatesFor(config.cacheDir, inputs.environment)
+      if (others.length > 0) {
+        return { state: "stale", key, reasons: [...new Set(others.flatMap((o) => staleBecause(o.manifest.inputs, inputs)))] }
+      }
+      return { state: "cold", key, reasons: ["no template yet: made on first use, or now with `pyro prepare`"] }
+    })
+
+  const prepareTemplate = (spec: BootSpec) =>
+    Effect.map(ensureTemplate(spec), (t) => t.status).pipe(Effect.provide(context))
 
   const connect = (channelSocket: string, timeoutMs: number) =>
     connectAgent(channelSocket).pipe(
@@ -212,7 +382,7 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Vmm.of({ accel, bootEphemeral, bootDetached, connect })
+  return Vmm.of({ accel, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)

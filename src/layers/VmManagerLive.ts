@@ -139,6 +139,11 @@ export const make = Effect.gen(function*() {
         kernel: assets.kernel,
         initrd: assets.initrd,
         rootImage: environment.rootImage,
+        template: {
+          environment: environment.name,
+          rootDigest: environment.manifest.rootfs.sha256,
+          bootDigest: assets.digest
+        },
         vcpus: input.vcpu_count,
         memMib: input.mem_mib,
         network: input.network
@@ -228,6 +233,11 @@ export const make = Effect.gen(function*() {
         kernel: assets.kernel,
         initrd: assets.initrd,
         rootImage: environment.rootImage,
+        template: {
+          environment: environment.name,
+          rootDigest: environment.manifest.rootfs.sha256,
+          bootDigest: assets.digest
+        },
         vcpus: initial.vcpu_count,
         memMib: initial.mem_mib,
         network: initial.network

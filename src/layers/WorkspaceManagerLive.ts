@@ -131,6 +131,11 @@ export const make = Effect.gen(function*() {
         kernel: assets.kernel,
         initrd: assets.initrd,
         rootImage: environment.rootImage,
+        template: {
+          environment: environment.name,
+          rootDigest: environment.manifest.rootfs.sha256,
+          bootDigest: assets.digest
+        },
         vcpus: record.vcpu_count,
         memMib: record.mem_mib,
         network: record.network

@@ -29,6 +29,8 @@ export interface PyroConfigShape {
    * `<registry>/debian:12` before being built locally.
    */
   readonly registry: Option.Option<string>
+  /** Start VMs from templates when possible (`PYRO_COLD_BOOT=1` turns it off). */
+  readonly templates: boolean
 }
 
 export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

@@ -19,6 +19,18 @@ export interface BootSpec {
   readonly network: boolean
   /** Spawn to agent handshake; defaults to the configured boot timeout. */
   readonly timeoutMs?: number
+  /**
+   * What a template for this VM is made of (see src/vm/template.ts): with it,
+   * the VM is restored from a template (made first if need be) unless cold
+   * boots are forced; without it, it boots cold.
+   */
+  readonly template?: {
+    readonly environment: string
+    /** sha256 of the root image. */
+    readonly rootDigest: string
+    /** Kernel + initramfs. */
+    readonly bootDigest: string
+  }
 }
 
 /** A booted VM whose agent has answered, before attach. */
@@ -34,6 +46,8 @@ export interface RunningVm {
   readonly channelSocket: string
   /** Spawn to agent handshake. */
   readonly bootMs: number
+  /** Restored from a template, or booted cold. */
+  readonly start: "restored" | "cold"
   readonly exited: Effect.Effect<ProcessExit>
   /** Give the VM its scratch disk, clock, entropy and hostname, and switch into its root. */
   readonly attach: Effect.Effect<void, BootError>
@@ -55,6 +69,10 @@ export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
     paths: VmPaths,
     options: DetachedOptions
   ) => Effect.Effect<DetachedVm, BootError>
+  /** Make (or find) the template for a VM of this spec; "cold" if templates are off or it cannot be made. */
+  readonly prepareTemplate: (spec: BootSpec) => Effect.Effect<TemplateStatus>
+  /** Whether a VM of this spec would start warm, and if not why; builds nothing. */
+  readonly templateReport: (spec: BootSpec) => Effect.Effect<TemplateReport>
   /** A connection to a running VM's agent, for as long as the scope. */
   readonly connect: (channelSocket: string, timeoutMs: number) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>
 }>() {}
@@ -74,4 +92,22 @@ export interface DetachedVm {
   readonly startTime: number
   readonly bootMs: number
   readonly accel: "kvm" | "tcg"
+  readonly start: "restored" | "cold"
+}
+
+export interface TemplateStatus {
+  readonly state: "warm" | "cold"
+  readonly key: string | undefined
+  readonly dir: string | undefined
+  /** Why it is cold: templates off, no template inputs, or what failed while making one. */
+  readonly reason: string | undefined
+  /** A template was made by this call. */
+  readonly built: boolean
+}
+
+export interface TemplateReport {
+  /** warm: a template is ready; stale: templates exist for other inputs; cold: none (or templates are off). */
+  readonly state: "warm" | "stale" | "cold"
+  readonly key: string | undefined
+  readonly reasons: ReadonlyArray<string>
 }

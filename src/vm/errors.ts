@@ -1,7 +1,7 @@
 /** Failures of the VM layer. Each names where it arose; `message` is the one line users see. */
 import * as Data from "effect/Data"
 
-export type BootStage = "Prepare" | "Spawn" | "Kernel" | "AgentHandshake" | "Timeout" | "Attach"
+export type BootStage = "Prepare" | "Spawn" | "Kernel" | "AgentHandshake" | "Timeout" | "Attach" | "Restore" | "Template"
 
 export class BootError extends Data.TaggedError("BootError")<{
   readonly stage: BootStage

@@ -25,6 +25,14 @@ export interface QemuSpec {
   readonly network: boolean
   /** Host TSC frequency; see kernelCommandLine. */
   readonly tscKhz: number | undefined
+  /**
+   * Guest RAM in a file (templates): `share: true` while a template is made,
+   * so the RAM lands in the file; `share: false` for clones, which map it
+   * privately (copy-on-write: nothing copied, the file never written).
+   */
+  readonly memoryFile?: { readonly path: string; readonly share: boolean }
+  /** Start paused, waiting for device state (`-incoming defer`); the kernel is already in RAM. */
+  readonly restore?: boolean
   /** Appended to the kernel command line (bench/boot's `pyro.poweroff_when_ready`). */
   readonly extraKernelArgs?: ReadonlyArray<string>
 }
@@ -75,8 +83,16 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   String(spec.vcpus),
   "-m",
   String(spec.memMib),
+  ...(spec.memoryFile
+    ? [
+      "-object",
+      `memory-backend-file,id=mem0,size=${spec.memMib}M,mem-path=${optionPath(spec.memoryFile.path)},share=${
+        spec.memoryFile.share ? "on" : "off"
+      }`
+    ]
+    : []),
   "-M",
-  "microvm,acpi=on",
+  spec.memoryFile ? "microvm,acpi=on,memory-backend=mem0" : "microvm,acpi=on",
   "-nodefaults",
   "-no-user-config",
   "-display",
@@ -84,12 +100,7 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   "-no-reboot",
   "-serial",
   `file:${optionPath(spec.consoleLog)}`,
-  "-kernel",
-  spec.kernel,
-  "-initrd",
-  spec.initrd,
-  "-append",
-  kernelCommandLine(spec),
+  ...(spec.restore ? ["-incoming", "defer"] : ["-kernel", spec.kernel, "-initrd", spec.initrd, "-append", kernelCommandLine(spec)]),
   "-drive",
   `id=root,file=${optionPath(spec.rootImage)},format=raw,if=none,readonly=on`,
   "-device",
