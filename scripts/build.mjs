@@ -23,7 +23,8 @@ const common = {
 }
 
 await Promise.all([
-  build({ ...common, entryPoints: { cli: "src/entrypoints/cli.ts" } }),
+  // Split, so what only some commands need (the MCP server) is loaded only by them.
+  build({ ...common, entryPoints: { cli: "src/entrypoints/cli.ts" }, splitting: true, chunkNames: "chunks/[name]-[hash]" }),
   build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false })
 ])
 if (!process.argv.includes("--no-types")) {

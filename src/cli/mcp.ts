@@ -1,10 +1,8 @@
 /** `pyro mcp serve`: the MCP server over stdio, for as long as the client keeps stdin open. */
 import * as Command from "@effect/cli/Command"
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
-import { createMcpServer } from "../mcp/server.js"
 import { VmManager } from "../services/VmManager.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
@@ -20,6 +18,11 @@ const serve = Command.make("serve", {}, () =>
     // which removes their one-shot VMs, and then the VMs this server created are deleted.
     yield* Effect.addFinalizer(() =>
       Effect.forEach(created, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4, discard: true })
+    )
+    // Loaded only here: the MCP SDK (with its JSON Schema validators) is a third of the CLI's
+    // code, and every other command starts faster without it.
+    const [{ createMcpServer }, { StdioServerTransport }] = yield* Effect.promise(() =>
+      Promise.all([import("../mcp/server.js"), import("@modelcontextprotocol/sdk/server/stdio.js")])
     )
     const runFork = yield* FiberSet.makeRuntime<VmManager | WorkspaceManager>()
     const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
