@@ -1,5 +1,6 @@
 /** `pyro mcp serve`: the MCP server over stdio, for as long as the client keeps stdin open. */
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
@@ -10,9 +11,15 @@ import { VERSION } from "./version.js"
 /** How often a long-lived server deletes VMs whose TTL has passed. */
 const REAP_EVERY = "30 seconds"
 
-const serve = Command.make("serve", {}, () =>
+const warmPool = Options.integer("warm-pool").pipe(
+  Options.withDefault(0),
+  Options.withDescription("Keep this many VMs ready per vm_run shape, so vm_run answers in milliseconds (0: off)")
+)
+
+const serve = Command.make("serve", { warmPool }, (args) =>
   Effect.scoped(Effect.gen(function*() {
     const vms = yield* VmManager
+    yield* vms.setWarmPool(args.warmPool)
     const created = new Set<string>()
     // Closing this scope (stdin closed, SIGTERM, SIGINT) interrupts operations in flight,
     // which removes their one-shot VMs, and then the VMs this server created are deleted.

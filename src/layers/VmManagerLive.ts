@@ -28,6 +28,10 @@ import {
   writeRecord
 } from "../vm/records.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
+import { bootSpecFor } from "../vm/bootSpec.js"
+import { makeWarmPool } from "../vm/warmPool.js"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { countActiveVms } from "../vm/active.js"
 import { captureServices } from "./captureServices.js"
 
@@ -94,6 +98,7 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
+  const pool = yield* makeWarmPool(vmm.bootEphemeral)
 
   const checkLimit = Effect.flatMap(Effect.sync(() => countActiveVms(stateDir)), (active) =>
     active >= config.maxActiveVms
@@ -134,21 +139,13 @@ export const make = Effect.gen(function*() {
         })),
         () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
       )
-      const vm = yield* vmm.bootEphemeral({
-        id,
-        kernel: assets.kernel,
-        initrd: assets.initrd,
-        rootImage: environment.rootImage,
-        template: {
-          environment: environment.name,
-          rootDigest: environment.manifest.rootfs.sha256,
-          bootDigest: assets.digest
-        },
-        vcpus: input.vcpu_count,
-        memMib: input.mem_mib,
-        network: input.network
-      })
-      yield* vm.attach
+      const spec = bootSpecFor(id, assets, environment, { vcpus: input.vcpu_count, memMib: input.mem_mib, network: input.network })
+      const poolKey = JSON.stringify([environment.name, input.vcpu_count, input.mem_mib, input.network])
+      const pooled = yield* pool.take(poolKey)
+      yield* pool.refill(poolKey, () => Effect.succeed(spec))
+      const vm = pooled
+        ? yield* Effect.as(Effect.addFinalizer(() => Scope.close(pooled.scope, Exit.void)), pooled.vm)
+        : yield* Effect.tap(vmm.bootEphemeral(spec), (vm) => vm.attach)
       const outcome = yield* runCommand(vm.connection, {
         command: input.command,
         cwd: WORKDIR,
@@ -162,7 +159,7 @@ export const make = Effect.gen(function*() {
           duration_ms: Date.now() - started,
           vm_id: id,
           environment: environment.name,
-          boot_ms: vm.bootMs
+          boot_ms: pooled ? 0 : vm.bootMs
         },
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
@@ -386,6 +383,7 @@ export const make = Effect.gen(function*() {
 
   return VmManager.of({
     run,
+    setWarmPool: pool.setSize,
     listEnvironments: environments.list,
     create,
     start,
@@ -399,4 +397,4 @@ export const make = Effect.gen(function*() {
   })
 })
 
-export const VmManagerLive = Layer.effect(VmManager, make)
+export const VmManagerLive = Layer.scoped(VmManager, make)

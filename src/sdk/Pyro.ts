@@ -38,6 +38,12 @@ export interface PyroOptions {
   readonly accel?: PyroConfigShape["accel"]
   /** Output kept per stream in results (default 16 MiB). */
   readonly maxOutputBytes?: number
+  /**
+   * Keep this many VMs ready per vm_run shape (environment, sizing, network),
+   * so runInVm answers in milliseconds; 0 (default) boots each on demand.
+   * They are killed by close().
+   */
+  readonly warmPool?: number
   /** Progress of long work (environment builds and downloads); silent by default. */
   readonly onProgress?: (event: ProgressEvent) => void
 }
@@ -84,6 +90,10 @@ export class Pyro {
       ? Layer.succeed(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
       : ProgressSilent
     this.runtime = ManagedRuntime.make(servicesLayer(layerWith(overrides), progress))
+    if (options.warmPool) {
+      const size = options.warmPool
+      this.runtime.runFork(Effect.flatMap(VmManager, (vms) => vms.setWarmPool(size)))
+    }
   }
 
   /** Run an effect, turning any failure into a PyroError. */

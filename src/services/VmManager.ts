@@ -37,6 +37,11 @@ export interface RunOutcome {
 export class VmManager extends Context.Tag("pyro/VmManager")<VmManager, {
   /** Boot a VM, run one command, and tear the VM down whatever happens. */
   readonly run: (input: VmRunInput, options?: RunOptions) => Effect.Effect<RunOutcome, RunError>
+  /**
+   * Keep this many ready VMs per vm_run shape in this process (0: none, the
+   * default). For long-lived processes; a pool VM serves a run in milliseconds.
+   */
+  readonly setWarmPool: (size: number) => Effect.Effect<void>
   readonly listEnvironments: Effect.Effect<ReadonlyArray<EnvironmentInfo>>
   /** Record a VM (its environment installed, the active limit checked); nothing boots yet. */
   readonly create: (input: VmCreateInput) => Effect.Effect<VmInfo, RunError>

@@ -6,6 +6,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { isAlive, type ProcessIdentity } from "./procfs.js"
+import { POOL_ID_PREFIX } from "./warmPool.js"
 
 const readJson = (path: string): Record<string, unknown> | undefined => {
   try {
@@ -28,6 +29,8 @@ export const countActiveVms = (stateDir: string, now = Date.now()): number => {
   for (const id of subdirs(Path.join(stateDir, "vms"))) {
     const record = readJson(Path.join(stateDir, "vms", id, "vm.json"))
     if (!record) continue
+    // Warm-pool VMs are idle spares: they give way to real work rather than count against it.
+    if (id.startsWith(POOL_ID_PREFIX)) continue
     if (record["kind"] === "ephemeral") {
       if (isAlive(record["owner"] as ProcessIdentity)) active++
       continue
