@@ -25,7 +25,7 @@ export class VmLimitReached extends Data.TaggedError("VmLimitReached")<{
   readonly active: number
 }> {
   override get message() {
-    return `too many active VMs: ${this.active} of ${this.limit} allowed; delete one (vm_delete) or raise PYRO_MAX_ACTIVE_VMS`
+    return `too many active VMs: ${this.active} of ${this.limit} allowed; delete a VM or workspace (vm_delete, workspace_delete) or raise PYRO_MAX_ACTIVE_VMS`
   }
 }
 

@@ -1,7 +1,6 @@
 /** workspace_* operations: inputs and results (the 2.4.0 "workspace-first" contract). */
 import * as Schema from "effect/Schema"
 import {
-  AllowHostCompat,
   Command,
   DEFAULT_MEM_MIB,
   DEFAULT_TIMEOUT_SECONDS,
@@ -24,10 +23,11 @@ export const WorkspaceId = Schema.String.pipe(
   Schema.annotations({ description: "The workspace's id, as returned by workspace_create." })
 )
 
+// `jsonSchema` on a filter keeps its annotations (description, default) in the tools' JSON Schema.
 const HostPath = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(4096),
-  Schema.filter((s) => !s.includes("\0") || "must not contain NUL")
+  Schema.filter((s) => !s.includes("\0") || "must not contain NUL", { jsonSchema: {} })
 )
 
 export const WorkspaceCreateInput = Schema.Struct({
@@ -36,7 +36,12 @@ export const WorkspaceCreateInput = Schema.Struct({
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
   network: withDefault(Network, false),
-  allow_host_compat: withDefault(AllowHostCompat, false),
+  allow_host_compat: withDefault(
+    Schema.Boolean.annotations({
+      description: "Accepted for compatibility with vm_* calls. Workspaces need a VM: if none can boot, create fails."
+    }),
+    false
+  ),
   seed_path: Schema.optional(HostPath.annotations({
     description: "A host directory or .tar/.tar.gz/.tgz archive copied into /workspace before create returns."
   }))
@@ -55,7 +60,7 @@ export const WorkspaceDest = Schema.String.pipe(
     if (parts.includes("..")) return "must not contain .."
     if (parts[0] !== "workspace") return "must be /workspace or a directory under it"
     return true
-  }),
+  }, { jsonSchema: { pattern: "^/workspace(/.*)?$" } }),
   Schema.annotations({ description: "Where in the guest to put the files: /workspace or a directory under it." })
 )
 

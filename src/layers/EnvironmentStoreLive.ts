@@ -35,6 +35,7 @@ import {
 } from "../services/EnvironmentStore.js"
 import { Progress, report } from "../services/Progress.js"
 import { PyroConfig } from "../services/PyroConfig.js"
+import { readTemplate, templatesRoot } from "../vm/template.js"
 import { captureServices } from "./captureServices.js"
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e))
@@ -309,6 +310,24 @@ export const make = Effect.gen(function*() {
         else if (!(yield* readInstall(versionDir))) yield* remove(versionDir, `unfinished or damaged install of ${entry.name}`)
       }
     }
+    // VM templates of images no installed environment has any more (rebuilt, pruned).
+    const installedDigests = new Set<string>()
+    for (const entry of CATALOG) {
+      const found = yield* readInstall(entryDir(entry))
+      if (found) installedDigests.add(found.manifest.rootfs.sha256)
+    }
+    for (const { install } of yield* ociInstalls) installedDigests.add(install.manifest.rootfs.sha256)
+    const templates = templatesRoot(config.cacheDir)
+    for (const name of yield* fs.readDirectory(templates).pipe(Effect.orElseSucceed(() => []))) {
+      const dir = Path.join(templates, name)
+      const template = readTemplate(dir)
+      if (/\.partial-\d+-/.test(name)) continue
+      if (!template) yield* remove(dir, "unfinished or damaged VM template")
+      else if (!installedDigests.has(template.manifest.inputs.root_digest)) {
+        yield* remove(dir, `VM template of an environment image no longer installed (${template.manifest.inputs.environment})`)
+      }
+    }
+    yield* Effect.ignore(removeStalePartials(templates))
     for (const [path, reason] of [
       [Path.join(config.cacheDir, "debs"), "downloaded Debian packages (fetched again when needed)"],
       [blobDir, "downloaded OCI blobs (fetched again when needed)"]

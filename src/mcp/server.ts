@@ -84,7 +84,7 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
     if (Exit.isSuccess(exit)) {
       return { content: [{ type: "text", text: textOf(exit.value) }], structuredContent: exit.value as Record<string, unknown> }
     }
-    if (Cause.isInterruptedOnly(exit.cause)) return errorResult("cancelled", "the request was cancelled; its VM was cleaned up")
+    if (Cause.isInterruptedOnly(exit.cause)) return errorResult("cancelled", "the request was cancelled; a one-shot VM it started was cleaned up")
     const failure = Cause.failureOption(exit.cause)
     if (Option.isSome(failure)) {
       const e = failure.value as { _tag?: string; message?: string }

@@ -204,7 +204,13 @@ export class Pyro {
 
   /** An MCP server over this instance's runtime; connect it to any transport. */
   createServer(): Server {
-    return createMcpServer((effect) => this.runtime.runFork(effect), {
+    return createMcpServer((effect) => {
+      // Tracked like the SDK's own calls, so close() stops these too.
+      const fiber = this.runtime.runFork(effect)
+      this.inFlight.add(fiber)
+      fiber.addObserver(() => this.inFlight.delete(fiber))
+      return fiber
+    }, {
       version: VERSION,
       onVmCreated: (id) => this.created.add(id)
     })

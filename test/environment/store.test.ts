@@ -79,9 +79,22 @@ layer(storeLayer, { timeout: "120 seconds", excludeTestServices: true })("enviro
       const unknown = Path.join(cacheDir, "environments", "gone_env")
       for (const dir of [old, stale, unknown]) Fs.mkdirSync(dir, { recursive: true })
       Fs.writeFileSync(Path.join(old, "rootfs.ext4"), Buffer.alloc(8192, 1))
+      // A VM template of an image that is no longer installed, and a half-made one.
+      const orphanTemplate = Path.join(cacheDir, "templates", "0123456789abcdef01234567")
+      const brokenTemplate = Path.join(cacheDir, "templates", "fedcba9876543210fedcba98")
+      Fs.mkdirSync(orphanTemplate, { recursive: true })
+      Fs.mkdirSync(brokenTemplate, { recursive: true })
+      Fs.writeFileSync(Path.join(orphanTemplate, "state"), "s")
+      Fs.writeFileSync(Path.join(orphanTemplate, "ram"), "")
+      Fs.truncateSync(Path.join(orphanTemplate, "ram"), 128 * 1024 * 1024)
+      Fs.writeFileSync(Path.join(orphanTemplate, "template.json"), JSON.stringify({
+        inputs: { format: 1, environment: "tiny", root_digest: "f".repeat(64), boot_digest: "b", vcpus: 1, mem_mib: 128,
+          scratch_mib: 8192, network: false, accel: "tcg", qemu: "q" },
+        created_at: "2026-11-24T00:00:00.000Z", ram_file: "ram", state_file: "state", state_bytes: 1, state_sha256: "x", boot_ms: 1
+      }))
       const result = yield* store.prune
       const paths = result.removed.map((r) => r.path)
-      expect(paths).toEqual(expect.arrayContaining([old, unknown, Path.join(cacheDir, "debs")]))
+      expect(paths).toEqual(expect.arrayContaining([old, unknown, Path.join(cacheDir, "debs"), orphanTemplate, brokenTemplate]))
       expect(result.freed_bytes).toBeGreaterThanOrEqual(8192)
       expect(Fs.existsSync(stale)).toBe(false)
       expect(yield* store.installed("tiny")).toBeDefined()
