@@ -117,25 +117,35 @@ const program = Effect.gen(function*() {
       return times
     }).pipe(Effect.provide(layer))
 
+  const phase = (name: string) => Effect.sync(() => console.error(`[bench] ${name}`))
+  yield* phase("cold")
   const cold = yield* runTimes(coldLayer)
+  yield* phase("warm")
   const warm = yield* runTimes(warmLayer)
+  yield* phase("pooled")
   // With a warm pool (long-lived processes): each run takes a ready VM; the pool refills between runs.
   const pooled = yield* Effect.gen(function*() {
     const vms = yield* VmManager
     yield* vms.setWarmPool(1)
+    yield* phase("pool on")
     yield* vms.run(input)
+    yield* phase("first pooled run")
     const times: Array<number> = []
     for (let i = 0; i < n; i++) {
       yield* Effect.sleep("1500 millis")
       times.push(yield* timed(vms.run(input)))
+      yield* phase(`pooled ${i}`)
     }
     yield* vms.setWarmPool(0)
+    yield* phase("pool off")
     return times
   }).pipe(Effect.provide(warmLayer))
+  yield* phase("raw restore")
   const raw: Array<number> = []
   yield* rawRestore(templateDir, stateDir, base)
   for (let i = 0; i < n; i++) raw.push(yield* rawRestore(templateDir, stateDir, base))
 
+  yield* phase("cli and gVisor")
   const env = { ...process.env, PYRO_STATE_DIR: stateDir }
   const cli: Array<number> = []
   yield* timeProcess(process.execPath, [pyroBin, "run", "tiny", "--mem-mib", String(MEM), "--", "true"], env)

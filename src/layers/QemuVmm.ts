@@ -100,6 +100,8 @@ export const make = Effect.gen(function*() {
       if (template.paths) {
         const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, { _tag: "restore", template: template.paths })))
         if (restored._tag === "Right") return restored.right
+        // Killed from outside (shutdown) says nothing about the template.
+        if (/killed by SIGKILL/.test(restored.left.message)) return yield* Effect.fail(restored.left)
         // One clear warning, and the template goes: the next start makes a new one.
         yield* report({
           scope: "boot",

@@ -36,13 +36,17 @@ export const makeWarmPool = (
 ): Effect.Effect<WarmPool, never, Scope.Scope> =>
   Effect.gen(function*() {
     const poolScope = yield* Effect.scope
+    // Scopes close in reverse order: fills are interrupted first, then the VMs go. The other
+    // way round, a fill would see its VM killed under it and take that for a broken template.
+    const vmsScope = yield* Scope.fork(poolScope, ExecutionStrategy.sequential)
+    const fillScope = yield* Scope.fork(poolScope, ExecutionStrategy.sequential)
     const ready = new Map<string, Array<PooledVm>>()
     const filling = new Set<string>()
     let size = 0
 
     const bootOne = (spec: BootSpec) =>
       Effect.gen(function*() {
-        const scope = yield* Scope.fork(poolScope, ExecutionStrategy.sequential)
+        const scope = yield* Scope.fork(vmsScope, ExecutionStrategy.sequential)
         return yield* Effect.gen(function*() {
           const vm = yield* boot({ ...spec, id: `${POOL_ID_PREFIX}${randomBytes(4).toString("hex")}` })
           yield* vm.attach
@@ -73,7 +77,7 @@ export const makeWarmPool = (
           Effect.catchAllCause(() => Effect.void),
           Effect.ensuring(Effect.sync(() => filling.delete(key)))
         )
-        return Effect.asVoid(Effect.forkIn(fill, poolScope))
+        return Effect.asVoid(Effect.forkIn(fill, fillScope))
       })
 
     const setSize = (n: number) =>
