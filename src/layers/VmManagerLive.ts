@@ -30,6 +30,7 @@ import {
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { countActiveVms } from "../vm/active.js"
@@ -272,6 +273,8 @@ export const make = Effect.gen(function*() {
       const record = yield* anyRecord(vmId)
       const wasRunning = vmmAlive(record)
       if (record.vmm) yield* kill(record.vmm)
+      // Also a QEMU whose start was cut short before the record learnt of it.
+      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir), kill)
       yield* withStateLock(
         stateDir,
         Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))

@@ -26,6 +26,7 @@ import { type CommandOutcome, type OutputSink, runCommand } from "../vm/execComm
 import { CappedOutput } from "../vm/output.js"
 import { isAlive } from "../vm/procfs.js"
 import { killGroup } from "../vm/qemu/process.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import { withLockFile, withStateLock } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
@@ -117,6 +118,8 @@ export const make = Effect.gen(function*() {
   const ensureRunning = (record: WorkspaceRecord, formatScratch = false) =>
     Effect.gen(function*() {
       if (running(record)) return record
+      // Never two QEMUs on one disk: one left by a boot cut short goes first.
+      yield* Effect.forEach(qemusUsing(workspacePaths(stateDir, record.id).dir), killVm)
       yield* withStateLock(stateDir, Effect.suspend(() => {
         const active = countActiveVms(stateDir)
         return active >= config.maxActiveVms
@@ -352,11 +355,14 @@ export const make = Effect.gen(function*() {
       const paths = workspacePaths(stateDir, id)
       const record = yield* readWorkspace(stateDir, id)
       const wasRunning = Option.isSome(record) ? yield* killVm(record.value.vmm) : false
+      // Also a QEMU whose boot was cut short before the record learnt of it.
+      yield* Effect.forEach(qemusUsing(paths.dir), killVm)
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
       yield* withLockFile(paths.lock, Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
         if (Option.isSome(current)) yield* killVm(current.value.vmm)
+        yield* Effect.forEach(qemusUsing(paths.dir), killVm)
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }

@@ -174,6 +174,24 @@ describe("workspaces", () => {
     expect(gone.stderr).toContain("no workspace")
   })
 
+  it("a create killed with -9 mid-boot leaves nothing that delete cannot remove", async () => {
+    const child = spawn(process.execPath, [pyroBin, "workspace", "create", "tiny", "--mem-mib", "256"], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_COLD_BOOT: "1" },
+      stdio: "ignore"
+    })
+    const deadline = Date.now() + 30_000
+    while (qemuProcessesUnder(stateDir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    child.kill("SIGKILL")
+    await new Promise((r) => child.once("exit", r))
+    const [orphanId] = Fs.readdirSync(Path.join(stateDir, "workspaces"))
+    expect(orphanId).toMatch(/^[0-9a-f]{12}$/)
+    expect((await json("workspace", "delete", orphanId!))["deleted"]).toBe(true)
+    const gone = Date.now() + 10_000
+    while (qemuProcessesUnder(stateDir).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+    expect(Fs.readdirSync(Path.join(stateDir, "workspaces"))).toEqual([])
+  })
+
   it("expires: the reaper removes a workspace past its TTL", async () => {
     const created = await json("workspace", "create", "tiny", "--ttl-seconds", "1", "--mem-mib", "256")
     await new Promise((r) => setTimeout(r, 1100))
