@@ -113,7 +113,13 @@ export const withLockFile = <A, E, R>(lockPath: string, body: Effect.Effect<A, E
       yield* Effect.sleep("10 millis")
     }
   })
-  return Effect.acquireUseRelease(acquire, () => body, () => Effect.sync(() => Fs.rmSync(lockPath, { force: true })))
+  // The wait stays interruptible (an operation cancelled while queued just leaves the queue);
+  // taking the lock and registering its release happen together.
+  return Effect.acquireUseRelease(
+    Effect.interruptible(acquire),
+    () => body,
+    () => Effect.sync(() => Fs.rmSync(lockPath, { force: true }))
+  )
 }
 
 /** A holder writes its identity right after creating the file; one still empty after this crashed in between. */
