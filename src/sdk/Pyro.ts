@@ -65,6 +65,9 @@ export interface ToolDefinition {
 
 type In<O> = O extends Ops.Operation<any, any> ? Schema.Schema.Encoded<O["input"]> : never
 type Out<O> = O extends Ops.Operation<any, infer A> ? A : never
+/** close() never waits longer than this for any one step (a VM's own release kills it regardless). */
+const CLOSE_WAIT = "15 seconds"
+
 type VmRef = string | { readonly vm_id: string }
 
 const vmIdOf = (ref: VmRef) => ({ vm_id: typeof ref === "string" ? ref : ref.vm_id })
@@ -221,11 +224,13 @@ export class Pyro {
     if (this.closed) return
     this.closed = true
     // Calls in flight end now (their one-shot VMs are cleaned up as they unwind), then our VMs go.
-    await Effect.runPromise(Fiber.interruptAll([...this.inFlight]))
+    await Effect.runPromise(
+      Fiber.interruptAll([...this.inFlight]).pipe(Effect.timeout(CLOSE_WAIT), Effect.ignore)
+    )
     const ids = [...this.created]
     await this.runtime.runPromise(
       Effect.flatMap(VmManager, (vms) => Effect.forEach(ids, (id) => Effect.ignore(vms.remove(id)), { concurrency: 4 }))
     ).catch(() => undefined)
-    await this.runtime.dispose()
+    await Effect.runPromise(Effect.ignore(Effect.timeout(Effect.promise(() => this.runtime.dispose()), CLOSE_WAIT)))
   }
 }
