@@ -4,15 +4,13 @@
  * user) sees the same VMs. Changes that must not race across processes (the
  * active-VM limit, state transitions) run under an exclusive lock file.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { ExecutionMode } from "../contract/common.js"
 import { VmState } from "../contract/vm.js"
-import { writeFileAtomic } from "../host/files.js"
+import { recordDir } from "../host/recordDir.js"
 import { isAlive, processStartTime, selfIdentity } from "./procfs.js"
 import { vmPaths, vmsRoot } from "./vmDir.js"
 
@@ -44,31 +42,12 @@ export const PersistentRecord = Schema.Struct({
 })
 export type PersistentRecord = typeof PersistentRecord.Type
 
-export const decodePersistentRecord = Schema.decodeUnknownOption(Schema.parseJson(PersistentRecord))
-const decode = Schema.decodeUnknownOption(Schema.parseJson(PersistentRecord))
-const encode = Schema.encodeSync(Schema.parseJson(PersistentRecord, { space: 2 }))
+const records = recordDir(PersistentRecord, vmsRoot, (stateDir, id) => vmPaths(stateDir, id).record)
 
-export const readRecord = (stateDir: string, id: string) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) =>
-    fs.readFileString(vmPaths(stateDir, id).record).pipe(
-      Effect.map(decode),
-      Effect.orElseSucceed(() => Option.none<PersistentRecord>())
-    ))
-
-export const writeRecord = (stateDir: string, record: PersistentRecord) =>
-  writeFileAtomic(vmPaths(stateDir, record.id).record, encode(record), 0o600)
-
-export const listRecords = (stateDir: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const ids = yield* fs.readDirectory(vmsRoot(stateDir)).pipe(Effect.orElseSucceed(() => []))
-    const records: Array<PersistentRecord> = []
-    for (const id of ids.sort()) {
-      const record = yield* readRecord(stateDir, id)
-      if (Option.isSome(record)) records.push(record.value)
-    }
-    return records
-  })
+export const decodePersistentRecord = records.decode
+export const readRecord = records.read
+export const writeRecord = records.write
+export const listRecords = records.list
 
 /** Whether a record's QEMU is still the process it started. */
 export const vmmAlive = (record: PersistentRecord) => record.vmm !== null && isAlive(record.vmm)

@@ -5,7 +5,6 @@
  * writable layer, /workspace included), and a lock file that serialises
  * operations on it across processes.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -13,7 +12,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { ExecutionMode } from "../contract/common.js"
 import { JournalEntry, LastCommand, WorkspaceSeed } from "../contract/workspace.js"
-import { writeFileAtomic } from "../host/files.js"
+import { recordDir } from "../host/recordDir.js"
 import type { VmPaths } from "../vm/vmDir.js"
 
 export const WorkspaceRecord = Schema.Struct({
@@ -61,30 +60,11 @@ export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => 
   }
 }
 
-const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(WorkspaceRecord))
-const encodeRecord = Schema.encodeSync(Schema.parseJson(WorkspaceRecord, { space: 2 }))
+const records = recordDir(WorkspaceRecord, workspacesRoot, (stateDir, id) => workspacePaths(stateDir, id).record)
 
-export const readWorkspace = (stateDir: string, id: string) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) =>
-    fs.readFileString(workspacePaths(stateDir, id).record).pipe(
-      Effect.map(decodeRecord),
-      Effect.orElseSucceed(() => Option.none<WorkspaceRecord>())
-    ))
-
-export const writeWorkspace = (stateDir: string, record: WorkspaceRecord) =>
-  writeFileAtomic(workspacePaths(stateDir, record.id).record, encodeRecord(record), 0o600)
-
-export const listWorkspaces = (stateDir: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const ids = yield* fs.readDirectory(workspacesRoot(stateDir)).pipe(Effect.orElseSucceed(() => []))
-    const records: Array<WorkspaceRecord> = []
-    for (const id of ids.sort()) {
-      const record = yield* readWorkspace(stateDir, id)
-      if (Option.isSome(record)) records.push(record.value)
-    }
-    return records
-  })
+export const readWorkspace = records.read
+export const writeWorkspace = records.write
+export const listWorkspaces = records.list
 
 const encodeEntry = Schema.encodeSync(Schema.parseJson(JournalEntry))
 const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalEntry))

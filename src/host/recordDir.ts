@@ -1,0 +1,42 @@
+/**
+ * A directory of records, one subdirectory per id holding one JSON file
+ * validated by a schema and written atomically: persistent VMs and
+ * workspaces. A record that is missing or does not parse reads as absent.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { writeFileAtomic } from "./files.js"
+
+export const recordDir = <A extends { readonly id: string }, I>(
+  schema: Schema.Schema<A, I>,
+  root: (stateDir: string) => string,
+  file: (stateDir: string, id: string) => string
+) => {
+  const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
+  const encode = Schema.encodeSync(Schema.parseJson(schema, { space: 2 }))
+
+  const read = (stateDir: string, id: string) =>
+    Effect.flatMap(FileSystem.FileSystem, (fs) =>
+      fs.readFileString(file(stateDir, id)).pipe(
+        Effect.map(decode),
+        Effect.orElseSucceed(() => Option.none<A>())
+      ))
+
+  const write = (stateDir: string, record: A) => writeFileAtomic(file(stateDir, record.id), encode(record), 0o600)
+
+  const list = (stateDir: string) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const ids = yield* fs.readDirectory(root(stateDir)).pipe(Effect.orElseSucceed(() => []))
+      const records: Array<A> = []
+      for (const id of ids.sort()) {
+        const record = yield* read(stateDir, id)
+        if (Option.isSome(record)) records.push(record.value)
+      }
+      return records
+    })
+
+  return { read, write, list, decode }
+}
