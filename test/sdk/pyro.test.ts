@@ -48,7 +48,7 @@ describe("Pyro (SDK)", () => {
 
   it("close() stops calls in flight and cleans up their VMs", async () => {
     const own = new Pyro({ stateDir })
-    const pending = own.runInVm({ environment: "tiny", command: "sleep 60", mem_mib: 256 }).catch((e) => e)
+    const pending = own.runInVm({ environment: "tiny", command: "sleep 60", mem_mib: 248 }).catch((e) => e)
     const deadline = Date.now() + 30_000
     while (qemuProcessesUnder(stateDir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     await own.close()
