@@ -7,8 +7,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { servicesLayer } from "../src/layers/App.js"
 import { layerWith } from "../src/layers/PyroConfigLive.js"
 import { EnvironmentStore } from "../src/services/EnvironmentStore.js"
@@ -17,7 +15,7 @@ import { ProgressSilent } from "../src/services/Progress.js"
 import { type RunningVm, Vmm } from "../src/services/Vmm.js"
 import { bootSpecFor } from "../src/vm/bootSpec.js"
 import { runCommand } from "../src/vm/execCommand.js"
-import { median } from "./support.js"
+import { benchDir, median, runBench } from "./support.js"
 
 const MEM = 256
 const TARGET = Number(process.env.BENCH_VMS ?? 200)
@@ -85,10 +83,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(`  exec round trip at full load           p50 ${median(rtt).toFixed(1)} ms`)
 }))
 
-const stateDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-bench-density-"))
-Effect.runPromise(program.pipe(Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent))))
-  .then(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
-  .catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
+runBench(Effect.scoped(Effect.gen(function*() {
+  const stateDir = yield* benchDir("density")
+  yield* program.pipe(Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent)))
+})))

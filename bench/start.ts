@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { VmRunInput } from "../src/contract/vm.js"
 import { servicesLayer } from "../src/layers/App.js"
@@ -28,7 +27,7 @@ import { bootSpecFor } from "../src/vm/bootSpec.js"
 import { qemuArgs } from "../src/vm/qemu/args.js"
 import { awaitMigration, connectQmp } from "../src/vm/qemu/qmp.js"
 import { which } from "../src/host/which.js"
-import { fmtMs, iterations, median, pyroBin, timeProcess } from "./support.js"
+import { benchDir, fmtMs, iterations, median, pyroBin, runBench, timeProcess } from "./support.js"
 
 const MEM = 256
 const input = Schema.decodeUnknownSync(VmRunInput)({ environment: "tiny", command: ["true"], mem_mib: MEM })
@@ -76,9 +75,9 @@ const rawRestore = (template: string, dir: string, base: Parameters<typeof qemuA
     return performance.now() - started
   }))
 
-const program = Effect.gen(function*() {
+const program = Effect.scoped(Effect.gen(function*() {
   const n = iterations(10)
-  const stateDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-bench-start-"))
+  const stateDir = yield* benchDir("start")
   const warmLayer = servicesLayer(layerWith({ stateDir }), ProgressSilent)
   const coldLayer = servicesLayer(layerWith({ stateDir, templates: false }), ProgressSilent)
 
@@ -156,7 +155,6 @@ const program = Effect.gen(function*() {
     yield* timeProcess(runsc, ["--network=none", "do", "true"])
     for (let i = 0; i < n; i++) gvisor.push(yield* timeProcess(runsc, ["--network=none", "do", "true"]))
   }
-  Fs.rmSync(stateDir, { recursive: true, force: true })
 
   const m = { cold: median(cold), warm: median(warm), pooled: median(pooled), raw: median(raw), cli: median(cli), gvisor: median(gvisor) }
   console.log(`bench/start (tiny, ${MEM} MiB, ${n} runs each)`)
@@ -172,9 +170,6 @@ const program = Effect.gen(function*() {
   console.log(`  with the warm pool: pooled/cold = ${goal(m.pooled / m.cold, 0.05)}, pooled/raw-restore = ${goal(m.pooled / m.raw, 1.5)}`)
   if (runsc) console.log(`  ratio cli/gvisor = ${goal(m.cli / m.gvisor, 1.0)}`)
   else console.log("  cli/gvisor: runsc not installed (sudo apt-get install runsc)")
-})
+}))
 
-Effect.runPromise(program).catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+runBench(program)

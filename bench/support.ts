@@ -1,7 +1,10 @@
 /** Shared by the benchmarks: the app's services, timing, and medians. */
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
+import { qemusUsing } from "../src/vm/vmmIdentity.js"
 import { appLayer } from "../src/layers/App.js"
 import { ProgressSilent } from "../src/services/Progress.js"
 
@@ -33,3 +36,31 @@ export const timeProcess = (command: string, args: ReadonlyArray<string>, env: N
   })
 
 export const fmtMs = (ms: number) => `${(ms / 1000).toFixed(3)} s`
+
+/**
+ * A scratch directory for one benchmark, removed however the benchmark ends;
+ * any QEMU whose command line names it is killed first, so a failed run
+ * leaves no VM behind (workspace VMs are detached from their creator).
+ */
+export const benchDir = (label: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), `pyro-bench-${label}-`))),
+    (dir) =>
+      Effect.sync(() => {
+        for (const { pid } of qemusUsing(dir)) {
+          try {
+            process.kill(pid, "SIGKILL")
+          } catch {
+            // already gone
+          }
+        }
+        Fs.rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+/** Run a benchmark program; a failure is printed and exits non-zero. */
+export const runBench = <A, E>(program: Effect.Effect<A, E>) =>
+  Effect.runPromise(program).catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })

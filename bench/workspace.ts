@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { WorkspaceCreateInput, WorkspaceExecInput, WorkspaceSyncPushInput } from "../src/contract/workspace.js"
 import { servicesLayer } from "../src/layers/App.js"
@@ -20,11 +19,11 @@ import { Vmm } from "../src/services/Vmm.js"
 import { WorkspaceManager } from "../src/services/WorkspaceManager.js"
 import { runCommand } from "../src/vm/execCommand.js"
 import { workspacePaths } from "../src/workspace/store.js"
-import { iterations, median } from "./support.js"
+import { benchDir, iterations, median, runBench } from "./support.js"
 
 const TREE_MB = 100
 
-const program = Effect.gen(function*() {
+const program = (stateDir: string) => Effect.scoped(Effect.gen(function*() {
   const n = iterations(50)
   const workspaces = yield* WorkspaceManager
   const vmm = yield* Vmm
@@ -54,7 +53,7 @@ const program = Effect.gen(function*() {
     }
 
     // Throughput.
-    const tree = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-bench-tree-"))
+    const tree = yield* benchDir("tree")
     const mb = Buffer.alloc(1024 * 1024)
     for (let i = 0; i < TREE_MB; i++) {
       mb.fill(i)
@@ -79,7 +78,6 @@ const program = Effect.gen(function*() {
       Schema.decodeUnknownSync(WorkspaceSyncPushInput)({ workspace_id: ws.workspace_id, source_path: tree, dest: "/workspace/tree" })
     )
     const syncSeconds = (performance.now() - t) / 1000
-    Fs.rmSync(tree, { recursive: true, force: true })
 
     const rawPing = median(pingMs)
     const exec = median(execMs)
@@ -93,12 +91,9 @@ const program = Effect.gen(function*() {
     console.log(`  workspace sync push (100 files)    ${syncTput.toFixed(1)} MB/s`)
     console.log(`  ratio sync/raw throughput = ${(syncTput / rawTput).toFixed(2)}`)
   }).pipe(Effect.ensuring(workspaces.remove(ws.workspace_id)))
-})
+}))
 
-const stateDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-bench-ws-"))
-Effect.runPromise(program.pipe(Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent)), Effect.scoped))
-  .then(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
-  .catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
+runBench(Effect.scoped(Effect.gen(function*() {
+  const stateDir = yield* benchDir("workspace")
+  yield* program(stateDir).pipe(Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent)))
+})))

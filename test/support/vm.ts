@@ -7,8 +7,12 @@ import { servicesLayer } from "../../src/layers/App.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { ProgressSilent } from "../../src/services/Progress.js"
 
-/** A fresh state directory (VM files, sockets) per test file; the cache is the user's. */
-export const makeStateDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-test-"))
+/**
+ * A fresh state directory (VM files, sockets) per test file, inside this
+ * run's directory (see globalSetup's teardown); the cache is the user's.
+ */
+export const makeStateDir = () =>
+  Fs.mkdtempSync(Path.join(process.env.PYRO_TEST_RUN_ROOT ?? Os.tmpdir(), "pyro-test-"))
 
 export const testLayer = (stateDir: string, overrides: Parameters<typeof layerWith>[0] = {}) =>
   servicesLayer(layerWith({ stateDir, ...overrides }), ProgressSilent)
