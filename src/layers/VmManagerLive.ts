@@ -5,7 +5,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
-import type { ExecutionMode } from "../contract/common.js"
 import { VmLimitReached, VmNotFound } from "../contract/errors.js"
 import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
@@ -13,10 +12,10 @@ import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
-import { type CommandOutcome, runCommand } from "../vm/execCommand.js"
+import { outcomeFields, runCommand } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
 import { isAlive, selfIdentity } from "../vm/procfs.js"
-import { killGroup } from "../vm/qemu/process.js"
+import { awaitGone, killVmm } from "../vm/qemu/process.js"
 import {
   isExpired,
   listRecords,
@@ -47,20 +46,6 @@ const POWEROFF_GRACE_MS = 5_000
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-/** The result fields every command reports, from its outcome. */
-const execFields = (outcome: CommandOutcome, mode: ExecutionMode) => ({
-  stdout: outcome.stdout.text(),
-  stderr: outcome.stderr.text(),
-  exit_code: outcome.exitCode,
-  duration_ms: outcome.durationMs,
-  execution_mode: mode,
-  timed_out: outcome.timedOut,
-  stdout_truncated: outcome.stdout.truncated,
-  stderr_truncated: outcome.stderr.truncated,
-  stdout_bytes: outcome.stdout.total,
-  stderr_bytes: outcome.stderr.total
-})
-
 const infoOf = (record: PersistentRecord): VmInfo => ({
   vm_id: record.id,
   environment: record.environment,
@@ -76,21 +61,6 @@ const infoOf = (record: PersistentRecord): VmInfo => ({
   started_at: record.started_at,
   boot_ms: record.boot_ms
 })
-
-/** Wait for a killed or powered-off QEMU to be gone. */
-const waitGone = (who: { pid: number; startTime: number }, timeoutMs: number) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (isAlive(who) && Date.now() < deadline) yield* Effect.sleep("20 millis")
-    return !isAlive(who)
-  })
-
-const kill = (who: { pid: number; startTime: number }) =>
-  Effect.gen(function*() {
-    if (!isAlive(who)) return
-    killGroup(who.pid, "SIGKILL")
-    yield* waitGone(who, 5_000)
-  })
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
@@ -156,7 +126,7 @@ export const make = Effect.gen(function*() {
       })
       return {
         result: {
-          ...execFields(outcome, "guest_virtio_serial"),
+          ...outcomeFields(outcome, "guest_virtio_serial"),
           duration_ms: Date.now() - started,
           vm_id: id,
           environment: environment.name,
@@ -175,7 +145,7 @@ export const make = Effect.gen(function*() {
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
           }),
           (outcome) => ({
-            result: { ...execFields(outcome, "host_compat"), vm_id: newVmId(), environment: input.environment, boot_ms: 0 },
+            result: { ...outcomeFields(outcome, "host_compat"), vm_id: newVmId(), environment: input.environment, boot_ms: 0 },
             stdout: outcome.stdout.bytes(),
             stderr: outcome.stderr.bytes()
           })
@@ -248,7 +218,7 @@ export const make = Effect.gen(function*() {
       return yield* withStateLock(stateDir, Effect.gen(function*() {
         const current = yield* readRecord(stateDir, initial.id)
         if (Option.isNone(current)) {
-          if (booted.vm) yield* kill(booted.vm)
+          if (booted.vm) yield* killVmm(booted.vm)
           return yield* new VmNotFound({ vmId: initial.id })
         }
         const record: PersistentRecord = {
@@ -272,9 +242,9 @@ export const make = Effect.gen(function*() {
     return Effect.gen(function*() {
       const record = yield* anyRecord(vmId)
       const wasRunning = vmmAlive(record)
-      if (record.vmm) yield* kill(record.vmm)
+      yield* killVmm(record.vmm)
       // Also a QEMU whose start was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir), kill)
+      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir), killVmm)
       yield* withStateLock(
         stateDir,
         Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))
@@ -306,7 +276,7 @@ export const make = Effect.gen(function*() {
           return yield* runCommand(connection, { ...commandOptions, cwd: WORKDIR })
         }))
       return {
-        ...execFields(outcome, record.execution_mode),
+        ...outcomeFields(outcome, record.execution_mode),
         vm_id: record.id,
         environment: record.environment,
         deleted: true
@@ -327,7 +297,7 @@ export const make = Effect.gen(function*() {
           const connection = yield* vmm.connect(vmPaths(stateDir, vmId).channelSocket, POWEROFF_GRACE_MS)
           yield* connection.poweroff
         })).pipe(Effect.timeout(POWEROFF_GRACE_MS), Effect.ignore)
-        if (!(yield* waitGone(vmmProcess, POWEROFF_GRACE_MS))) yield* kill(vmmProcess)
+        if (!(yield* awaitGone(vmmProcess, POWEROFF_GRACE_MS))) yield* killVmm(vmmProcess)
       }
       return yield* withStateLock(stateDir, Effect.gen(function*() {
         const current = yield* getRecord(vmId)

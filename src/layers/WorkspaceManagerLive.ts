@@ -22,10 +22,10 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import { Vmm } from "../services/Vmm.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { countActiveVms } from "../vm/active.js"
-import { type CommandOutcome, type OutputSink, runCommand } from "../vm/execCommand.js"
+import { type CommandOutcome, outcomeFields, type OutputSink, runCommand } from "../vm/execCommand.js"
 import { CappedOutput } from "../vm/output.js"
 import { isAlive } from "../vm/procfs.js"
-import { killGroup } from "../vm/qemu/process.js"
+import { killVmm } from "../vm/qemu/process.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
 import { withLockFile, withStateLock } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
@@ -74,15 +74,6 @@ const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   expires_at: record.expires_at
 })
 
-const killVm = (vmm: WorkspaceRecord["vmm"]) =>
-  Effect.gen(function*() {
-    if (!vmm || !isAlive(vmm)) return false
-    killGroup(vmm.pid, "SIGKILL")
-    const deadline = Date.now() + 5_000
-    while (isAlive(vmm) && Date.now() < deadline) yield* Effect.sleep("20 millis")
-    return true
-  })
-
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
   const vmm = yield* Vmm
@@ -119,7 +110,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       if (running(record)) return record
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
-      yield* Effect.forEach(qemusUsing(workspacePaths(stateDir, record.id).dir), killVm)
+      yield* Effect.forEach(qemusUsing(workspacePaths(stateDir, record.id).dir), killVmm)
       yield* withStateLock(stateDir, Effect.suspend(() => {
         const active = countActiveVms(stateDir)
         return active >= config.maxActiveVms
@@ -233,7 +224,7 @@ export const make = Effect.gen(function*() {
         Effect.onError(() =>
           Effect.gen(function*() {
             const current = yield* readWorkspace(stateDir, id)
-            if (Option.isSome(current)) yield* killVm(current.value.vmm)
+            if (Option.isSome(current)) yield* killVmm(current.value.vmm)
             Fs.rmSync(paths.dir, { recursive: true, force: true })
           })
         )
@@ -327,16 +318,7 @@ export const make = Effect.gen(function*() {
         workspace_id: record.id,
         sequence,
         cwd: WORKSPACE_PATH,
-        stdout: outcome.stdout.text(),
-        stderr: outcome.stderr.text(),
-        exit_code: outcome.exitCode,
-        duration_ms: outcome.durationMs,
-        execution_mode: record.execution_mode,
-        timed_out: outcome.timedOut,
-        stdout_truncated: outcome.stdout.truncated,
-        stderr_truncated: outcome.stderr.truncated,
-        stdout_bytes: outcome.stdout.total,
-        stderr_bytes: outcome.stderr.total
+        ...outcomeFields(outcome, record.execution_mode)
       } as const
     })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.exec"))
 
@@ -354,15 +336,15 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const paths = workspacePaths(stateDir, id)
       const record = yield* readWorkspace(stateDir, id)
-      const wasRunning = Option.isSome(record) ? yield* killVm(record.value.vmm) : false
+      const wasRunning = Option.isSome(record) ? yield* killVmm(record.value.vmm) : false
       // Also a QEMU whose boot was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(paths.dir), killVm)
+      yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
       yield* withLockFile(paths.lock, Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
-        if (Option.isSome(current)) yield* killVm(current.value.vmm)
-        yield* Effect.forEach(qemusUsing(paths.dir), killVm)
+        if (Option.isSome(current)) yield* killVmm(current.value.vmm)
+        yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }

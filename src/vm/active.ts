@@ -1,18 +1,23 @@
 /**
  * How many VMs hold resources right now, across every pyro process sharing
  * the state directory: one-shot runs in flight, persistent VMs created or
- * started, and workspaces whose VM is running.
+ * started, and workspaces whose VM is running. Records are read through the
+ * same schemas that wrote them; one that does not parse (being written or
+ * removed) counts as nothing.
  */
+import * as Option from "effect/Option"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
-import { isAlive, type ProcessIdentity } from "./procfs.js"
+import { decodeWorkspaceRecord, workspacePaths, workspacesRoot } from "../workspace/store.js"
+import { isAlive } from "./procfs.js"
+import { decodePersistentRecord, isExpired, vmmAlive } from "./records.js"
+import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 import { POOL_ID_PREFIX } from "./warmPool.js"
 
-const readJson = (path: string): Record<string, unknown> | undefined => {
+const readText = (path: string) => {
   try {
-    return JSON.parse(Fs.readFileSync(path, "utf8")) as Record<string, unknown>
+    return Option.some(Fs.readFileSync(path, "utf8"))
   } catch {
-    return undefined // being created or removed
+    return Option.none<string>()
   }
 }
 
@@ -26,24 +31,24 @@ const subdirs = (dir: string) => {
 
 export const countActiveVms = (stateDir: string, now = Date.now()): number => {
   let active = 0
-  for (const id of subdirs(Path.join(stateDir, "vms"))) {
-    const record = readJson(Path.join(stateDir, "vms", id, "vm.json"))
-    if (!record) continue
+  for (const id of subdirs(vmsRoot(stateDir))) {
     // Warm-pool VMs are idle spares: they give way to real work rather than count against it.
     if (id.startsWith(POOL_ID_PREFIX)) continue
-    if (record["kind"] === "ephemeral") {
-      if (isAlive(record["owner"] as ProcessIdentity)) active++
+    const text = readText(vmPaths(stateDir, id).record)
+    const ephemeral = Option.flatMap(text, decodeEphemeralRecord)
+    if (Option.isSome(ephemeral)) {
+      if (isAlive(ephemeral.value.owner)) active++
       continue
     }
-    const expired = Date.parse(String(record["expires_at"])) <= now
-    const vmm = record["vmm"] as ProcessIdentity | null
-    const running = vmm !== null && vmm !== undefined && isAlive(vmm)
-    if (!expired && (record["state"] === "created" || running)) active++
+    const persistent = Option.flatMap(text, decodePersistentRecord)
+    if (Option.isSome(persistent)) {
+      const record = persistent.value
+      if (!isExpired(record, now) && (record.state === "created" || vmmAlive(record))) active++
+    }
   }
-  for (const id of subdirs(Path.join(stateDir, "workspaces"))) {
-    const record = readJson(Path.join(stateDir, "workspaces", id, "workspace.json"))
-    const vmm = record?.["vmm"] as ProcessIdentity | null | undefined
-    if (vmm && isAlive(vmm)) active++
+  for (const id of subdirs(workspacesRoot(stateDir))) {
+    const record = Option.flatMap(readText(workspacePaths(stateDir, id).record), decodeWorkspaceRecord)
+    if (Option.isSome(record) && record.value.vmm && isAlive(record.value.vmm)) active++
   }
   return active
 }

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { Command } from "../contract/common.js"
+import type { Command, ExecutionMode } from "../contract/common.js"
 import { GuestChannelError } from "./errors.js"
 import { CappedOutput } from "./output.js"
 import type { GuestConnection } from "./protocol/mux.js"
@@ -108,3 +108,17 @@ export const runCommand = (
     }
     return { stdout, stderr, exitCode, timedOut, durationMs: Date.now() - started }
   })
+
+/** The result fields every command reports (vm_run, vm_exec, workspace_exec), from its outcome. */
+export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode) => ({
+  stdout: outcome.stdout.text(),
+  stderr: outcome.stderr.text(),
+  exit_code: outcome.exitCode,
+  duration_ms: outcome.durationMs,
+  execution_mode: mode,
+  timed_out: outcome.timedOut,
+  stdout_truncated: outcome.stdout.truncated,
+  stderr_truncated: outcome.stderr.truncated,
+  stdout_bytes: outcome.stdout.total,
+  stderr_bytes: outcome.stderr.total
+})

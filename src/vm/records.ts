@@ -14,11 +14,12 @@ import { recordDir } from "../host/recordDir.js"
 import { isAlive, processStartTime, selfIdentity } from "./procfs.js"
 import { vmPaths, vmsRoot } from "./vmDir.js"
 
-export const PersistentRecord = Schema.Struct({
+const ProcessId = Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })
+
+/** What every record of a long-lived machine (persistent VM, workspace) holds. */
+export const MachineRecordFields = {
   id: Schema.String,
-  kind: Schema.Literal("persistent"),
   environment: Schema.String,
-  state: VmState,
   vcpu_count: Schema.Int,
   mem_mib: Schema.Int,
   network: Schema.Boolean,
@@ -27,16 +28,22 @@ export const PersistentRecord = Schema.Struct({
   ttl_seconds: Schema.Int,
   created_at: Schema.String,
   expires_at: Schema.String,
-  started_at: Schema.NullOr(Schema.String),
   boot_ms: Schema.NullOr(Schema.Int),
+  /** QEMU while running: pid and start time (tells it from a recycled pid). */
+  vmm: Schema.NullOr(ProcessId)
+}
+
+export const PersistentRecord = Schema.Struct({
+  ...MachineRecordFields,
+  kind: Schema.Literal("persistent"),
+  state: VmState,
+  started_at: Schema.NullOr(Schema.String),
   /**
    * The process that created the VM. A VM lives no longer than it (QEMU has a
    * parent-death signal, and the start-up sweep removes records whose creator
    * is gone), so no VM outlives the program that asked for it.
    */
-  owner: Schema.Struct({ pid: Schema.Int, startTime: Schema.Number }),
-  /** QEMU while started: pid and start time (tells it from a recycled pid). */
-  vmm: Schema.NullOr(Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })),
+  owner: ProcessId,
   /** The scratch disk holds the VM's files from its first start on; later starts keep it. */
   scratch_formatted: Schema.Boolean
 })

@@ -7,15 +7,13 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { commandLine, isAlive } from "./procfs.js"
 import { decodePersistentRecord } from "./records.js"
-import { EphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
+import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 
 /** A directory without a readable record younger than this may still be being created. */
 const RECORD_GRACE_MS = 60_000
 
-const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(EphemeralRecord))
 
 export const sweepOrphans = (stateDir: string) =>
   Effect.gen(function*() {
@@ -28,7 +26,7 @@ export const sweepOrphans = (stateDir: string) =>
       const text = yield* fs.readFileString(paths.record).pipe(Effect.option)
       const persistent = Option.flatMap(text, decodePersistentRecord)
       const record = Option.orElse(
-        Option.flatMap(text, decodeRecord),
+        Option.flatMap(text, decodeEphemeralRecord),
         () => Option.map(persistent, (p) => ({ owner: p.owner, vmmPid: p.vmm?.pid }))
       )
       if (Option.isNone(record)) {

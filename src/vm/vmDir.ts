@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Path from "node:path"
+import { writeFileAtomic } from "../host/files.js"
 import { BootError } from "./errors.js"
 import { selfIdentity } from "./procfs.js"
 
@@ -50,19 +51,7 @@ export const vmPaths = (stateDir: string, id: string): VmPaths => {
 }
 
 const encodeRecord = Schema.encodeSync(Schema.parseJson(EphemeralRecord, { space: 2 }))
-
-/** Write `contents` to `path` atomically: temp file, fsync, rename. */
-export const writeFileAtomic = (path: string, contents: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const tmp = `${path}.${process.pid}.tmp`
-    yield* Effect.scoped(Effect.gen(function*() {
-      const file = yield* fs.open(tmp, { flag: "w", mode: 0o600 })
-      yield* file.writeAll(new TextEncoder().encode(contents))
-      yield* file.sync
-    }))
-    yield* fs.rename(tmp, path)
-  })
+export const decodeEphemeralRecord = Schema.decodeUnknownOption(Schema.parseJson(EphemeralRecord))
 
 /** Create an ephemeral VM's directory; it and its contents go when the scope closes. */
 export const makeEphemeralDir = (
@@ -95,5 +84,6 @@ export const writeEphemeralRecord = (paths: VmPaths, vmmPid: number | undefined)
       owner: selfIdentity(),
       ...(vmmPid === undefined ? {} : { vmmPid }),
       createdAt: new Date().toISOString()
-    })
+    }),
+    0o600
   ).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `cannot write ${paths.record}: ${e.message}` })))

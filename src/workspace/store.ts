@@ -10,28 +10,16 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { ExecutionMode } from "../contract/common.js"
 import { JournalEntry, LastCommand, WorkspaceSeed } from "../contract/workspace.js"
 import { recordDir } from "../host/recordDir.js"
+import { MachineRecordFields } from "../vm/records.js"
 import type { VmPaths } from "../vm/vmDir.js"
 
 export const WorkspaceRecord = Schema.Struct({
-  id: Schema.String,
-  environment: Schema.String,
-  vcpu_count: Schema.Int,
-  mem_mib: Schema.Int,
-  network: Schema.Boolean,
-  allow_host_compat: Schema.Boolean,
-  execution_mode: ExecutionMode,
-  ttl_seconds: Schema.Int,
-  created_at: Schema.String,
-  expires_at: Schema.String,
+  ...MachineRecordFields,
   command_count: Schema.Int,
   last_command: Schema.NullOr(LastCommand),
-  workspace_seed: WorkspaceSeed,
-  /** QEMU while running: pid and start time (tells it from a recycled pid). */
-  vmm: Schema.NullOr(Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })),
-  boot_ms: Schema.NullOr(Schema.Int)
+  workspace_seed: WorkspaceSeed
 })
 export type WorkspaceRecord = typeof WorkspaceRecord.Type
 
@@ -65,6 +53,7 @@ const records = recordDir(WorkspaceRecord, workspacesRoot, (stateDir, id) => wor
 export const readWorkspace = records.read
 export const writeWorkspace = records.write
 export const listWorkspaces = records.list
+export const decodeWorkspaceRecord = records.decode
 
 const encodeEntry = Schema.encodeSync(Schema.parseJson(JournalEntry))
 const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalEntry))

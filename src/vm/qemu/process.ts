@@ -10,6 +10,7 @@ import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import { BootError } from "../errors.js"
+import { isAlive, type ProcessIdentity } from "../procfs.js"
 
 export interface ProcessExit {
   readonly code: number | null
@@ -101,4 +102,25 @@ export const spawnVmm = (
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
       stderrTail: Effect.sync(() => (detached ? readTail(lifetime.stderrFile) : stderr))
     }
+  })
+
+/** Wait until a process is gone (exited or a zombie), for at most `timeoutMs`; true if it is. */
+export const awaitGone = (who: ProcessIdentity, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (isAlive(who) && Date.now() < deadline) yield* Effect.sleep("20 millis")
+    return !isAlive(who)
+  })
+
+/**
+ * Kill a VMM we no longer hold a handle on (a detached VM, one left by a boot
+ * cut short) and its process group, once proved to be that very process;
+ * true if it was running.
+ */
+export const killVmm = (who: ProcessIdentity | null | undefined) =>
+  Effect.gen(function*() {
+    if (!who || !isAlive(who)) return false
+    killGroup(who.pid, "SIGKILL")
+    yield* awaitGone(who, EXIT_WAIT_MS)
+    return true
   })
