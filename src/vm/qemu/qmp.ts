@@ -33,15 +33,15 @@ const connectOnce = (path: string) =>
 /** Connect (retrying while QEMU creates the socket), negotiate capabilities; closed with the scope. */
 export const connectQmp = (path: string, timeoutMs: number): Effect.Effect<QmpClient, QmpError, Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = yield* Effect.acquireRelease(
-      connectOnce(path).pipe(
-        Effect.retry(Schedule.spaced("5 millis")),
-        Effect.timeoutFail({
-          duration: timeoutMs,
-          onTimeout: () => new QmpError({ command: "connect", detail: `no QMP socket at ${path} within ${timeoutMs} ms` })
-        })
-      ),
-      (s) => Effect.sync(() => s.destroy())
+    // Only one attempt is the (uninterruptible) acquire: retries and the timeout stay outside,
+    // where they can be cut short. Inside, a QEMU that died before listening kept the retries
+    // going forever, and with them whoever waited for this fiber to be interrupted.
+    const socket = yield* Effect.acquireRelease(connectOnce(path), (s) => Effect.sync(() => s.destroy())).pipe(
+      Effect.retry(Schedule.spaced("5 millis")),
+      Effect.timeoutFail({
+        duration: timeoutMs,
+        onTimeout: () => new QmpError({ command: "connect", detail: `no QMP socket at ${path} within ${timeoutMs} ms` })
+      })
     )
     const pending = new Map<number, Deferred.Deferred<unknown, QmpError>>()
     const greeting = yield* Deferred.make<void, QmpError>()
