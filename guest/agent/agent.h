@@ -54,6 +54,9 @@ struct attach_request {
 };
 /* 0 on success; on failure *stage and errno describe it. */
 int attach(const struct attach_request *req, const char **stage);
+/* The clock, entropy and hostname part of attach alone, for a VM restored from
+ * a template taken after attach (scratch_serial is ignored). */
+int personalise(const struct attach_request *req, const char **stage);
 extern int attached;
 
 /* serve.c: the poll loop. Never returns. */

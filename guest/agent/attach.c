@@ -116,15 +116,22 @@ static void ensure_dir(const char *path, mode_t mode)
 		chmod(path, mode);
 }
 
-int attach(const struct attach_request *req, const char **stage)
+int personalise(const struct attach_request *req, const char **stage)
 {
-	char dev[64];
 	if (req->realtime_ns > 0 && set_clock(req->realtime_ns) < 0)
 		return *stage = "clock", log_errno("set clock");
 	if (seed_entropy(req->entropy, req->entropy_len) < 0)
 		return *stage = "entropy", log_errno("seed entropy");
 	if (req->hostname && sethostname(req->hostname, strlen(req->hostname)) < 0)
 		return *stage = "hostname", log_errno("sethostname");
+	return 0;
+}
+
+int attach(const struct attach_request *req, const char **stage)
+{
+	char dev[64];
+	if (personalise(req, stage) < 0)
+		return -1;
 
 	*stage = "scratch";
 	if (find_block_device(req->scratch_serial, dev, sizeof dev) < 0)

@@ -43,6 +43,8 @@
 #define PYRO_MSG_PONG 11    /* <-  */
 #define PYRO_MSG_POWEROFF 12 /* -> flush disks and power off; reply OK first */
 #define PYRO_MSG_SYNC 13    /* ->  flush disks; reply OK */
+#define PYRO_MSG_REFRESH 14 /* ->  clock, entropy, hostname of an attached VM (a restored
+                               clone of an attached template); reply OK */
 
 #define PYRO_FD_STDIN 0
 #define PYRO_FD_STDOUT 1

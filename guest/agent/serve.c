@@ -280,6 +280,37 @@ out:
 	free(hostname);
 }
 
+/* A clone of a template taken after attach wakes up attached, with the
+ * template's clock, random pool and hostname: replace them before anything runs. */
+static void handle_refresh(uint32_t stream, const uint8_t *payload, size_t len)
+{
+	if (!attached) {
+		send_error(stream, EAGAIN, "refresh", "the VM is not attached yet");
+		return;
+	}
+	const uint8_t *val;
+	uint32_t vlen;
+	struct attach_request req = {0};
+	char *hostname = NULL;
+	if (fields_i64(payload, len, PYRO_F_REALTIME_NS, &req.realtime_ns) < 0) {
+		send_error(stream, EINVAL, "refresh", "REFRESH has a malformed clock");
+		return;
+	}
+	if (fields_find(payload, len, PYRO_F_HOSTNAME, &val, &vlen))
+		hostname = dup_string(val, vlen);
+	if (fields_find(payload, len, PYRO_F_ENTROPY, &val, &vlen)) {
+		req.entropy = val;
+		req.entropy_len = vlen;
+	}
+	req.hostname = hostname;
+	const char *stage = "refresh";
+	if (personalise(&req, &stage) < 0)
+		send_error(stream, errno, stage, strerror(errno));
+	else
+		send_ok(stream);
+	free(hostname);
+}
+
 static void handle_exec(uint32_t stream, const uint8_t *payload, size_t len)
 {
 	if (!attached) {
@@ -339,6 +370,9 @@ static void handle_frame(const struct frame_header *h, const uint8_t *payload)
 		break;
 	case PYRO_MSG_ATTACH:
 		handle_attach(h->stream, payload, h->length);
+		break;
+	case PYRO_MSG_REFRESH:
+		handle_refresh(h->stream, payload, h->length);
 		break;
 	case PYRO_MSG_EXEC:
 		handle_exec(h->stream, payload, h->length);

@@ -1,10 +1,14 @@
-/** `pyro prepare ENV`: install an environment and make its template, so the next start is warm. */
+/**
+ * `pyro prepare ENV`: install an environment and make its templates (the one
+ * fresh VMs start from, and the one for workspaces, whose disks are journaled),
+ * so the next start of either is warm.
+ */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
-import { Vmm } from "../services/Vmm.js"
+import { FRESH_VM_TEMPLATE, type TemplateStatus, Vmm, WORKSPACE_TEMPLATE } from "../services/Vmm.js"
 import { bootSpecFor } from "../vm/bootSpec.js"
 import { setExitCode } from "./exitCode.js"
 import { json, sizing } from "./options.js"
@@ -26,21 +30,25 @@ export const prepareCommand = Command.make(
         (yield* KernelStore).ensure,
         (yield* EnvironmentStore).ensure(args.environment)
       ], { concurrency: 2 })
-      const status = yield* (yield* Vmm).prepareTemplate(
-        bootSpecFor("prepare", assets, environment, { vcpus: args.vcpuCount, memMib: args.memMib, network: args.network })
-      )
-      const result = { environment: environment.name, ...status, duration_ms: Date.now() - started }
+      const vmm = yield* Vmm
+      const spec = bootSpecFor("prepare", assets, environment, { vcpus: args.vcpuCount, memMib: args.memMib, network: args.network })
+      const vm = yield* vmm.prepareTemplate(spec, FRESH_VM_TEMPLATE)
+      const workspace = yield* vmm.prepareTemplate(spec, WORKSPACE_TEMPLATE)
+      const state = vm.state === "warm" && workspace.state === "warm" ? "warm" : "cold"
+      const seconds = ((Date.now() - started) / 1000).toFixed(1)
       if (args.json) {
-        yield* printJson(result)
+        yield* printJson({ environment: environment.name, state, vm, workspace, duration_ms: Date.now() - started })
       } else {
+        const line = (label: string, s: TemplateStatus) =>
+          s.state === "warm"
+            ? `  ${label}: warm (template ${s.key}, ${s.built ? "made now" : "already made"})\n`
+            : `  ${label}: cold (${s.reason})\n`
         yield* writeStdout(
-          status.state === "warm"
-            ? `${environment.name}: warm (template ${status.key}${status.built ? ", made now" : ", already made"}) in ${
-              ((Date.now() - started) / 1000).toFixed(1)
-            } s\n`
-            : `${environment.name}: cold (${status.reason})\n`
+          `${environment.name}: ${state} in ${seconds} s\n${line("VMs", vm)}${line("workspaces", workspace)}`
         )
       }
-      yield* setExitCode(status.state === "warm" ? 0 : 1)
+      yield* setExitCode(state === "warm" ? 0 : 1)
     })
-).pipe(Command.withDescription("Install an environment and make its VM template, so VMs of it start in a fraction of a second"))
+).pipe(Command.withDescription(
+  "Install an environment and make its VM and workspace templates, so both start in a fraction of a second"
+))

@@ -15,10 +15,21 @@ import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { installDirectory } from "../host/files.js"
 import { Progress, report } from "../services/Progress.js"
-import { type BootSpec, type DetachedOptions, type RunningVm, type TemplateReport, type TemplateStatus, Vmm } from "../services/Vmm.js"
+import {
+  type BootSpec,
+  type DetachedOptions,
+  FRESH_VM_TEMPLATE,
+  type RunningVm,
+  type TemplateKind,
+  type TemplateReport,
+  type TemplateStatus,
+  Vmm
+} from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
+import { runCommand } from "../vm/execCommand.js"
+import { runHostCommand } from "../host/command.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { processStartTime } from "../vm/procfs.js"
@@ -42,11 +53,16 @@ import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDi
 const CONSOLE_TAIL_BYTES = 4096
 /** A restore either answers quickly or is abandoned for a cold boot. */
 const RESTORE_TIMEOUT_MS = 10_000
+/**
+ * Run once in an attached template before it is saved, so that its clones find
+ * the shell, libc and the exec path already in the guest's page cache.
+ */
+const WARM_UP_COMMAND = ["sh", "-c", "true"] as const
 
 /** How a VM starts: booted, restored from a template, or booted to make one (RAM into `ram`). */
 type Start =
   | { readonly _tag: "cold" }
-  | { readonly _tag: "restore"; readonly template: TemplatePaths }
+  | { readonly _tag: "restore"; readonly template: TemplatePaths; readonly attached: boolean }
   | { readonly _tag: "snapshot"; readonly ram: string }
 
 /** QEMU's exec: migration URIs go through /bin/sh. */
@@ -77,6 +93,13 @@ export const make = Effect.gen(function*() {
       yield* fs.truncate(paths.scratch, BigInt(config.scratchMib) * 1024n * 1024n)
     }).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })))
 
+  /** A sparse copy: only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
+  const copyScratch = (from: string, to: string) =>
+    runHostCommand("cp", ["--sparse=always", "--reflink=auto", "--", from, to]).pipe(
+      Effect.zipRight(Effect.sync(() => Fs.chmodSync(to, 0o600))),
+      Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk from the template: ${e.message}` }))
+    )
+
   const qemuPresent = Effect.suspend(() =>
     which(config.qemuBinary) ? Effect.void : Effect.fail(
       new BootError({
@@ -96,9 +119,15 @@ export const make = Effect.gen(function*() {
   /** From the template when there is one (made first if need be), else cold; a failed restore falls back to cold. */
   const startVm = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
     Effect.gen(function*() {
-      const template = yield* ensureTemplate(spec)
+      // A fresh scratch disk can be the attached template's; one holding files needs attach.
+      const kind: TemplateKind = format ? { stage: "attached", journal: format.journal } : { stage: "boot" }
+      const template = yield* ensureTemplate(spec, kind)
       if (template.paths) {
-        const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, { _tag: "restore", template: template.paths })))
+        const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, {
+          _tag: "restore",
+          template: template.paths,
+          attached: kind.stage === "attached"
+        })))
         if (restored._tag === "Right") return restored.right
         // Killed from outside (shutdown) says nothing about the template.
         if (/killed by SIGKILL/.test(restored.left.message)) return yield* Effect.fail(restored.left)
@@ -158,8 +187,11 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
-      if (format) yield* createScratch(paths)
-      const formatting = format
+      // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
+      const clonesScratch = start._tag === "restore" && start.attached
+      if (clonesScratch) yield* copyScratch(start.template.scratch, paths.scratch)
+      else if (format) yield* createScratch(paths)
+      const formatting = format && !clonesScratch
         ? yield* makeScratchImage(paths.scratch, config.scratchMib, format.journal).pipe(
           Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
           Effect.forkScoped
@@ -181,7 +213,9 @@ export const make = Effect.gen(function*() {
           consoleLog: paths.consoleLog,
           network: spec.network,
           tscKhz,
-          ...(start._tag === "restore" ? { memoryFile: { path: start.template.ram, share: false }, restore: true } : {}),
+          ...(start._tag === "restore"
+            ? { memoryFile: { path: start.template.ram, share: false }, restore: true }
+            : {}),
           ...(start._tag === "snapshot" ? { memoryFile: { path: start.ram, share: true } } : {})
         })],
         lifetime
@@ -257,14 +291,14 @@ export const make = Effect.gen(function*() {
       const connection = answered.value
       const bootMs = Date.now() - started
 
+      const identity = () => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), hostname: `pyro-${spec.id}` })
       const attach = Effect.gen(function*() {
         yield* Fiber.join(formatting)
-        yield* connection.attach({
-          scratchSerial: SCRATCH_SERIAL,
-          realtimeNs: BigInt(Date.now()) * 1_000_000n,
-          entropy: randomBytes(64),
-          hostname: `pyro-${spec.id}`
-        }).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail)))
+        yield* (clonesScratch
+          ? connection.refresh(identity())
+          : connection.attach({ scratchSerial: SCRATCH_SERIAL, ...identity() })).pipe(
+            Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail))
+          )
       })
 
       return {
@@ -284,7 +318,7 @@ export const make = Effect.gen(function*() {
 
   const qemu = qemuIdentity(which(config.qemuBinary))
 
-  const templateInputs = (spec: BootSpec): TemplateInputs | undefined =>
+  const templateInputs = (spec: BootSpec, kind: TemplateKind): TemplateInputs | undefined =>
     spec.template && {
       format: TEMPLATE_FORMAT,
       environment: spec.template.environment,
@@ -293,18 +327,36 @@ export const make = Effect.gen(function*() {
       vcpus: spec.vcpus,
       mem_mib: spec.memMib,
       scratch_mib: config.scratchMib,
+      stage: kind.stage,
+      scratch_journal: kind.stage === "attached" && kind.journal,
       network: spec.network,
       accel: accel.accel,
       qemu
     }
 
-  /** Boot a VM to its agent's pre-attach state in `aside`, pause it, and save its device state there. */
+  /**
+   * Boot a VM in `aside` to the template's stage (the agent's handshake, or
+   * attach plus one warm-up command), pause it, and save its device state
+   * (and, once attached, its scratch disk) there.
+   */
   const makeTemplate = (spec: BootSpec, inputs: TemplateInputs, aside: string) =>
     Effect.scoped(Effect.gen(function*() {
       const tpl = templatePaths(aside)
-      const paths = yield* makeEphemeralDir(config.stateDir, `tpl${randomBytes(5).toString("hex")}`)
-      yield* createScratch(paths)
-      const vm = yield* boot(spec, paths, { _tag: "ephemeral" }, undefined, { _tag: "snapshot", ram: tpl.ram })
+      const id = `tpl${randomBytes(5).toString("hex")}`
+      const paths = yield* makeEphemeralDir(config.stateDir, id)
+      const attached = inputs.stage === "attached"
+      if (!attached) yield* createScratch(paths)
+      const vm = yield* boot({ ...spec, id }, paths, { _tag: "ephemeral" }, attached ? { journal: inputs.scratch_journal } : undefined, {
+        _tag: "snapshot",
+        ram: tpl.ram
+      })
+      if (attached) {
+        yield* vm.attach
+        // Best effort: an image without sh still makes a template, only a less warm one.
+        yield* runCommand(vm.connection, { command: WARM_UP_COMMAND, cwd: "/", timeoutSeconds: 30, maxOutputBytes: 4096 }).pipe(
+          Effect.ignore
+        )
+      }
       // Saved while no host is connected: clones wait for theirs.
       yield* vm.disconnect
       const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
@@ -312,6 +364,11 @@ export const make = Effect.gen(function*() {
       yield* qmp.execute("stop")
       yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(tpl.state)}` })
       yield* awaitMigration(qmp, "migrate", 60_000)
+      // Stopped, so the disk is what the saved RAM has mounted.
+      if (attached) {
+        yield* copyScratch(paths.scratch, tpl.scratch)
+        Fs.chmodSync(tpl.scratch, 0o444)
+      }
       const state = Fs.readFileSync(tpl.state)
       Fs.chmodSync(tpl.ram, 0o444)
       Fs.chmodSync(tpl.state, 0o444)
@@ -320,6 +377,7 @@ export const make = Effect.gen(function*() {
         created_at: new Date().toISOString(),
         ram_file: "ram",
         state_file: "state",
+        ...(attached ? { scratch_file: "scratch" as const } : {}),
         state_bytes: state.byteLength,
         state_sha256: createHash("sha256").update(state).digest("hex"),
         boot_ms: vm.bootMs
@@ -334,11 +392,11 @@ export const make = Effect.gen(function*() {
     return lock.withPermits(1)
   }
 
-  const ensureTemplate = (spec: BootSpec) =>
+  const ensureTemplate = (spec: BootSpec, kind: TemplateKind) =>
     Effect.gen(function*() {
       const cold = (reason: string) => ({ paths: undefined, status: { state: "cold", key: undefined, dir: undefined, reason, built: false } as TemplateStatus })
       if (!config.templates) return cold("templates are off (PYRO_COLD_BOOT)")
-      const inputs = templateInputs(spec)
+      const inputs = templateInputs(spec, kind)
       if (!inputs) return cold("no template inputs for this VM")
       const key = templateKey(inputs)
       const dir = `${templatesRoot(config.cacheDir)}/${key}`
@@ -358,10 +416,10 @@ export const make = Effect.gen(function*() {
       }))
     })
 
-  const templateReport = (spec: BootSpec) =>
+  const templateReport = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
     Effect.sync((): TemplateReport => {
       if (!config.templates) return { state: "cold", key: undefined, reasons: ["templates are off (PYRO_COLD_BOOT)"] }
-      const inputs = templateInputs(spec)
+      const inputs = templateInputs(spec, kind)
       if (!inputs) return { state: "cold", key: undefined, reasons: ["no template inputs"] }
       const key = templateKey(inputs)
       if (readTemplate(`${templatesRoot(config.cacheDir)}/${key}`)) return { state: "warm", key, reasons: [] }
@@ -372,8 +430,8 @@ export const make = Effect.gen(function*() {
       return { state: "cold", key, reasons: ["no template yet: made on first use, or now with `pyro prepare`"] }
     })
 
-  const prepareTemplate = (spec: BootSpec) =>
-    Effect.map(ensureTemplate(spec), (t) => t.status).pipe(Effect.provide(context))
+  const prepareTemplate = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
+    Effect.map(ensureTemplate(spec, kind), (t) => t.status).pipe(Effect.provide(context))
 
   const connect = (channelSocket: string, timeoutMs: number) =>
     connectAgent(channelSocket).pipe(

@@ -69,13 +69,28 @@ export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
     paths: VmPaths,
     options: DetachedOptions
   ) => Effect.Effect<DetachedVm, BootError>
-  /** Make (or find) the template for a VM of this spec; "cold" if templates are off or it cannot be made. */
-  readonly prepareTemplate: (spec: BootSpec) => Effect.Effect<TemplateStatus>
+  /**
+   * Make (or find) the template for a VM of this spec; "cold" if templates are off or it cannot be made.
+   * `kind` defaults to what a fresh VM (vm_run, vm_create) starts from.
+   */
+  readonly prepareTemplate: (spec: BootSpec, kind?: TemplateKind) => Effect.Effect<TemplateStatus>
   /** Whether a VM of this spec would start warm, and if not why; builds nothing. */
-  readonly templateReport: (spec: BootSpec) => Effect.Effect<TemplateReport>
+  readonly templateReport: (spec: BootSpec, kind?: TemplateKind) => Effect.Effect<TemplateReport>
   /** A connection to a running VM's agent, for as long as the scope. */
   readonly connect: (channelSocket: string, timeoutMs: number) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>
 }>() {}
+
+/**
+ * Which template a VM starts from: one taken after attach, whose scratch disk
+ * the clone copies (fresh VMs; workspaces' disks have a journal), or one taken
+ * before attach (restarts onto a scratch disk that already holds files).
+ */
+export type TemplateKind =
+  | { readonly stage: "attached"; readonly journal: boolean }
+  | { readonly stage: "boot" }
+
+export const FRESH_VM_TEMPLATE: TemplateKind = { stage: "attached", journal: false }
+export const WORKSPACE_TEMPLATE: TemplateKind = { stage: "attached", journal: true }
 
 export interface DetachedOptions {
   /** Make a fresh scratch disk; otherwise boot on the one already there (its files kept). */

@@ -1,14 +1,22 @@
 /**
- * Templates: a VM booted to its agent's pre-attach state, paused, with its
- * RAM in a file and its device state saved beside it. Clones map that RAM
- * privately (copy-on-write) and load the device state: an agent ready in a
- * tenth of a second instead of a cold boot, for a fraction of the memory.
+ * Templates: a booted VM, paused, with its RAM in a file and its device state
+ * saved beside it. Clones map that RAM privately (copy-on-write) and load the
+ * device state: an agent ready in a few hundredths of a second instead of a
+ * cold boot, for a fraction of the memory.
+ *
+ * Two stages. An *attached* template (what fresh VMs use) is taken after
+ * attach and one warm-up command, with its scratch disk saved beside it: a
+ * clone gets a copy of that disk and only needs REFRESH (clock, entropy,
+ * hostname), skipping attach's mounts and the first command's page faults,
+ * which TCG is slow to translate. A *boot* template is taken before attach,
+ * for VMs whose scratch disk already holds data (restarts), which attach.
  *
  * A template is only valid for the exact inputs it was made from; its key is
  * a digest of all of them, so any change (environment, kernel, agent, sizing,
  * accelerator, QEMU) selects a different template and the old one goes stale.
  *
- *   <cache>/templates/<key>/ ram (read-only), state, template.json (written last)
+ *   <cache>/templates/<key>/ ram, state, scratch (attached only; all read-only),
+ *                            template.json (written last)
  */
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
@@ -16,7 +24,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 /** Bumped when the way templates are made or restored changes. */
-export const TEMPLATE_FORMAT = 1
+export const TEMPLATE_FORMAT = 2
 
 export const TemplateInputs = Schema.Struct({
   format: Schema.Number,
@@ -28,6 +36,10 @@ export const TemplateInputs = Schema.Struct({
   vcpus: Schema.Int,
   mem_mib: Schema.Int,
   scratch_mib: Schema.Int,
+  /** Taken after attach (with its scratch disk) or before. */
+  stage: Schema.Literal("attached", "boot"),
+  /** An attached template's scratch disk has a journal (workspaces). */
+  scratch_journal: Schema.Boolean,
   network: Schema.Boolean,
   accel: Schema.String,
   /** The QEMU binary's path, size and mtime: a new QEMU cannot load another's device state. */
@@ -40,6 +52,7 @@ export const TemplateManifest = Schema.Struct({
   created_at: Schema.String,
   ram_file: Schema.Literal("ram"),
   state_file: Schema.Literal("state"),
+  scratch_file: Schema.optional(Schema.Literal("scratch")),
   state_bytes: Schema.Int,
   state_sha256: Schema.String,
   /** Spawn to agent handshake when the template was made. */
@@ -61,6 +74,8 @@ export interface TemplatePaths {
   readonly dir: string
   readonly ram: string
   readonly state: string
+  /** The scratch disk as it was when an attached template was saved. */
+  readonly scratch: string
   readonly manifest: string
 }
 
@@ -68,6 +83,7 @@ export const templatePaths = (dir: string): TemplatePaths => ({
   dir,
   ram: Path.join(dir, "ram"),
   state: Path.join(dir, "state"),
+  scratch: Path.join(dir, "scratch"),
   manifest: Path.join(dir, TEMPLATE_MANIFEST)
 })
 
@@ -91,6 +107,10 @@ export const readTemplate = (dir: string): { paths: TemplatePaths; manifest: Tem
     if (manifest._tag === "None") return undefined
     if (Fs.statSync(paths.state).size !== manifest.value.state_bytes) return undefined
     if (Fs.statSync(paths.ram).size !== manifest.value.inputs.mem_mib * 1024 * 1024) return undefined
+    if (
+      manifest.value.inputs.stage === "attached" &&
+      Fs.statSync(paths.scratch).size !== manifest.value.inputs.scratch_mib * 1024 * 1024
+    ) return undefined
     return { paths, manifest: manifest.value }
   } catch {
     return undefined

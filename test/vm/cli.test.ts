@@ -54,6 +54,21 @@ describe("pyro CLI", () => {
     expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
   })
 
+  it("prepare makes the VM and workspace templates, then finds them made", async () => {
+    // A memory size of its own, so these templates are this test's alone.
+    const first = await pyro("prepare", "tiny", "--mem-mib", "232", "--json")
+    expect(first.code).toBe(0)
+    const made = JSON.parse(first.stdout.toString())
+    expect(made).toMatchObject({ environment: "tiny", state: "warm", vm: { state: "warm" }, workspace: { state: "warm" } })
+    expect(made.vm.key).not.toBe(made.workspace.key)
+    const again = await pyro("prepare", "tiny", "--mem-mib", "232")
+    expect(again.code).toBe(0)
+    expect(again.stdout.toString()).toMatch(
+      /^tiny: warm in [\d.]+ s\n {2}VMs: warm \(template [0-9a-f]{24}, already made\)\n {2}workspaces: warm \(template [0-9a-f]{24}, already made\)\n$/
+    )
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+  })
+
   it("run streams exact output and exits with the command's code", async () => {
     const r = await pyro("run", "tiny", "--", "sh", "-c", "printf 'out\\377'; echo err >&2; exit 3")
     expect(r.code).toBe(3)

@@ -99,13 +99,15 @@ layer(testLayer, { timeout: "300 seconds", excludeTestServices: true })("templat
   it.effect("any changed input selects a new template, and the old one reads as stale", () =>
     Effect.gen(function*() {
       const base: TemplateInputs = {
-        format: 1,
+        format: 2,
         environment: "tiny",
         root_digest: "a".repeat(64),
         boot_digest: "b",
         vcpus: 1,
         mem_mib: 256,
         scratch_mib: 8192,
+        stage: "attached",
+        scratch_journal: false,
         network: false,
         accel: "tcg",
         qemu: "/usr/bin/qemu-system-x86_64:1:2"
@@ -114,6 +116,8 @@ layer(testLayer, { timeout: "300 seconds", excludeTestServices: true })("templat
         { root_digest: "c".repeat(64) },
         { boot_digest: "agent-rebuilt" },
         { mem_mib: 512 },
+        { stage: "boot" },
+        { scratch_journal: true },
         { network: true },
         { qemu: "/usr/bin/qemu-system-x86_64:1:3" }
       ]

@@ -23,7 +23,8 @@ export const MessageType = {
   PING: 10,
   PONG: 11,
   POWEROFF: 12,
-  SYNC: 13
+  SYNC: 13,
+  REFRESH: 14
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 

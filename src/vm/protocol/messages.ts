@@ -179,6 +179,20 @@ export const attachFrame = (stream: number, req: AttachRequest): Frame =>
     [FieldKey.HOSTNAME, req.hostname]
   ])
 
+/** What makes a restored clone of an attached template this VM (see REFRESH). */
+export interface RefreshRequest {
+  readonly realtimeNs: bigint
+  readonly entropy: Uint8Array
+  readonly hostname: string
+}
+
+export const refreshFrame = (stream: number, req: RefreshRequest): Frame =>
+  control(MessageType.REFRESH, stream, [
+    [FieldKey.REALTIME_NS, req.realtimeNs],
+    [FieldKey.ENTROPY, req.entropy],
+    [FieldKey.HOSTNAME, req.hostname]
+  ])
+
 export interface ExecRequest {
   readonly argv: ReadonlyArray<string>
   readonly env: ReadonlyArray<readonly [string, string]>

@@ -20,6 +20,8 @@ import { huntHello } from "./hunt.js"
 import {
   type AttachRequest,
   attachFrame,
+  type RefreshRequest,
+  refreshFrame,
   decodeGuestMessage,
   type Exit,
   type ExecRequest,
@@ -43,6 +45,8 @@ export type ExecEvent = Output | Exit | GuestError
 export interface GuestConnection {
   readonly hello: Hello
   readonly attach: (req: AttachRequest) => Effect.Effect<void, GuestChannelError | GuestRequestFailed>
+  /** Clock, entropy and hostname for a VM restored already attached. */
+  readonly refresh: (req: RefreshRequest) => Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   readonly sync: Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   readonly poweroff: Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   readonly ping: (payload: Uint8Array) => Effect.Effect<Uint8Array, GuestChannelError>
@@ -232,6 +236,7 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(t
   const connection: GuestConnection = {
     hello,
     attach: (req) => request("attach", (id) => attachFrame(id, req)),
+    refresh: (req) => request("refresh", (id) => refreshFrame(id, req)),
     sync: request("sync", syncFrame),
     poweroff: request("poweroff", poweroffFrame),
     ping,
