@@ -1,7 +1,8 @@
 /**
  * The guest agent through the VMM layer: several commands at once on one
  * connection, timeouts that leave nothing behind, and a malformed frame from
- * the host answered with a protocol error, after which a new connection works.
+ * the host answered with a protocol error, after which a new connection works;
+ * REFRESH only once attached.
  */
 import { afterAll, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -23,7 +24,7 @@ import { makeStateDir, testLayer } from "../support/vm.js"
 const stateDir = makeStateDir()
 afterAll(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
 
-const bootTiny = Effect.gen(function*() {
+const bootUnattached = Effect.gen(function*() {
   const assets = yield* (yield* KernelStore).ensure
   const env = yield* (yield* EnvironmentStore).ensure("tiny")
   const vm = yield* (yield* Vmm).bootEphemeral({
@@ -35,9 +36,10 @@ const bootTiny = Effect.gen(function*() {
     memMib: 256,
     network: false
   })
-  yield* vm.attach
   return vm
 })
+
+const bootTiny = Effect.tap(bootUnattached, (vm) => vm.attach)
 
 const sh = (script: string, timeoutSeconds = 30) => ({
   command: ["/bin/sh", "-c", script] as const,
@@ -96,6 +98,20 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       const vm = yield* bootTiny
       const r = yield* runCommand(vm.connection, sh("pwd; echo hi > /etc/new && cat /etc/new; mount | grep -c ' / type overlay'"))
       expect(r.stdout.text()).toBe("/workspace\nhi\n1\n")
+    }))
+
+  it.scoped("REFRESH renames and reseeds an attached VM, and is refused before attach", () =>
+    Effect.gen(function*() {
+      const identity = { realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: Crypto.randomBytes(64), hostname: "renamed" }
+      const fresh = yield* bootUnattached
+      const early = yield* Effect.either(fresh.connection.refresh(identity))
+      expect(Either.isLeft(early) && early.left.message).toMatch(/not attached/)
+      const vm = yield* bootTiny
+      yield* vm.connection.refresh(identity)
+      const r = yield* runCommand(vm.connection, sh("hostname"))
+      expect(r.stdout.text()).toBe("renamed\n")
+      const again = yield* Effect.either(vm.connection.attach({ scratchSerial: "pyro-scratch", ...identity }))
+      expect(Either.isLeft(again) && again.left.message).toMatch(/already attached/)
     }))
 
   it.scoped("answers a malformed frame with a protocol error and serves the next connection", () =>
