@@ -40,6 +40,7 @@ import {
   readTemplate,
   staleBecause,
   TEMPLATE_FORMAT,
+  TEMPLATE_VM_PREFIX,
   type TemplateInputs,
   templateKey,
   type TemplatePaths,
@@ -342,7 +343,7 @@ export const make = Effect.gen(function*() {
   const makeTemplate = (spec: BootSpec, inputs: TemplateInputs, aside: string) =>
     Effect.scoped(Effect.gen(function*() {
       const tpl = templatePaths(aside)
-      const id = `tpl${randomBytes(5).toString("hex")}`
+      const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
       const paths = yield* makeEphemeralDir(config.stateDir, id)
       const attached = inputs.stage === "attached"
       if (!attached) yield* createScratch(paths)

@@ -22,8 +22,10 @@ import {
   observedState,
   type PersistentRecord,
   readRecord,
+  removeBootClaim,
   vmmAlive,
   withStateLock,
+  writeBootClaim,
   writeRecord
 } from "../vm/records.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
@@ -188,9 +190,17 @@ export const make = Effect.gen(function*() {
 
   /** Boot a created or stopped VM; a started one is left as it is. */
   const startRecord = (initial: PersistentRecord) =>
-    Effect.gen(function*() {
+    Effect.scoped(Effect.gen(function*() {
       if (observedState(initial) === "started") return initial
-      if (initial.state === "stopped") yield* withStateLock(stateDir, checkLimit)
+      const dir = vmPaths(stateDir, initial.id).dir
+      // A created VM already holds its slot; a stopped one claims it again, in one step
+      // with the check, until its record names the running VM.
+      if (initial.state === "stopped") {
+        yield* Effect.acquireRelease(
+          withStateLock(stateDir, Effect.zipRight(checkLimit, writeBootClaim(dir))),
+          () => removeBootClaim(dir)
+        )
+      }
       const [assets, environment] = yield* Effect.all([
         kernels.ensure,
         environments.ensure(initial.environment)
@@ -233,7 +243,7 @@ export const make = Effect.gen(function*() {
         yield* writeRecord(stateDir, record).pipe(Effect.orDie)
         return record
       }))
-    })
+    }))
 
   const start = (vmId: string) =>
     Effect.flatMap(getRecord(vmId), startRecord).pipe(Effect.map(infoOf), Effect.provide(context))

@@ -27,7 +27,7 @@ import { CappedOutput } from "../vm/output.js"
 import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
-import { withLockFile, withStateLock } from "../vm/records.js"
+import { removeBootClaim, withLockFile, withStateLock, writeBootClaim } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
@@ -107,16 +107,22 @@ export const make = Effect.gen(function*() {
 
   /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
   const ensureRunning = (record: WorkspaceRecord, formatScratch = false) =>
-    Effect.gen(function*() {
+    Effect.scoped(Effect.gen(function*() {
       if (running(record)) return record
+      const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
-      yield* Effect.forEach(qemusUsing(workspacePaths(stateDir, record.id).dir), killVmm)
-      yield* withStateLock(stateDir, Effect.suspend(() => {
-        const active = countActiveVms(stateDir)
-        return active >= config.maxActiveVms
-          ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
-          : Effect.void
-      }))
+      yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
+      // Check the limit and claim a slot in one step, so parallel creates cannot all slip
+      // under it; the claim goes once the record names the running VM (or the boot failed).
+      yield* Effect.acquireRelease(
+        withStateLock(stateDir, Effect.suspend(() => {
+          const active = countActiveVms(stateDir)
+          return active >= config.maxActiveVms
+            ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
+            : writeBootClaim(paths.dir)
+        })),
+        () => removeBootClaim(paths.dir)
+      )
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })
@@ -133,11 +139,11 @@ export const make = Effect.gen(function*() {
         vcpus: record.vcpu_count,
         memMib: record.mem_mib,
         network: record.network
-      }, workspacePaths(stateDir, record.id), { formatScratch, journaledScratch: true, dieWithParent: false })
+      }, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
       return updated
-    })
+    }))
 
   const withConnection = <A, E, R>(
     record: WorkspaceRecord,

@@ -1,7 +1,7 @@
 /**
  * How many VMs hold resources right now, across every pyro process sharing
  * the state directory: one-shot runs in flight, persistent VMs created or
- * started, and workspaces whose VM is running. Records are read through the
+ * started, and workspaces whose VM is running or being booted. Records are read through the
  * same schemas that wrote them; one that does not parse (being written or
  * removed) counts as nothing.
  */
@@ -9,8 +9,9 @@ import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import { decodeWorkspaceRecord, workspacePaths, workspacesRoot } from "../workspace/store.js"
 import { isAlive } from "./procfs.js"
-import { decodePersistentRecord, isExpired, vmmAlive } from "./records.js"
+import { bootClaimHeld, decodePersistentRecord, isExpired, vmmAlive } from "./records.js"
 import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
+import { TEMPLATE_VM_PREFIX } from "./template.js"
 import { POOL_ID_PREFIX } from "./warmPool.js"
 
 const readText = (path: string) => {
@@ -32,8 +33,9 @@ const subdirs = (dir: string) => {
 export const countActiveVms = (stateDir: string, now = Date.now()): number => {
   let active = 0
   for (const id of subdirs(vmsRoot(stateDir))) {
-    // Warm-pool VMs are idle spares: they give way to real work rather than count against it.
-    if (id.startsWith(POOL_ID_PREFIX)) continue
+    // Warm-pool VMs are idle spares and template VMs are the runtime's own, short-lived:
+    // neither counts against the user's limit.
+    if (id.startsWith(POOL_ID_PREFIX) || id.startsWith(TEMPLATE_VM_PREFIX)) continue
     const text = readText(vmPaths(stateDir, id).record)
     const ephemeral = Option.flatMap(text, decodeEphemeralRecord)
     if (Option.isSome(ephemeral)) {
@@ -43,12 +45,15 @@ export const countActiveVms = (stateDir: string, now = Date.now()): number => {
     const persistent = Option.flatMap(text, decodePersistentRecord)
     if (Option.isSome(persistent)) {
       const record = persistent.value
-      if (!isExpired(record, now) && (record.state === "created" || vmmAlive(record))) active++
+      const holds = record.state === "created" || vmmAlive(record) || bootClaimHeld(vmPaths(stateDir, id).dir)
+      if (!isExpired(record, now) && holds) active++
     }
   }
   for (const id of subdirs(workspacesRoot(stateDir))) {
-    const record = Option.flatMap(readText(workspacePaths(stateDir, id).record), decodeWorkspaceRecord)
+    const paths = workspacePaths(stateDir, id)
+    const record = Option.flatMap(readText(paths.record), decodeWorkspaceRecord)
     if (Option.isSome(record) && record.value.vmm && isAlive(record.value.vmm)) active++
+    else if (bootClaimHeld(paths.dir)) active++
   }
   return active
 }

@@ -5,6 +5,7 @@
  * active-VM limit, state transitions) run under an exclusive lock file.
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -14,7 +15,7 @@ import { recordDir } from "../host/recordDir.js"
 import { isAlive, processStartTime, selfIdentity } from "./procfs.js"
 import { vmPaths, vmsRoot } from "./vmDir.js"
 
-const ProcessId = Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })
+export const ProcessId = Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })
 
 /** What every record of a long-lived machine (persistent VM, workspace) holds. */
 export const MachineRecordFields = {
@@ -124,5 +125,31 @@ const lockIsStale = (lockPath: string, staleAfterMs: number | undefined) => {
     return processStartTime(holder.pid) !== holder.startTime
   } catch {
     return age > UNWRITTEN_LOCK_GRACE_MS
+  }
+}
+
+const BOOT_CLAIM = "boot-claim.json"
+const decodeClaim = Schema.decodeUnknownOption(Schema.parseJson(ProcessId))
+
+/**
+ * While a process boots a long-lived machine (a workspace, a stopped VM started
+ * again), a claim in its directory names that process, so the active-VM count
+ * includes the boot: written under the state lock right after checking the limit,
+ * removed once the record names the running VMM (or the boot failed).
+ */
+export const writeBootClaim = (dir: string) =>
+  Effect.sync(() => Fs.writeFileSync(Path.join(dir, BOOT_CLAIM), JSON.stringify(selfIdentity()), { mode: 0o600 }))
+
+export const removeBootClaim = (dir: string) => Effect.sync(() => Fs.rmSync(Path.join(dir, BOOT_CLAIM), { force: true }))
+
+/** A claim whose process is gone (killed mid-boot) holds nothing. */
+export const bootClaimHeld = (dir: string): boolean => {
+  try {
+    return Option.match(decodeClaim(Fs.readFileSync(Path.join(dir, BOOT_CLAIM), "utf8")), {
+      onNone: () => false,
+      onSome: isAlive
+    })
+  } catch {
+    return false
   }
 }

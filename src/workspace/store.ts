@@ -2,8 +2,9 @@
  * A workspace on the host: `<stateDir>/workspaces/<id>/` with its record
  * (workspace.json, written atomically), its command journal (journal.jsonl,
  * appended), its VM's sockets and logs, its scratch disk (the guest's whole
- * writable layer, /workspace included), and a lock file that serialises
- * operations on it across processes.
+ * writable layer, /workspace included), a lock file that serialises
+ * operations on it across processes, and while its VM boots a claim
+ * (records.ts, `writeBootClaim`).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

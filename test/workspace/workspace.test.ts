@@ -192,6 +192,46 @@ describe("workspaces", () => {
     expect(Fs.readdirSync(Path.join(stateDir, "workspaces"))).toEqual([])
   })
 
+  it("parallel creates never exceed the active-VM limit", async () => {
+    const limited = makeStateDir()
+    const create = () =>
+      new Promise<Ran>((resolve) => {
+        const child = spawn(process.execPath, [pyroBin, "workspace", "create", "tiny", "--mem-mib", "256", "--json"], {
+          env: { ...process.env, PYRO_STATE_DIR: limited, PYRO_MAX_ACTIVE_VMS: "2" },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
+        child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
+        child.on("close", (code) => resolve({ code, stdout, stderr }))
+      })
+    try {
+      const results = await Promise.all([create(), create(), create()])
+      const made = results.filter((r) => r.code === 0)
+      const refused = results.filter((r) => r.code !== 0)
+      expect(made.length).toBe(2)
+      expect(refused.length).toBe(1)
+      expect(refused[0]!.stderr).toMatch(/too many active VMs: 2 of 2/)
+      // The refused create left nothing behind.
+      expect(Fs.readdirSync(Path.join(limited, "workspaces")).length).toBe(2)
+      for (const r of made) {
+        const id = JSON.parse(r.stdout)["workspace_id"] as string
+        const deleted = await new Promise<number | null>((resolve) =>
+          spawn(process.execPath, [pyroBin, "workspace", "delete", id], {
+            env: { ...process.env, PYRO_STATE_DIR: limited },
+            stdio: "ignore"
+          }).on("close", resolve)
+        )
+        expect(deleted).toBe(0)
+      }
+      expect(qemuProcessesUnder(limited)).toEqual([])
+    } finally {
+      for (const pid of qemuProcessesUnder(limited)) process.kill(pid, "SIGKILL")
+      Fs.rmSync(limited, { recursive: true, force: true })
+    }
+  })
+
   it("expires: the reaper removes a workspace past its TTL", async () => {
     const created = await json("workspace", "create", "tiny", "--ttl-seconds", "1", "--mem-mib", "256")
     await new Promise((r) => setTimeout(r, 1100))
