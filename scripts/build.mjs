@@ -1,11 +1,17 @@
 // Bundles the entrypoints with esbuild: one file per entrypoint loads much faster than
 // hundreds of ES modules, which matters for a CLI whose every run starts Node.
 //
+// The CLI is one CommonJS file, so that bin/pyro.js can compile it with V8's code cache
+// (Node 20 has no compile cache for ES modules): a warm `pyro run` starts ~80 ms sooner.
+// What only some commands need (the MCP server) stays behind esbuild's lazy module
+// initialisers, so it is evaluated only by them.
+//
 // The CLI bundles its dependencies too; the SDK leaves them to the user's
 // node_modules, so an Effect program shares one copy of effect with pyro.
 // Type declarations for the SDK come from tsc (tsconfig.build.json).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
+import { rmSync } from "node:fs"
 
 const common = {
   outdir: "dist",
@@ -22,9 +28,16 @@ const common = {
   logLevel: "warning"
 }
 
+rmSync("dist/chunks", { recursive: true, force: true }) // from builds before the CLI was one file
 await Promise.all([
-  // Split, so what only some commands need (the MCP server) is loaded only by them.
-  build({ ...common, entryPoints: { cli: "src/entrypoints/cli.ts" }, splitting: true, chunkNames: "chunks/[name]-[hash]" }),
+  build({
+    ...common,
+    entryPoints: { cli: "src/entrypoints/cli.ts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    define: { "import.meta.url": "__pyroImportMetaUrl" },
+    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+  }),
   build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false })
 ])
 if (!process.argv.includes("--no-types")) {

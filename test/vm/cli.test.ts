@@ -2,6 +2,8 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { makeStateDir, pyroBin, qemuProcessesUnder, vmDirsUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
@@ -52,6 +54,18 @@ describe("pyro CLI", () => {
     const r = await pyro("--version")
     expect(r.code).toBe(0)
     expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it("starts with V8's code cache, and a damaged cache is ignored and made again", async () => {
+    const v8Dir = Path.join(process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache"), "pyro", "v8")
+    expect((await pyro("--version")).code).toBe(0)
+    const cache = Fs.readdirSync(v8Dir).find((f) => f.endsWith("-other.bin"))
+    expect(cache).toBeDefined()
+    Fs.writeFileSync(Path.join(v8Dir, cache!), "not a code cache")
+    const r = await pyro("--version")
+    expect(r.code).toBe(0)
+    expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
+    expect(Fs.readFileSync(Path.join(v8Dir, cache!)).byteLength).toBeGreaterThan(100_000)
   })
 
   it("prepare makes the VM and workspace templates, then finds them made", async () => {
