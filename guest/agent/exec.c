@@ -137,6 +137,9 @@ static void free_session(struct session *s)
 	s->pid = 0;
 }
 
+/* Runs in a vfork child, on the agent's memory: only system calls and stack
+ * buffers, no heap and no globals (the agent handles no signals, so none can
+ * run its code here). */
 __attribute__((noreturn)) static void child(const struct exec_request *req, int in, int out, int err,
 					    int report, const char *cgroup)
 {
@@ -155,8 +158,7 @@ __attribute__((noreturn)) static void child(const struct exec_request *req, int 
 	const char *stage = "chdir";
 	if (chdir(req->cwd) == 0) {
 		stage = "exec";
-		environ = req->envp;
-		execvp(req->argv[0], req->argv);
+		execvp(req->argv[0], req->argv); /* environ is the request's (spawn_child) */
 	}
 	/* Tell the agent why, through the close-on-exec report pipe. */
 	int e = errno;
@@ -166,6 +168,22 @@ __attribute__((noreturn)) static void child(const struct exec_request *req, int 
 	ssize_t ignored = write(report, msg, sizeof msg);
 	(void)ignored;
 	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* vfork: the child borrows the agent's memory until it execs, so no page tables are
+ * copied and nothing faults copy-on-write; under TCG that is code the first exec of
+ * a restored VM need not translate. Kept apart so no caller's locals live across it.
+ * environ is the request's while the child runs (execvp searches its PATH), and the
+ * agent's own again once the child has exec'd or exited. */
+static pid_t spawn_child(const struct exec_request *req, int in, int out, int err, int report, const char *cgroup)
+{
+	char **agent_environ = environ;
+	environ = req->envp;
+	pid_t pid = vfork();
+	if (pid == 0)
+		child(req, in, out, err, report, cgroup);
+	environ = agent_environ;
+	return pid;
 }
 
 int session_start(uint32_t stream, const struct exec_request *req, const char **stage)
@@ -188,11 +206,9 @@ int session_start(uint32_t stream, const struct exec_request *req, const char **
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
 		goto fail;
 	make_cgroup(s);
-	pid_t pid = fork();
+	pid_t pid = spawn_child(req, in[0], out[1], err[1], report[1], s->cgroup);
 	if (pid < 0)
 		goto fail;
-	if (pid == 0)
-		child(req, in[0], out[1], err[1], report[1], s->cgroup);
 
 	/* Registered before anything else can reap it (the spawn-guard rule). */
 	s->stream = stream;

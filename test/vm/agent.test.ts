@@ -100,6 +100,17 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       expect(r.stdout.text()).toBe("/workspace\nhi\n1\n")
     }))
 
+  it.scoped("searches the command in the request's PATH, with exactly the request's environment", () =>
+    Effect.gen(function*() {
+      const vm = yield* bootTiny
+      const run = (env: ReadonlyArray<readonly [string, string]>, command: ReadonlyArray<string>) =>
+        runCommand(vm.connection, { command: command as [string, ...Array<string>], cwd: "/", timeoutSeconds: 30, maxOutputBytes: 1 << 16, env })
+      const missing = yield* run([["PATH", "/nowhere"]], ["env"])
+      expect(missing.exitCode).toBe(127)
+      const found = yield* run([["PATH", "/bin"], ["ONLY", "this"]], ["env"])
+      expect(found.stdout.text().split("\n").filter(Boolean).sort()).toEqual(["ONLY=this", "PATH=/bin"])
+    }))
+
   it.scoped("REFRESH renames and reseeds an attached VM, and is refused before attach", () =>
     Effect.gen(function*() {
       const identity = { realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: Crypto.randomBytes(64), hostname: "renamed" }
