@@ -1,5 +1,6 @@
 /** A small ustar writer (with pax headers for long names) to build test layers, including hostile ones. */
 import * as Zlib from "node:zlib"
+import { END_OF_ARCHIVE, padToBlock as pad, paxRecord, ustarHeader as header } from "../support/ustar.js"
 
 export type TarSpec =
   | { readonly type: "file"; readonly path: string; readonly data?: string | Uint8Array; readonly mode?: number; readonly mtime?: number; readonly uid?: number; readonly gid?: number }
@@ -10,46 +11,6 @@ export type TarSpec =
   | { readonly type: "char"; readonly path: string }
 
 const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", char: "3", dir: "5", fifo: "6" } as const
-
-const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
-
-const header = (fields: {
-  name: string
-  mode: number
-  uid: number
-  gid: number
-  size: number
-  mtime: number
-  typeflag: string
-  linkname: string
-}) => {
-  const block = Buffer.alloc(512)
-  block.write(fields.name, 0, 100, "utf8")
-  block.write(octal(fields.mode, 8), 100, "ascii")
-  block.write(octal(fields.uid, 8), 108, "ascii")
-  block.write(octal(fields.gid, 8), 116, "ascii")
-  block.write(octal(fields.size, 12), 124, "ascii")
-  block.write(octal(fields.mtime, 12), 136, "ascii")
-  block.write("        ", 148, "ascii")
-  block.write(fields.typeflag, 156, "ascii")
-  block.write(fields.linkname, 157, 100, "utf8")
-  block.write("ustar\0", 257, "ascii")
-  block.write("00", 263, "ascii")
-  let sum = 0
-  for (const byte of block) sum += byte
-  block.write(octal(sum, 7) + " ", 148, "ascii")
-  return block
-}
-
-const pad = (data: Buffer) => Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)])
-
-const paxRecord = (key: string, value: string) => {
-  const body = ` ${key}=${value}\n`
-  const bodyLength = Buffer.byteLength(body)
-  let length = bodyLength + 1
-  while (String(length).length + bodyLength !== length) length = String(length).length + bodyLength
-  return `${length}${body}`
-}
 
 export const tarArchive = (entries: ReadonlyArray<TarSpec>): Buffer => {
   const parts: Array<Buffer> = []
@@ -78,7 +39,7 @@ export const tarArchive = (entries: ReadonlyArray<TarSpec>): Buffer => {
     }))
     if (data.length > 0) parts.push(pad(data))
   }
-  parts.push(Buffer.alloc(1024))
+  parts.push(END_OF_ARCHIVE)
   return Buffer.concat(parts)
 }
 

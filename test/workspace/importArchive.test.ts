@@ -19,6 +19,7 @@ import { ImportSourceError, UnsafeImportEntry } from "../../src/workspace/import
 import { type ImportEntryInput, makeImportPolicy } from "../../src/workspace/import/policy.js"
 import { importTarStream, inspectImportSource } from "../../src/workspace/import/source.js"
 import { tarEnd, tarEntry, tarHeader } from "../../src/workspace/import/tarWriter.js"
+import { END_OF_ARCHIVE, padToBlock, paxRecord, ustarHeader } from "../support/ustar.js"
 
 const scratchDirs: Array<string> = []
 const scratch = (name: string) => {
@@ -47,38 +48,8 @@ interface Raw {
   readonly pax?: Readonly<Record<string, string>>
 }
 
-const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
-
-const rawHeader = (f: { name: string; mode: number; size: number; type: string; linkname: string }) => {
-  const block = Buffer.alloc(512)
-  block.write(f.name, 0, 100, "utf8")
-  block.write(octal(f.mode, 8), 100, "ascii")
-  block.write(octal(1000, 8), 108, "ascii")
-  block.write(octal(1000, 8), 116, "ascii")
-  block.write(octal(f.size, 12), 124, "ascii")
-  block.write(octal(1_600_000_000, 12), 136, "ascii")
-  block.write("        ", 148, "ascii")
-  block.write(f.type, 156, "ascii")
-  block.write(f.linkname, 157, 100, "utf8")
-  block.write("ustar\0", 257, "ascii")
-  block.write("00", 263, "ascii")
-  block.write(octal(1, 8), 329, "ascii") // devmajor
-  block.write(octal(3, 8), 337, "ascii") // devminor
-  let sum = 0
-  for (const byte of block) sum += byte
-  block.write(octal(sum, 7) + " ", 148, "ascii")
-  return block
-}
-
-const pad = (data: Buffer) => Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)])
-
-const paxRecord = (key: string, value: string) => {
-  const body = ` ${key}=${value}\n`
-  const bodyLength = Buffer.byteLength(body)
-  let length = bodyLength + 1
-  while (String(length).length + bodyLength !== length) length = String(length).length + bodyLength
-  return `${length}${body}`
-}
+const rawHeader = (f: { name: string; mode: number; size: number; type: string; linkname: string }) =>
+  ustarHeader({ ...f, typeflag: f.type, uid: 1000, gid: 1000, mtime: 1_600_000_000, device: { major: 1, minor: 3 } })
 
 const rawArchive = (entries: ReadonlyArray<Raw>): Buffer =>
   Buffer.concat([
@@ -87,13 +58,13 @@ const rawArchive = (entries: ReadonlyArray<Raw>): Buffer =>
       const parts: Array<Buffer> = []
       if (e.pax) {
         const records = Buffer.from(Object.entries(e.pax).map(([k, v]) => paxRecord(k, v)).join(""))
-        parts.push(rawHeader({ name: "PaxHeader", mode: 0o644, size: records.length, type: "x", linkname: "" }), pad(records))
+        parts.push(rawHeader({ name: "PaxHeader", mode: 0o644, size: records.length, type: "x", linkname: "" }), padToBlock(records))
       }
       const mode = e.mode ?? (e.type === "5" ? 0o755 : 0o644)
-      parts.push(rawHeader({ name: e.name, mode, size: data.length, type: e.type, linkname: e.linkname ?? "" }), pad(data))
+      parts.push(rawHeader({ name: e.name, mode, size: data.length, type: e.type, linkname: e.linkname ?? "" }), padToBlock(data))
       return parts
     }),
-    Buffer.alloc(1024)
+    END_OF_ARCHIVE
   ])
 
 const file = (name: string, data = "x", mode?: number): Raw => ({ name, type: "0", data, ...(mode === undefined ? {} : { mode }) })
