@@ -25,11 +25,11 @@ interface Ran {
   readonly stderr: string
 }
 
-/** The real CLI, each call a new host process. */
-const pyro = (...args: Array<string>) =>
+/** The real CLI, each call a new host process; `env` adds to (or overrides) the environment. */
+const pyroWith = (env: NodeJS.ProcessEnv, ...args: Array<string>) =>
   new Promise<Ran>((resolve) => {
     const child = spawn(process.execPath, [pyroBin, ...args], {
-      env: { ...process.env, PYRO_STATE_DIR: stateDir },
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -38,6 +38,8 @@ const pyro = (...args: Array<string>) =>
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
+
+const pyro = (...args: Array<string>) => pyroWith({}, ...args)
 
 const json = async (...args: Array<string>) => {
   const split = args.indexOf("--")
@@ -195,17 +197,7 @@ describe("workspaces", () => {
   it("parallel creates never exceed the active-VM limit", async () => {
     const limited = makeStateDir()
     const create = () =>
-      new Promise<Ran>((resolve) => {
-        const child = spawn(process.execPath, [pyroBin, "workspace", "create", "tiny", "--mem-mib", "256", "--json"], {
-          env: { ...process.env, PYRO_STATE_DIR: limited, PYRO_MAX_ACTIVE_VMS: "2" },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-        child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-        child.on("close", (code) => resolve({ code, stdout, stderr }))
-      })
+      pyroWith({ PYRO_STATE_DIR: limited, PYRO_MAX_ACTIVE_VMS: "2" }, "workspace", "create", "tiny", "--mem-mib", "256", "--json")
     try {
       const results = await Promise.all([create(), create(), create()])
       const made = results.filter((r) => r.code === 0)
@@ -217,13 +209,7 @@ describe("workspaces", () => {
       expect(Fs.readdirSync(Path.join(limited, "workspaces")).length).toBe(2)
       for (const r of made) {
         const id = JSON.parse(r.stdout)["workspace_id"] as string
-        const deleted = await new Promise<number | null>((resolve) =>
-          spawn(process.execPath, [pyroBin, "workspace", "delete", id], {
-            env: { ...process.env, PYRO_STATE_DIR: limited },
-            stdio: "ignore"
-          }).on("close", resolve)
-        )
-        expect(deleted).toBe(0)
+        expect((await pyroWith({ PYRO_STATE_DIR: limited }, "workspace", "delete", id)).code).toBe(0)
       }
       expect(qemuProcessesUnder(limited)).toEqual([])
     } finally {
