@@ -33,10 +33,13 @@ export const formatDoctor = (r: DoctorReport): string => {
     }`
   ]
   if (r.environment) {
+    const starts = (state: string, reasons: ReadonlyArray<string>) =>
+      `${state === "warm" ? "warm (from a template)" : state}${reasons.length > 0 ? ` (${reasons.join("; ")})` : ""}`
+    const w = r.environment.workspace_template
     lines.push(
-      `Environment ${r.environment.name}: ${r.environment.installed ? "installed" : "not installed"}, starts ${
-        r.environment.template === "warm" ? "warm (from a template)" : r.environment.template
-      }${r.environment.reasons.length > 0 ? ` (${r.environment.reasons.join("; ")})` : ""}`
+      `Environment ${r.environment.name}: ${r.environment.installed ? "installed" : "not installed"}; VMs start ${
+        starts(r.environment.template, r.environment.reasons)
+      }; workspaces start ${starts(w.state, w.reasons)}`
     )
   }
   if (r.issues.length > 0) {

@@ -10,7 +10,7 @@ import { EnvironmentStore, type EnvironmentInfo } from "../services/EnvironmentS
 import { type KernelCacheStatus, KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { VmManager } from "../services/VmManager.js"
-import { Vmm } from "../services/Vmm.js"
+import { Vmm, WORKSPACE_TEMPLATE } from "../services/Vmm.js"
 import { kvmUsable, probeKvm } from "../vm/accel.js"
 import { bootSpecFor } from "../vm/bootSpec.js"
 import { DEFAULT_MEM_MIB, DEFAULT_VCPU_COUNT } from "../contract/common.js"
@@ -58,6 +58,12 @@ export interface DoctorReport {
     readonly template: "warm" | "stale" | "cold"
     readonly template_key: string | null
     readonly reasons: ReadonlyArray<string>
+    /** The same for workspaces, which start from a template of their own (journaled scratch disk). */
+    readonly workspace_template: {
+      readonly state: "warm" | "stale" | "cold"
+      readonly key: string | null
+      readonly reasons: ReadonlyArray<string>
+    }
   }
 }
 
@@ -161,15 +167,36 @@ export const doctorReport = (options: { readonly bootCheck: boolean; readonly en
       )
       const assets = installed ? yield* Effect.option(kernels.ensure) : undefined
       if (installed && assets && assets._tag === "Some") {
-        const t = yield* vmm.templateReport(
-          bootSpecFor("doctor", assets.value, installed, { vcpus: DEFAULT_VCPU_COUNT, memMib: DEFAULT_MEM_MIB, network: false })
-        )
-        environmentReport = { name, installed: true, template: t.state, template_key: t.key ?? null, reasons: t.reasons }
+        const spec = bootSpecFor("doctor", assets.value, installed, {
+          vcpus: DEFAULT_VCPU_COUNT,
+          memMib: DEFAULT_MEM_MIB,
+          network: false
+        })
+        const t = yield* vmm.templateReport(spec)
+        const w = yield* vmm.templateReport(spec, WORKSPACE_TEMPLATE)
+        environmentReport = {
+          name,
+          installed: true,
+          template: t.state,
+          template_key: t.key ?? null,
+          reasons: t.reasons,
+          workspace_template: { state: w.state, key: w.key ?? null, reasons: w.reasons }
+        }
         if (t.state !== "warm") {
-          issues.push({ problem: `${name} starts cold (${t.reasons.join("; ")})`, fix: `pyro prepare ${name}` })
+          issues.push({ problem: `${name} VMs start cold (${t.reasons.join("; ")})`, fix: `pyro prepare ${name}` })
+        }
+        if (w.state !== "warm") {
+          issues.push({ problem: `${name} workspaces start cold (${w.reasons.join("; ")})`, fix: `pyro prepare ${name}` })
         }
       } else {
-        environmentReport = { name, installed: false, template: "cold", template_key: null, reasons: ["environment not installed"] }
+        environmentReport = {
+          name,
+          installed: false,
+          template: "cold",
+          template_key: null,
+          reasons: ["environment not installed"],
+          workspace_template: { state: "cold", key: null, reasons: ["environment not installed"] }
+        }
         issues.push({ problem: `${name} is not installed`, fix: `pyro env pull ${name} && pyro prepare ${name}` })
       }
     }

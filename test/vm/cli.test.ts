@@ -83,6 +83,25 @@ describe("pyro CLI", () => {
     expect(qemuProcessesUnder(stateDir)).toEqual([])
   })
 
+  it("doctor --environment reports VM and workspace templates, warm once prepared", async () => {
+    const report = async () => {
+      const r = await pyro("doctor", "--no-boot", "--environment", "tiny", "--json")
+      return JSON.parse(r.stdout.toString()) as {
+        environment: { name: string; installed: boolean; template: string; workspace_template: { state: string } }
+        issues: Array<{ problem: string; fix: string }>
+      }
+    }
+    const before = await report()
+    expect(before.environment).toMatchObject({ name: "tiny", installed: true })
+    expect(["warm", "stale", "cold"]).toContain(before.environment.workspace_template.state)
+    expect((await pyro("prepare", "tiny")).code).toBe(0)
+    const after = await report()
+    expect(after.environment).toMatchObject({ template: "warm", workspace_template: { state: "warm" } })
+    expect(after.issues.filter((i) => i.problem.startsWith("tiny"))).toEqual([])
+    const text = (await pyro("doctor", "--no-boot", "--environment", "tiny")).stdout.toString()
+    expect(text).toMatch(/Environment tiny: installed; VMs start warm \(from a template\); workspaces start warm \(from a template\)/)
+  })
+
   it("run streams exact output and exits with the command's code", async () => {
     const r = await pyro("run", "tiny", "--", "sh", "-c", "printf 'out\\377'; echo err >&2; exit 3")
     expect(r.code).toBe(3)
