@@ -34,16 +34,26 @@ try {
 }
 
 const script = new Vm.Script(Module.wrap(source), { filename: bundle, cachedData })
+/** Other builds' caches (and temp files of killed runs) untouched this long are dead weight. */
+const UNUSED_FOR_MS = 7 * 24 * 3600 * 1000
+
 if (cachedData === undefined || script.cachedDataRejected) {
-  process.once("exit", () => {
+  process.once("exit", (code) => {
+    // A usage error ran too little of the command to be worth caching.
+    if (code === 2) return
     try {
       Fs.mkdirSync(v8Dir, { recursive: true })
+      Fs.accessSync(v8Dir, Fs.constants.W_OK) // before paying for createCachedData
       const tmp = `${cacheFile}.${process.pid}.tmp`
       Fs.writeFileSync(tmp, script.createCachedData())
       Fs.renameSync(tmp, cacheFile)
-      // Caches of other builds (or another Node) are dead weight.
+      // Caches are read, never rewritten, so only their age tells a live build's from another
+      // install's or Node's that still runs now and then.
+      const now = Date.now()
       for (const name of Fs.readdirSync(v8Dir)) {
-        if (!name.startsWith(`cli-${buildKey}-`)) Fs.rmSync(Path.join(v8Dir, name), { force: true })
+        if (name.startsWith(`cli-${buildKey}-`) && !name.endsWith(".tmp")) continue
+        const path = Path.join(v8Dir, name)
+        if (now - Fs.statSync(path).mtimeMs > UNUSED_FOR_MS) Fs.rmSync(path, { force: true })
       }
     } catch {
       // A read-only or full cache directory: the next run compiles again.

@@ -1,8 +1,10 @@
 /*
  * Attach: everything that makes a booted VM this VM. Until now the guest holds
  * nothing private, so a paused VM in the pre-attach state can serve as a
- * template for many clones; attach then gives each its own scratch disk, wall
- * clock, random pool and hostname.
+ * template ("boot" stage, for VMs restarting on a disk that holds files);
+ * attach then gives each clone its own scratch disk, wall clock, random pool
+ * and hostname. Fresh VMs restore a template saved after attach instead and
+ * get only personalise() (REFRESH): clock, random pool and hostname.
  */
 #include <errno.h>
 #include <fcntl.h>

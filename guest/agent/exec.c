@@ -137,9 +137,11 @@ static void free_session(struct session *s)
 	s->pid = 0;
 }
 
-/* Runs in a vfork child, on the agent's memory: only system calls and stack
- * buffers, no heap and no globals (the agent handles no signals, so none can
- * run its code here). */
+/* Runs in a vfork child, on the agent's memory: system calls, stack buffers and
+ * musl functions that use nothing else (snprintf, execvp). No heap; the only
+ * globals touched are errno (the agent reads it only after a failed vfork) and
+ * environ, which spawn_child set to the request's for this. The agent handles
+ * no signals, so none can run its code here. */
 __attribute__((noreturn)) static void child(const struct exec_request *req, int in, int out, int err,
 					    int report, const char *cgroup)
 {

@@ -70,6 +70,7 @@ export interface DoctorReport {
 const TOOLS: ReadonlyArray<readonly [string, string, string]> = [
   ["setpriv", "kills a VM when pyro dies (parent-death signal)", "sudo apt-get install util-linux"],
   ["mkfs.ext4", "builds root images and scratch disks", "sudo apt-get install e2fsprogs"],
+  ["cp", "copies a template's sparse scratch disk to each VM (GNU --sparse)", "sudo apt-get install coreutils"],
   ["musl-gcc", "compiles the static guest agent", "sudo apt-get install musl-tools"],
   ["apt-get", "downloads Debian's kernel and packages", "use a Debian host, or set PYRO_KERNEL"],
   ["dpkg-deb", "unpacks Debian packages", "sudo apt-get install dpkg"]

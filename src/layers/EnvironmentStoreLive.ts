@@ -330,7 +330,8 @@ export const make = Effect.gen(function*() {
     yield* Effect.ignore(removeStalePartials(templates))
     for (const [path, reason] of [
       [Path.join(config.cacheDir, "debs"), "downloaded Debian packages (fetched again when needed)"],
-      [blobDir, "downloaded OCI blobs (fetched again when needed)"]
+      [blobDir, "downloaded OCI blobs (fetched again when needed)"],
+      [Path.join(config.cacheDir, "v8"), "the CLI's V8 code caches (made again by the next runs)"]
     ] as const) {
       if (yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false))) yield* remove(path, reason)
     }

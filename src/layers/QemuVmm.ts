@@ -38,6 +38,8 @@ import {
   encodeTemplateManifest,
   qemuIdentity,
   readTemplate,
+  recentTemplateFailure,
+  recordTemplateFailure,
   staleBecause,
   TEMPLATE_FORMAT,
   TEMPLATE_VM_PREFIX,
@@ -97,7 +99,7 @@ export const make = Effect.gen(function*() {
   /** A sparse copy: only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
   const copyScratch = (from: string, to: string) =>
     runHostCommand("cp", ["--sparse=always", "--reflink=auto", "--", from, to]).pipe(
-      Effect.zipRight(Effect.sync(() => Fs.chmodSync(to, 0o600))),
+      Effect.zipRight(Effect.try(() => Fs.chmodSync(to, 0o600))),
       Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk from the template: ${e.message}` }))
     )
 
@@ -132,13 +134,17 @@ export const make = Effect.gen(function*() {
         if (restored._tag === "Right") return restored.right
         // Killed from outside (shutdown) says nothing about the template.
         if (/killed by SIGKILL/.test(restored.left.message)) return yield* Effect.fail(restored.left)
-        // One clear warning, and the template goes: the next start makes a new one.
+        // One clear warning. A failure of this VM's own files (its scratch copy: a full or
+        // read-only state directory) leaves the template to other starts; any other failure
+        // is the template's, which goes: the next start makes a new one.
         yield* report({
           scope: "boot",
           phase: "template-fallback",
           fields: { vm: spec.id, reason: JSON.stringify(restored.left.message.split("\n")[0]) }
         })
-        yield* Effect.sync(() => Fs.rmSync(template.paths!.dir, { recursive: true, force: true }))
+        if (restored.left.stage !== "Prepare") {
+          yield* Effect.sync(() => Fs.rmSync(template.paths!.dir, { recursive: true, force: true }))
+        }
       }
       return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }))
     })
@@ -366,23 +372,22 @@ export const make = Effect.gen(function*() {
       yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(tpl.state)}` })
       yield* awaitMigration(qmp, "migrate", 60_000)
       // Stopped, so the disk is what the saved RAM has mounted.
-      if (attached) {
-        yield* copyScratch(paths.scratch, tpl.scratch)
-        Fs.chmodSync(tpl.scratch, 0o444)
-      }
-      const state = Fs.readFileSync(tpl.state)
-      Fs.chmodSync(tpl.ram, 0o444)
-      Fs.chmodSync(tpl.state, 0o444)
-      Fs.writeFileSync(tpl.manifest, encodeTemplateManifest({
-        inputs,
-        created_at: new Date().toISOString(),
-        ram_file: "ram",
-        state_file: "state",
-        ...(attached ? { scratch_file: "scratch" as const } : {}),
-        state_bytes: state.byteLength,
-        state_sha256: createHash("sha256").update(state).digest("hex"),
-        boot_ms: vm.bootMs
-      }))
+      if (attached) yield* copyScratch(paths.scratch, tpl.scratch)
+      // Failures here are errors (the VM then boots cold), never defects.
+      yield* Effect.try(() => {
+        const state = Fs.readFileSync(tpl.state)
+        for (const file of attached ? [tpl.ram, tpl.state, tpl.scratch] : [tpl.ram, tpl.state]) Fs.chmodSync(file, 0o444)
+        Fs.writeFileSync(tpl.manifest, encodeTemplateManifest({
+          inputs,
+          created_at: new Date().toISOString(),
+          ram_file: "ram",
+          state_file: "state",
+          ...(attached ? { scratch_file: "scratch" as const } : {}),
+          state_bytes: state.byteLength,
+          state_sha256: createHash("sha256").update(state).digest("hex"),
+          boot_ms: vm.bootMs
+        }))
+      })
     })).pipe(Effect.mapError((e) => new BootError({ stage: "Template", detail: e.message })))
 
   // One template build per key at a time in this process; installDirectory keeps processes apart.
@@ -404,13 +409,18 @@ export const make = Effect.gen(function*() {
       return yield* lockTemplate(key)(Effect.gen(function*() {
         const found = readTemplate(dir)
         if (found) return { paths: found.paths, status: { state: "warm", key, dir, reason: undefined, built: false } as TemplateStatus }
+        // A template that could not be made just now is not tried again at every start.
+        const failedBefore = recentTemplateFailure(dir, Date.now())
+        if (failedBefore) return cold(`could not make a template ${failedBefore.ago}: ${failedBefore.reason}`)
         yield* report({ scope: "boot", phase: "template", fields: { environment: inputs.environment, key } })
-        if (Fs.existsSync(dir)) Fs.rmSync(dir, { recursive: true, force: true })
+        yield* Effect.ignore(Effect.try(() => Fs.rmSync(dir, { recursive: true, force: true })))
         const made = yield* Effect.either(installDirectory(dir, (aside) => makeTemplate(spec, inputs, aside)))
         const ready = readTemplate(dir)
         if (made._tag === "Left" || !ready) {
           const reason = made._tag === "Left" ? made.left.message.split("\n")[0]! : "incomplete after install"
           yield* report({ scope: "boot", phase: "template-failed", fields: { environment: inputs.environment, reason: JSON.stringify(reason) } })
+          // Not for a start cut short from outside (shutdown, Ctrl-C), which says nothing about the template.
+          if (!/killed by SIGKILL/.test(reason)) recordTemplateFailure(dir, reason)
           return cold(`could not make a template: ${reason}`)
         }
         return { paths: ready.paths, status: { state: "warm", key, dir, reason: undefined, built: true } as TemplateStatus }
@@ -424,7 +434,10 @@ export const make = Effect.gen(function*() {
       if (!inputs) return { state: "cold", key: undefined, reasons: ["no template inputs"] }
       const key = templateKey(inputs)
       if (readTemplate(`${templatesRoot(config.cacheDir)}/${key}`)) return { state: "warm", key, reasons: [] }
-      const others = templatesFor(config.cacheDir, inputs.environment)
+      // Only templates of the same kind: a workspace template is not a stale VM template.
+      const others = templatesFor(config.cacheDir, inputs.environment).filter((o) =>
+        o.manifest.inputs.stage === inputs.stage && o.manifest.inputs.scratch_journal === inputs.scratch_journal
+      )
       if (others.length > 0) {
         return { state: "stale", key, reasons: [...new Set(others.flatMap((o) => staleBecause(o.manifest.inputs, inputs)))] }
       }

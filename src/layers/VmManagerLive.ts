@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { VmLimitReached, VmNotFound } from "../contract/errors.js"
 import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
@@ -24,6 +25,7 @@ import {
   readRecord,
   removeBootClaim,
   vmmAlive,
+  withLockFile,
   withStateLock,
   writeBootClaim,
   writeRecord
@@ -188,14 +190,33 @@ export const make = Effect.gen(function*() {
       return infoOf(record)
     }).pipe(Effect.provide(context))
 
-  /** Boot a created or stopped VM; a started one is left as it is. */
-  const startRecord = (initial: PersistentRecord) =>
+  /**
+   * Boot a created or stopped VM; a started one is left as it is. One start per VM at a
+   * time, across processes (a lock file in its directory): two would boot two QEMUs on
+   * one disk.
+   */
+  const startRecord = (seen: PersistentRecord) =>
+    Effect.suspend(() => {
+      if (observedState(seen) === "started") return Effect.succeed(seen)
+      const dir = vmPaths(stateDir, seen.id).dir
+      if (!Fs.existsSync(dir)) return Effect.fail(new VmNotFound({ vmId: seen.id }))
+      return withLockFile(
+        Path.join(dir, "start.lock"),
+        Effect.flatMap(readRecord(stateDir, seen.id), Option.match({
+          onNone: () => Effect.fail(new VmNotFound({ vmId: seen.id })),
+          onSome: bootRecord
+        }))
+      )
+    })
+
+  const bootRecord = (initial: PersistentRecord) =>
     Effect.scoped(Effect.gen(function*() {
+      // Started by another call while this one waited for the lock.
       if (observedState(initial) === "started") return initial
       const dir = vmPaths(stateDir, initial.id).dir
-      // A created VM already holds its slot; a stopped one claims it again, in one step
-      // with the check, until its record names the running VM.
-      if (initial.state === "stopped") {
+      // A created VM already holds its slot; a stopped one (or one whose QEMU died) claims
+      // it again, in one step with the check, until its record names the running VM.
+      if (observedState(initial) === "stopped") {
         yield* Effect.acquireRelease(
           withStateLock(stateDir, Effect.zipRight(checkLimit, writeBootClaim(dir))),
           () => removeBootClaim(dir)

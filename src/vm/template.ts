@@ -140,3 +140,29 @@ export const templatesFor = (cacheDir: string, environment: string) => {
 /** Which inputs differ between a stale template and what is wanted now. */
 export const staleBecause = (have: TemplateInputs, want: TemplateInputs): Array<string> =>
   (Object.keys(want) as Array<keyof TemplateInputs>).filter((k) => have[k] !== want[k]).map((k) => `${k} changed`)
+
+/** How long a failure to make a template stops further tries: starts go cold meanwhile. */
+export const TEMPLATE_RETRY_AFTER_MS = 10 * 60 * 1000
+
+const failureMarker = (dir: string) => `${dir}.failed`
+
+/** Remember that the template at `dir` could not be made (beside it, so every process sees it). */
+export const recordTemplateFailure = (dir: string, reason: string) => {
+  try {
+    Fs.writeFileSync(failureMarker(dir), JSON.stringify({ reason, at: Date.now() }))
+  } catch {
+    // Best effort: without the marker the next start just tries again.
+  }
+}
+
+/** A failure to make the template at `dir` within the retry delay, if any. */
+export const recentTemplateFailure = (dir: string, now: number): { reason: string; ago: string } | undefined => {
+  try {
+    const marker = JSON.parse(Fs.readFileSync(failureMarker(dir), "utf8")) as { reason?: unknown; at?: unknown }
+    if (typeof marker.at !== "number" || typeof marker.reason !== "string") return undefined
+    if (now - marker.at > TEMPLATE_RETRY_AFTER_MS) return undefined
+    return { reason: marker.reason, ago: `${Math.max(1, Math.round((now - marker.at) / 60_000))} min ago (tried again after 10 min)` }
+  } catch {
+    return undefined
+  }
+}

@@ -88,13 +88,17 @@ layer(storeLayer, { timeout: "120 seconds", excludeTestServices: true })("enviro
       Fs.writeFileSync(Path.join(orphanTemplate, "ram"), "")
       Fs.truncateSync(Path.join(orphanTemplate, "ram"), 128 * 1024 * 1024)
       Fs.writeFileSync(Path.join(orphanTemplate, "template.json"), JSON.stringify({
-        inputs: { format: 1, environment: "tiny", root_digest: "f".repeat(64), boot_digest: "b", vcpus: 1, mem_mib: 128,
-          scratch_mib: 8192, network: false, accel: "tcg", qemu: "q" },
+        inputs: { format: 2, environment: "tiny", root_digest: "f".repeat(64), boot_digest: "b", vcpus: 1, mem_mib: 128,
+          scratch_mib: 8192, stage: "boot", scratch_journal: false, network: false, accel: "tcg", qemu: "q" },
         created_at: "2026-11-24T00:00:00.000Z", ram_file: "ram", state_file: "state", state_bytes: 1, state_sha256: "x", boot_ms: 1
       }))
+      const v8Caches = Path.join(cacheDir, "v8")
+      Fs.mkdirSync(v8Caches, { recursive: true })
+      Fs.writeFileSync(Path.join(v8Caches, "cli-0123-run.bin"), "cache")
       const result = yield* store.prune
       const paths = result.removed.map((r) => r.path)
-      expect(paths).toEqual(expect.arrayContaining([old, unknown, Path.join(cacheDir, "debs"), orphanTemplate, brokenTemplate]))
+      expect(paths).toEqual(expect.arrayContaining([old, unknown, Path.join(cacheDir, "debs"), orphanTemplate, brokenTemplate, v8Caches]))
+      expect(result.removed.find((r) => r.path === orphanTemplate)?.reason).toMatch(/no longer installed/)
       expect(result.freed_bytes).toBeGreaterThanOrEqual(8192)
       expect(Fs.existsSync(stale)).toBe(false)
       expect(yield* store.installed("tiny")).toBeDefined()

@@ -67,6 +67,21 @@ layer(testLayer(stateDir, { maxActiveVms: 2 }), { timeout: "300 seconds", exclud
         expect(vmDirsUnder(stateDir)).toEqual([])
       }))
 
+    it.effect("two starts of one stopped VM at once boot one QEMU", () =>
+      Effect.gen(function*() {
+        const vms = yield* VmManager
+        const { vm_id } = yield* vms.create(createInput())
+        yield* vms.start(vm_id)
+        yield* vms.stop(vm_id)
+        expect(yield* eventually(() => qemuProcessesUnder(stateDir).length === 0)).toBe(true)
+        const [a, b] = yield* Effect.all([vms.start(vm_id), vms.start(vm_id)], { concurrency: 2 })
+        expect([a.state, b.state]).toEqual(["started", "started"])
+        expect(qemuProcessesUnder(stateDir).length).toBe(1)
+        yield* vms.remove(vm_id)
+        expect(yield* eventually(() => qemuProcessesUnder(stateDir).length === 0)).toBe(true)
+        expect(vmDirsUnder(stateDir)).toEqual([])
+      }))
+
     it.effect("enforces the active-VM limit with a clear error", () =>
       Effect.gen(function*() {
         const vms = yield* VmManager
