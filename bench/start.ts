@@ -5,6 +5,8 @@
  *    device-state load, channel handshake and one ping): the floor for a warm start;
  *  - the whole CLI, `pyro run tiny -- true`, warm, against gVisor's
  *    `runsc --network=none do true` (Debian's runsc), if installed.
+ *  - in restored VMs, the first and the second `true`: what TCG's per-process translation
+ *    adds to a warm start, which the raw restore (a ping) does not pay.
  * Prints warm/cold (goal <= 0.05), warm/raw-restore (goal <= 1.5) and cli/gvisor (goal <= 1.0).
  */
 import * as Duration from "effect/Duration"
@@ -23,6 +25,7 @@ import { VmManager } from "../src/services/VmManager.js"
 import { Vmm } from "../src/services/Vmm.js"
 import { hostTscKhz } from "../src/vm/accel.js"
 import { connectAgent } from "../src/vm/agentConnection.js"
+import { runCommand } from "../src/vm/execCommand.js"
 import { bootSpecFor } from "../src/vm/bootSpec.js"
 import { qemuArgs } from "../src/vm/qemu/args.js"
 import { awaitMigration, connectQmp } from "../src/vm/qemu/qmp.js"
@@ -139,6 +142,25 @@ const program = Effect.scoped(Effect.gen(function*() {
     yield* phase("pool off")
     return times
   }).pipe(Effect.provide(warmLayer))
+  yield* phase("first and second exec")
+  // Where a warm start's time goes under TCG: each QEMU translates the guest code it runs
+  // afresh, so a restored VM's first command costs more than its second.
+  const firstExec: Array<number> = []
+  const secondExec: Array<number> = []
+  yield* Effect.gen(function*() {
+    const assets = yield* (yield* KernelStore).ensure
+    const env = yield* (yield* EnvironmentStore).ensure("tiny")
+    for (let i = 0; i < n; i++) {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const vm = yield* (yield* Vmm).bootEphemeral(bootSpecFor(`execs${i}`, assets, env, { vcpus: 1, memMib: MEM, network: false }))
+        yield* vm.attach
+        const exec = runCommand(vm.connection, { command: ["true"], cwd: "/workspace", timeoutSeconds: 30, maxOutputBytes: 1024 })
+        firstExec.push(yield* timed(exec))
+        secondExec.push(yield* timed(exec))
+      }))
+    }
+  }).pipe(Effect.provide(warmLayer))
+
   yield* phase("raw restore")
   const raw: Array<number> = []
   yield* rawRestore(templateDir, stateDir, base)
@@ -157,12 +179,14 @@ const program = Effect.scoped(Effect.gen(function*() {
   }
 
   const m = { cold: median(cold), warm: median(warm), pooled: median(pooled), raw: median(raw), cli: median(cli), gvisor: median(gvisor) }
+  const execs = { first: median(firstExec), second: median(secondExec) }
   console.log(`bench/start (tiny, ${MEM} MiB, ${n} runs each)`)
   console.log(`  cold vm_run true (in process)          median ${fmtMs(m.cold)}`)
   console.log(`  warm vm_run true (in process)          median ${fmtMs(m.warm)}`)
   console.log(`  warm vm_run true from the warm pool    median ${fmtMs(m.pooled)}`)
   console.log(`  raw QEMU restore to first echo         median ${fmtMs(m.raw)}`)
   console.log(`  pyro run tiny -- true (CLI, warm)      median ${fmtMs(m.cli)}`)
+  console.log(`  restored VM: first exec of true        median ${fmtMs(execs.first)}, second ${fmtMs(execs.second)}`)
   if (runsc) console.log(`  runsc --network=none do true (gVisor)  median ${fmtMs(m.gvisor)}`)
   const goal = (ratio: number, limit: number) => `${ratio.toFixed(3)}  (goal <= ${limit}: ${ratio <= limit ? "met" : "not met"})`
   console.log(`  ratio warm/cold = ${goal(m.warm / m.cold, 0.05)}`)
