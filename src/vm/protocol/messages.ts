@@ -164,34 +164,29 @@ export const helloFrame = (nonce: Uint8Array): Frame =>
     [FieldKey.NONCE, nonce.subarray(0, MAX_NONCE_BYTES)]
   ])
 
-export interface AttachRequest {
-  readonly scratchSerial: string
-  readonly realtimeNs: bigint
-  readonly entropy: Uint8Array
-  readonly hostname: string
-}
-
-export const attachFrame = (stream: number, req: AttachRequest): Frame =>
-  control(MessageType.ATTACH, stream, [
-    [FieldKey.SCRATCH_SERIAL, req.scratchSerial],
-    [FieldKey.REALTIME_NS, req.realtimeNs],
-    [FieldKey.ENTROPY, req.entropy],
-    [FieldKey.HOSTNAME, req.hostname]
-  ])
-
-/** What makes a restored clone of an attached template this VM (see REFRESH). */
+/** A VM's own clock, entropy and hostname: part of ATTACH, and all of REFRESH. */
 export interface RefreshRequest {
   readonly realtimeNs: bigint
   readonly entropy: Uint8Array
   readonly hostname: string
 }
 
+export interface AttachRequest extends RefreshRequest {
+  readonly scratchSerial: string
+}
+
+const identityFields = (req: RefreshRequest): FieldList => [
+  [FieldKey.REALTIME_NS, req.realtimeNs],
+  [FieldKey.ENTROPY, req.entropy],
+  [FieldKey.HOSTNAME, req.hostname]
+]
+
+export const attachFrame = (stream: number, req: AttachRequest): Frame =>
+  control(MessageType.ATTACH, stream, [[FieldKey.SCRATCH_SERIAL, req.scratchSerial], ...identityFields(req)])
+
+/** For a restored clone of an attached template (see REFRESH). */
 export const refreshFrame = (stream: number, req: RefreshRequest): Frame =>
-  control(MessageType.REFRESH, stream, [
-    [FieldKey.REALTIME_NS, req.realtimeNs],
-    [FieldKey.ENTROPY, req.entropy],
-    [FieldKey.HOSTNAME, req.hostname]
-  ])
+  control(MessageType.REFRESH, stream, identityFields(req))
 
 export interface ExecRequest {
   readonly argv: ReadonlyArray<string>
