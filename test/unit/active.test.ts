@@ -6,12 +6,12 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { countActiveVms } from "../../src/vm/active.js"
 import { selfIdentity } from "../../src/vm/procfs.js"
 import { type PersistentRecord, removeBootClaim, writeBootClaim, writeRecord } from "../../src/vm/records.js"
 import { vmPaths } from "../../src/vm/vmDir.js"
+import { scopedTempDir } from "../support/tempDir.js"
 
 const stoppedVm = (id: string): PersistentRecord => ({
   id,
@@ -34,9 +34,9 @@ const stoppedVm = (id: string): PersistentRecord => ({
 })
 
 describe("countActiveVms", () => {
-  it.effect("counts a stopped VM only while a live process holds its boot claim", () =>
+  it.scoped("counts a stopped VM only while a live process holds its boot claim", () =>
     Effect.gen(function*() {
-      const stateDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-active-"))
+      const stateDir = yield* scopedTempDir("pyro-active-")
       const dir = vmPaths(stateDir, "a1").dir
       Fs.mkdirSync(dir, { recursive: true })
       yield* writeRecord(stateDir, stoppedVm("a1"))
@@ -48,6 +48,5 @@ describe("countActiveVms", () => {
       // A claim whose process is gone (a pid that cannot be running with this start time).
       Fs.writeFileSync(Path.join(dir, "boot-claim.json"), JSON.stringify({ pid: process.pid, startTime: 1 }))
       expect(countActiveVms(stateDir)).toBe(0)
-      Fs.rmSync(stateDir, { recursive: true, force: true })
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -6,37 +6,35 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { connectQmp } from "../../src/vm/qemu/qmp.js"
+import { scopedTempDir } from "../support/tempDir.js"
 
-const scratchDir = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-qmp-"))
+const scratchDir = () => scopedTempDir("pyro-qmp-")
 
 describe("connectQmp", () => {
-  it.live("fails at its timeout when no socket ever appears", () =>
+  it.scopedLive("fails at its timeout when no socket ever appears", () =>
     Effect.gen(function*() {
-      const dir = scratchDir()
+      const dir = yield* scratchDir()
       const started = Date.now()
       const result = yield* Effect.either(Effect.scoped(connectQmp(Path.join(dir, "qmp.sock"), 200)))
       expect(result._tag).toBe("Left")
       expect(Date.now() - started).toBeLessThan(5_000)
-      Fs.rmSync(dir, { recursive: true, force: true })
     }))
 
-  it.live("fails at its timeout when the socket file outlived its listener", () =>
+  it.scopedLive("fails at its timeout when the socket file outlived its listener", () =>
     Effect.gen(function*() {
-      const dir = scratchDir()
+      const dir = yield* scratchDir()
       const path = Path.join(dir, "qmp.sock")
       // Nothing listens behind the path: every connect is refused (ECONNREFUSED).
       Fs.writeFileSync(path, "")
       const result = yield* Effect.either(Effect.scoped(connectQmp(path, 200)))
       expect(result._tag).toBe("Left")
-      Fs.rmSync(dir, { recursive: true, force: true })
     }))
 
-  it.live("can be interrupted while it waits", () =>
+  it.scopedLive("can be interrupted while it waits", () =>
     Effect.gen(function*() {
-      const dir = scratchDir()
+      const dir = yield* scratchDir()
       const started = Date.now()
       const winner = yield* Effect.raceFirst(
         Effect.as(Effect.scoped(connectQmp(Path.join(dir, "qmp.sock"), 60_000)), "connected"),
@@ -44,6 +42,5 @@ describe("connectQmp", () => {
       )
       expect(winner).toBe("gave up")
       expect(Date.now() - started).toBeLessThan(5_000)
-      Fs.rmSync(dir, { recursive: true, force: true })
     }))
 })

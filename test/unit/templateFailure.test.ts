@@ -1,21 +1,22 @@
 /** A template that could not be made is not tried again at every start, only after a while. */
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { recentTemplateFailure, recordTemplateFailure, TEMPLATE_RETRY_AFTER_MS } from "../../src/vm/template.js"
+import { scopedTempDir } from "../support/tempDir.js"
 
 describe("template failures", () => {
-  it("are remembered beside the template for the retry delay, then forgotten", () => {
-    const root = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-tplfail-"))
-    const dir = Path.join(root, "0123456789abcdef01234567")
-    expect(recentTemplateFailure(dir, Date.now())).toBeUndefined()
-    recordTemplateFailure(dir, "BootError: the guest agent did not answer")
-    const now = Date.now()
-    expect(recentTemplateFailure(dir, now)?.reason).toBe("BootError: the guest agent did not answer")
-    expect(recentTemplateFailure(dir, now + TEMPLATE_RETRY_AFTER_MS + 1)).toBeUndefined()
-    Fs.writeFileSync(`${dir}.failed`, "garbage")
-    expect(recentTemplateFailure(dir, now)).toBeUndefined()
-    Fs.rmSync(root, { recursive: true, force: true })
-  })
+  it.scoped("are remembered beside the template for the retry delay, then forgotten", () =>
+    Effect.gen(function*() {
+      const root = yield* scopedTempDir("pyro-tplfail-")
+      const dir = Path.join(root, "0123456789abcdef01234567")
+      expect(recentTemplateFailure(dir, Date.now())).toBeUndefined()
+      recordTemplateFailure(dir, "BootError: the guest agent did not answer")
+      const now = Date.now()
+      expect(recentTemplateFailure(dir, now)?.reason).toBe("BootError: the guest agent did not answer")
+      expect(recentTemplateFailure(dir, now + TEMPLATE_RETRY_AFTER_MS + 1)).toBeUndefined()
+      Fs.writeFileSync(`${dir}.failed`, "garbage")
+      expect(recentTemplateFailure(dir, now)).toBeUndefined()
+    }))
 })
