@@ -3,10 +3,9 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { VmLimitReached, VmNotFound } from "../contract/errors.js"
+import { VmNotFound } from "../contract/errors.js"
 import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
@@ -19,27 +18,27 @@ import { isAlive, selfIdentity } from "../vm/procfs.js"
 import { awaitGone, killVmm } from "../vm/qemu/process.js"
 import {
   isExpired,
+  iso,
   listRecords,
+  machineResultFields,
+  newMachineFields,
+  newMachineId,
   observedState,
   type PersistentRecord,
   readRecord,
-  removeBootClaim,
   vmmAlive,
   withLockFile,
   withStateLock,
-  writeBootClaim,
   writeRecord
 } from "../vm/records.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
-import { bootSpecFor } from "../vm/bootSpec.js"
+import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { countActiveVms } from "../vm/active.js"
+import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
 import { captureServices } from "./captureServices.js"
-
-export const newVmId = () => randomBytes(6).toString("hex")
 
 export const WORKDIR = "/workspace"
 
@@ -48,20 +47,11 @@ const CONNECT_TIMEOUT_MS = 15_000
 /** A stopping guest gets this long to sync and power off before QEMU is killed. */
 const POWEROFF_GRACE_MS = 5_000
 
-const iso = (ms: number) => new Date(ms).toISOString()
-
 const infoOf = (record: PersistentRecord): VmInfo => ({
   vm_id: record.id,
-  environment: record.environment,
+  ...machineResultFields(record),
   state: observedState(record),
-  vcpu_count: record.vcpu_count,
-  mem_mib: record.mem_mib,
-  network_enabled: record.network,
   allow_host_compat: record.allow_host_compat,
-  execution_mode: record.execution_mode,
-  ttl_seconds: record.ttl_seconds,
-  created_at: record.created_at,
-  expires_at: record.expires_at,
   started_at: record.started_at,
   boot_ms: record.boot_ms
 })
@@ -75,10 +65,7 @@ export const make = Effect.gen(function*() {
   const stateDir = config.stateDir
   const pool = yield* makeWarmPool(vmm.bootEphemeral)
 
-  const checkLimit = Effect.flatMap(Effect.sync(() => countActiveVms(stateDir)), (active) =>
-    active >= config.maxActiveVms
-      ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
-      : Effect.void)
+  const checkLimit = ensureBelowLimit(stateDir, config.maxActiveVms)
 
   const anyRecord = (vmId: string) =>
     Effect.flatMap(readRecord(stateDir, vmId), Option.match({
@@ -100,7 +87,7 @@ export const make = Effect.gen(function*() {
   const run = (input: VmRunInput, options: RunOptions = {}) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
-      const id = newVmId()
+      const id = newMachineId()
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(input.environment)], {
         concurrency: 2
       })
@@ -114,7 +101,7 @@ export const make = Effect.gen(function*() {
         })),
         () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
       )
-      const spec = bootSpecFor(id, assets, environment, { vcpus: input.vcpu_count, memMib: input.mem_mib, network: input.network })
+      const spec = bootSpecFor(id, assets, environment, sizingOf(input))
       const poolKey = JSON.stringify([environment.name, input.vcpu_count, input.mem_mib, input.network])
       const pooled = yield* pool.take(poolKey)
       yield* pool.refill(poolKey, () => Effect.succeed(spec))
@@ -149,7 +136,7 @@ export const make = Effect.gen(function*() {
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
           }),
           (outcome) => ({
-            result: { ...outcomeFields(outcome, "host_compat"), vm_id: newVmId(), environment: input.environment, boot_ms: 0 },
+            result: { ...outcomeFields(outcome, "host_compat"), vm_id: newMachineId(), environment: input.environment, boot_ms: 0 },
             stdout: outcome.stdout.bytes(),
             stderr: outcome.stderr.bytes()
           })
@@ -162,23 +149,11 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       // Installed now, so that vm_start only boots.
       const environment = yield* environments.ensure(input.environment)
-      const now = Date.now()
       const record: PersistentRecord = {
-        id: newVmId(),
+        ...newMachineFields(newMachineId(), environment.name, input, Date.now()),
         kind: "persistent",
-        environment: environment.name,
         state: "created",
-        vcpu_count: input.vcpu_count,
-        mem_mib: input.mem_mib,
-        network: input.network,
-        allow_host_compat: input.allow_host_compat,
-        execution_mode: "guest_virtio_serial",
-        ttl_seconds: input.ttl_seconds,
-        created_at: iso(now),
-        expires_at: iso(now + input.ttl_seconds * 1000),
         started_at: null,
-        boot_ms: null,
-        vmm: null,
         owner: selfIdentity(),
         scratch_formatted: false
       }
@@ -216,31 +191,13 @@ export const make = Effect.gen(function*() {
       const dir = vmPaths(stateDir, initial.id).dir
       // A created VM already holds its slot; a stopped one (or one whose QEMU died) claims
       // it again, in one step with the check, until its record names the running VM.
-      if (observedState(initial) === "stopped") {
-        yield* Effect.acquireRelease(
-          withStateLock(stateDir, Effect.zipRight(checkLimit, writeBootClaim(dir))),
-          () => removeBootClaim(dir)
-        )
-      }
+      if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, dir, config.maxActiveVms)
       const [assets, environment] = yield* Effect.all([
         kernels.ensure,
         environments.ensure(initial.environment)
       ], { concurrency: 2 })
       const paths = vmPaths(stateDir, initial.id)
-      const booted = yield* vmm.bootDetached({
-        id: initial.id,
-        kernel: assets.kernel,
-        initrd: assets.initrd,
-        rootImage: environment.rootImage,
-        template: {
-          environment: environment.name,
-          rootDigest: environment.manifest.rootfs.sha256,
-          bootDigest: assets.digest
-        },
-        vcpus: initial.vcpu_count,
-        memMib: initial.mem_mib,
-        network: initial.network
-      }, paths, { formatScratch: !initial.scratch_formatted, journaledScratch: false, dieWithParent: true }).pipe(
+      const booted = yield* vmm.bootDetached(bootSpecFor(initial.id, assets, environment, sizingOf(initial)), paths, { formatScratch: !initial.scratch_formatted, journaledScratch: false, dieWithParent: true }).pipe(
         Effect.map((vm) => ({ vm, mode: "guest_virtio_serial" as const })),
         Effect.catchIf(hostCompatAllowed(initial.allow_host_compat), () =>
           Effect.succeed({ vm: undefined, mode: "host_compat" as const }))

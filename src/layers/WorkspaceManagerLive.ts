@@ -4,10 +4,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
-import { VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
 import {
   type JournalEntry,
   WORKSPACE_PATH,
@@ -21,13 +20,14 @@ import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { Vmm } from "../services/Vmm.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
-import { countActiveVms } from "../vm/active.js"
+import { claimBootSlot } from "../vm/active.js"
+import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { type CommandOutcome, outcomeFields, type OutputSink, runCommand } from "../vm/execCommand.js"
 import { CappedOutput } from "../vm/output.js"
 import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
-import { removeBootClaim, withLockFile, withStateLock, writeBootClaim } from "../vm/records.js"
+import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, withLockFile } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
@@ -48,8 +48,6 @@ const CONNECT_TIMEOUT_MS = 15_000
 /** An import has this long to unpack in the guest (large trees under TCG are slow). */
 const IMPORT_TIMEOUT_SECONDS = 3600
 
-const iso = (ms: number) => new Date(ms).toISOString()
-
 const clip = (text: string, bytes: number) => {
   const buf = Buffer.from(text, "utf8")
   return buf.byteLength <= bytes ? text : buf.subarray(0, bytes).toString("utf8")
@@ -59,19 +57,12 @@ const running = (record: WorkspaceRecord) => record.vmm !== null && isAlive(reco
 
 const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   workspace_id: record.id,
-  environment: record.environment,
+  ...machineResultFields(record),
   state: running(record) ? "started" : "stopped",
   workspace_path: WORKSPACE_PATH,
-  execution_mode: record.execution_mode,
-  vcpu_count: record.vcpu_count,
-  mem_mib: record.mem_mib,
-  network_enabled: record.network,
   command_count: record.command_count,
   last_command: record.last_command,
-  workspace_seed: record.workspace_seed,
-  ttl_seconds: record.ttl_seconds,
-  created_at: record.created_at,
-  expires_at: record.expires_at
+  workspace_seed: record.workspace_seed
 })
 
 export const make = Effect.gen(function*() {
@@ -90,7 +81,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(readWorkspace(stateDir, id), Option.match({
       onNone: () => Effect.fail(new WorkspaceNotFound({ workspaceId: id })),
       onSome: (record) =>
-        Date.parse(record.expires_at) <= Date.now()
+        isExpired(record, Date.now())
           ? Effect.zipRight(Effect.suspend(() => remove(id)), Effect.fail(new WorkspaceNotFound({ workspaceId: id })))
           : Effect.succeed(record)
     }))
@@ -112,34 +103,11 @@ export const make = Effect.gen(function*() {
       const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
       yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
-      // Check the limit and claim a slot in one step, so parallel creates cannot all slip
-      // under it; the claim goes once the record names the running VM (or the boot failed).
-      yield* Effect.acquireRelease(
-        withStateLock(stateDir, Effect.suspend(() => {
-          const active = countActiveVms(stateDir)
-          return active >= config.maxActiveVms
-            ? Effect.fail(new VmLimitReached({ limit: config.maxActiveVms, active }))
-            : writeBootClaim(paths.dir)
-        })),
-        () => removeBootClaim(paths.dir)
-      )
+      yield* claimBootSlot(stateDir, paths.dir, config.maxActiveVms)
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })
-      const vm = yield* vmm.bootDetached({
-        id: record.id,
-        kernel: assets.kernel,
-        initrd: assets.initrd,
-        rootImage: environment.rootImage,
-        template: {
-          environment: environment.name,
-          rootDigest: environment.manifest.rootfs.sha256,
-          bootDigest: assets.digest
-        },
-        vcpus: record.vcpu_count,
-        memMib: record.mem_mib,
-        network: record.network
-      }, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
+      const vm = yield* vmm.bootDetached(bootSpecFor(record.id, assets, environment, sizingOf(record)), paths, { formatScratch, journaledScratch: true, dieWithParent: false })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
       return updated
@@ -194,20 +162,11 @@ export const make = Effect.gen(function*() {
       const seedSummary = input.seed_path === undefined ? undefined : yield* inspectImportSource(input.seed_path)
       const environment = yield* environments.ensure(input.environment)
       const now = Date.now()
-      const id = randomBytes(6).toString("hex")
+      const id = newMachineId()
       const paths = workspacePaths(stateDir, id)
       Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
       const initial: WorkspaceRecord = {
-        id,
-        environment: environment.name,
-        vcpu_count: input.vcpu_count,
-        mem_mib: input.mem_mib,
-        network: input.network,
-        allow_host_compat: input.allow_host_compat,
-        execution_mode: "guest_virtio_serial",
-        ttl_seconds: input.ttl_seconds,
-        created_at: iso(now),
-        expires_at: iso(now + input.ttl_seconds * 1000),
+        ...newMachineFields(id, environment.name, input, now),
         command_count: 0,
         last_command: null,
         workspace_seed: {
@@ -215,9 +174,7 @@ export const make = Effect.gen(function*() {
           seed_path: input.seed_path ?? null,
           files: seedSummary?.files ?? 0,
           bytes: seedSummary?.bytes ?? 0
-        },
-        vmm: null,
-        boot_ms: null
+        }
       }
       const build = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)

@@ -5,11 +5,13 @@
  * same schemas that wrote them; one that does not parse (being written or
  * removed) counts as nothing.
  */
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
+import { VmLimitReached } from "../contract/errors.js"
 import { decodeWorkspaceRecord, workspacePaths, workspacesRoot } from "../workspace/store.js"
 import { isAlive } from "./procfs.js"
-import { bootClaimHeld, decodePersistentRecord, isExpired, vmmAlive } from "./records.js"
+import { bootClaimHeld, decodePersistentRecord, isExpired, removeBootClaim, vmmAlive, withStateLock, writeBootClaim } from "./records.js"
 import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 import { TEMPLATE_VM_PREFIX } from "./template.js"
 import { POOL_ID_PREFIX } from "./warmPool.js"
@@ -57,3 +59,21 @@ export const countActiveVms = (stateDir: string, now = Date.now()): number => {
   }
   return active
 }
+
+/** Fails when `limit` VMs are already active; call under the state lock, with the claim that follows. */
+export const ensureBelowLimit = (stateDir: string, limit: number) =>
+  Effect.suspend(() => {
+    const active = countActiveVms(stateDir)
+    return active >= limit ? Effect.fail(new VmLimitReached({ limit, active })) : Effect.void
+  })
+
+/**
+ * Check the limit and claim a slot for booting the machine in `dir` in one step (so
+ * parallel starts cannot all slip under it), holding the claim for the scope: until the
+ * record names the running VM, or the boot failed.
+ */
+export const claimBootSlot = (stateDir: string, dir: string, limit: number) =>
+  Effect.acquireRelease(
+    withStateLock(stateDir, Effect.zipRight(ensureBelowLimit(stateDir, limit), writeBootClaim(dir))),
+    () => removeBootClaim(dir)
+  )

@@ -3,11 +3,24 @@ import type { InstalledEnvironment } from "../services/EnvironmentStore.js"
 import type { BootAssets } from "../services/KernelStore.js"
 import type { BootSpec } from "../services/Vmm.js"
 
+export interface Sizing {
+  readonly vcpus: number
+  readonly memMib: number
+  readonly network: boolean
+}
+
+/** The sizing of a contract input or a machine record (`vcpu_count`, `mem_mib`, `network`). */
+export const sizingOf = (x: { readonly vcpu_count: number; readonly mem_mib: number; readonly network: boolean }): Sizing => ({
+  vcpus: x.vcpu_count,
+  memMib: x.mem_mib,
+  network: x.network
+})
+
 export const bootSpecFor = (
   id: string,
   assets: BootAssets,
   environment: InstalledEnvironment,
-  sizing: { readonly vcpus: number; readonly memMib: number; readonly network: boolean }
+  sizing: Sizing
 ): BootSpec => ({
   id,
   kernel: assets.kernel,

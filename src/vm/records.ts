@@ -7,6 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { ExecutionMode } from "../contract/common.js"
@@ -33,6 +34,51 @@ export const MachineRecordFields = {
   /** QEMU while running: pid and start time (tells it from a recycled pid). */
   vmm: Schema.NullOr(ProcessId)
 }
+type MachineRecord = Schema.Struct.Type<typeof MachineRecordFields>
+
+/** Ids of VMs and workspaces: 12 random lowercase hex digits. */
+export const newMachineId = () => randomBytes(6).toString("hex")
+
+export const iso = (ms: number) => new Date(ms).toISOString()
+
+/** What a new machine's record starts with: its sizing and lifetime, no VMM yet. */
+export const newMachineFields = (
+  id: string,
+  environment: string,
+  input: {
+    readonly vcpu_count: number
+    readonly mem_mib: number
+    readonly network: boolean
+    readonly allow_host_compat: boolean
+    readonly ttl_seconds: number
+  },
+  now: number
+): MachineRecord => ({
+  id,
+  environment,
+  vcpu_count: input.vcpu_count,
+  mem_mib: input.mem_mib,
+  network: input.network,
+  allow_host_compat: input.allow_host_compat,
+  execution_mode: "guest_virtio_serial",
+  ttl_seconds: input.ttl_seconds,
+  created_at: iso(now),
+  expires_at: iso(now + input.ttl_seconds * 1000),
+  boot_ms: null,
+  vmm: null
+})
+
+/** The result fields a VM's info and a workspace's summary share. */
+export const machineResultFields = (record: MachineRecord) => ({
+  environment: record.environment,
+  vcpu_count: record.vcpu_count,
+  mem_mib: record.mem_mib,
+  network_enabled: record.network,
+  execution_mode: record.execution_mode,
+  ttl_seconds: record.ttl_seconds,
+  created_at: record.created_at,
+  expires_at: record.expires_at
+})
 
 export const PersistentRecord = Schema.Struct({
   ...MachineRecordFields,
@@ -64,7 +110,7 @@ export const vmmAlive = (record: PersistentRecord) => record.vmm !== null && isA
 export const observedState = (record: PersistentRecord): PersistentRecord["state"] =>
   record.state === "started" && !vmmAlive(record) ? "stopped" : record.state
 
-export const isExpired = (record: PersistentRecord, now: number) => Date.parse(record.expires_at) <= now
+export const isExpired = (record: { readonly expires_at: string }, now: number) => Date.parse(record.expires_at) <= now
 
 /** Bookkeeping under the state lock takes milliseconds; a lock this old was left by a crash. */
 const STATE_LOCK_STALE_MS = 30_000
