@@ -1,13 +1,15 @@
 /**
  * bench/start: in one run, median of N each (BENCH_N, default 10):
- *  - cold `vm_run true` (templates off) and warm `vm_run true` (from a template), in process;
+ *  - cold `vm_run true` (templates off), warm `vm_run true` (from a template), and warm
+ *    `vm_run true` served by a warm pool of one, in process;
  *  - a raw QEMU restore of the same template to the agent's first answer (spawn, QMP
  *    device-state load, channel handshake and one ping): the floor for a warm start;
  *  - the whole CLI, `pyro run tiny -- true`, warm, against gVisor's
- *    `runsc --network=none do true` (Debian's runsc), if installed.
+ *    `runsc --network=none do true` (Debian's runsc), if installed;
  *  - in restored VMs, the first and the second `true`: what TCG's per-process translation
  *    adds to a warm start, which the raw restore (a ping) does not pay.
- * Prints warm/cold (goal <= 0.05), warm/raw-restore (goal <= 1.5) and cli/gvisor (goal <= 1.0).
+ * Prints warm/cold (goal <= 0.05), warm/raw-restore (goal <= 1.5), the same two for the
+ * pooled start, and cli/gvisor (goal <= 1.0).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
