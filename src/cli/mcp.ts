@@ -4,6 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
+import { reapAll } from "../api/handlers.js"
 import { VmManager } from "../services/VmManager.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
@@ -33,10 +34,7 @@ const serve = Command.make("serve", { warmPool }, (args) =>
     )
     const runFork = yield* FiberSet.makeRuntime<VmManager | WorkspaceManager>()
     const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
-    const workspaces = yield* WorkspaceManager
-    yield* Effect.forkScoped(
-      Effect.repeat(Effect.ignore(Effect.zip(vms.reapExpired, workspaces.reapExpired)), Schedule.spaced(REAP_EVERY))
-    )
+    yield* Effect.forkScoped(Effect.repeat(Effect.ignore(reapAll), Schedule.spaced(REAP_EVERY)))
 
     const transport = new StdioServerTransport()
     yield* Effect.acquireRelease(

@@ -1,15 +1,13 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
-import { formatInputError } from "../contract/common.js"
 import { VmRunInput } from "../contract/vm.js"
 import { VmManager } from "../services/VmManager.js"
 import { setExitCode } from "./exitCode.js"
 import { restoreForcedArg } from "./forcedArgs.js"
 import { json, sizing } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
-import { UsageError } from "./usage.js"
+import { decodeArgs } from "./usage.js"
 
 const environment = Args.text({ name: "ENV" }).pipe(Args.withDescription("Environment to boot, e.g. debian:12 or tiny"))
 const command = Args.text({ name: "COMMAND" }).pipe(
@@ -22,7 +20,7 @@ export const runCommand = Command.make(
   { environment, command, ...sizing, json },
   (args) =>
     Effect.gen(function*() {
-      const input = yield* Schema.decodeUnknown(VmRunInput)({
+      const input = yield* decodeArgs(VmRunInput, {
         environment: args.environment,
         command: args.command.map(restoreForcedArg),
         vcpu_count: args.vcpuCount,
@@ -31,7 +29,7 @@ export const runCommand = Command.make(
         ttl_seconds: args.ttlSeconds,
         network: args.network,
         allow_host_compat: args.allowHostCompat
-      }, { errors: "all" }).pipe(Effect.mapError((e) => new UsageError({ detail: formatInputError(e) })))
+      })
       const manager = yield* VmManager
       const outcome = yield* manager.run(
         input,

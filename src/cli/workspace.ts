@@ -4,8 +4,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import { formatInputError } from "../contract/common.js"
 import {
   WorkspaceCreateInput,
   type WorkspaceDeleteResult,
@@ -21,12 +19,7 @@ import { setExitCode } from "./exitCode.js"
 import { restoreForcedArg } from "./forcedArgs.js"
 import { json, sizing } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
-import { UsageError } from "./usage.js"
-
-const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
-  Schema.decodeUnknown(schema)(value, { errors: "all" }).pipe(
-    Effect.mapError((e) => new UsageError({ detail: formatInputError(e) }))
-  )
+import { decodeArgs } from "./usage.js"
 
 const workspaceId = Args.text({ name: "WORKSPACE_ID" })
 
@@ -92,7 +85,7 @@ const create = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const input = yield* decode(WorkspaceCreateInput, {
+      const input = yield* decodeArgs(WorkspaceCreateInput, {
         environment: args.environment,
         vcpu_count: args.vcpuCount,
         mem_mib: args.memMib,
@@ -118,7 +111,7 @@ const push = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const input = yield* decode(WorkspaceSyncPushInput, {
+      const input = yield* decodeArgs(WorkspaceSyncPushInput, {
         workspace_id: args.workspaceId,
         source_path: args.source,
         dest: args.dest
@@ -143,7 +136,7 @@ const exec = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const input = yield* decode(WorkspaceExecInput, {
+      const input = yield* decodeArgs(WorkspaceExecInput, {
         workspace_id: args.workspaceId,
         command: args.command.map(restoreForcedArg),
         timeout_seconds: args.timeoutSeconds
@@ -172,7 +165,7 @@ const byId = <A>(
 ) =>
   Command.make(name, { workspaceId, json }, (args) =>
     Effect.gen(function*() {
-      const { workspace_id } = yield* decode(WorkspaceIdInput, { workspace_id: args.workspaceId })
+      const { workspace_id } = yield* decodeArgs(WorkspaceIdInput, { workspace_id: args.workspaceId })
       const result = yield* run(yield* WorkspaceManager, workspace_id)
       yield* args.json ? printJson(result) : writeStdout(format(result))
     })).pipe(Command.withDescription(description))

@@ -8,9 +8,10 @@ import type { KernelError } from "../services/KernelStore.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 
+/** Arguments that do not match an operation's input schema: one `field: problem` per issue. */
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly detail: string }> {
   override get message() {
-    return `invalid input: ${this.detail}`
+    return this.detail
   }
 }
 

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { withTempDir } from "../host/files.js"
+import { shortDigest } from "../oci/digest.js"
 import { flattenLayers } from "../oci/flatten.js"
 import { type ContainerImage, gunzipTo, type PyroEnvironmentImage } from "../oci/pull.js"
 import { type Progress, report } from "../services/Progress.js"
@@ -25,7 +26,6 @@ export const isOciName = (name: string) => name.startsWith(OCI_PREFIX)
 /** Downloaded blobs, kept so a re-pull of the same image is quick; `pyro env prune` clears them. */
 export const ociBlobDir = (cacheDir: string) => Path.join(cacheDir, "oci", "blobs")
 
-const shortDigest = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12)
 
 /** A pushed pyro environment: its image, checked against the digest in its own manifest. */
 export const installEnvironmentArtifact = (

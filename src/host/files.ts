@@ -60,14 +60,21 @@ export const removeStalePartials = (dir: string) =>
     }
   })
 
-export const sha256File = (path: string) =>
-  Effect.async<string, Error>((resume) => {
+/** A file's sha256 (hex) and size, streamed. */
+export const hashFile = (path: string) =>
+  Effect.async<{ readonly sha256: string; readonly size: number }, Error>((resume) => {
     const hash = Crypto.createHash("sha256")
+    let size = 0
     const input = Fs.createReadStream(path)
-    input.on("data", (chunk) => hash.update(chunk))
+    input.on("data", (chunk) => {
+      size += chunk.length
+      hash.update(chunk)
+    })
     input.on("error", (err) => resume(Effect.fail(err)))
-    input.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
+    input.on("end", () => resume(Effect.succeed({ sha256: hash.digest("hex"), size })))
     return Effect.sync(() => input.destroy())
   })
+
+export const sha256File = (path: string) => Effect.map(hashFile(path), (h) => h.sha256)
 
 export const sha256 = (data: Uint8Array | string) => Crypto.createHash("sha256").update(data).digest("hex")

@@ -12,8 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
-import { HANDLERS } from "../api/handlers.js"
-import { formatInputError } from "../contract/common.js"
+import { invoke } from "../api/handlers.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import { ALL_OPERATIONS, type Operation } from "../contract/operations.js"
 import type { VmManager } from "../services/VmManager.js"
@@ -64,14 +63,11 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const op = operations.get(request.params.name)
-    const handler = HANDLERS[request.params.name]
-    if (!op || !handler) {
+    if (!op) {
       return errorResult("unknown_tool", `no tool named ${request.params.name}; tools: ${[...operations.keys()].join(", ")}`)
     }
     const program = Effect.gen(function*() {
-      const input = yield* Schema.decodeUnknown(op.input)(request.params.arguments ?? {}, { errors: "all", onExcessProperty: "error" })
-        .pipe(Effect.mapError((e) => ({ _tag: "InvalidInput" as const, message: formatInputError(e) })))
-      const output = yield* handler(input)
+      const output = yield* invoke(op, request.params.arguments)
       if (op.tool === "vm_create") options.onVmCreated?.((output as { vm_id: string }).vm_id)
       return yield* Schema.encode(op.output)(output).pipe(Effect.orDie)
     })
@@ -87,9 +83,7 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
     if (Cause.isInterruptedOnly(exit.cause)) return errorResult("cancelled", "the request was cancelled; a one-shot VM it started was cleaned up")
     const failure = Cause.failureOption(exit.cause)
     if (Option.isSome(failure)) {
-      const e = failure.value as { _tag?: string; message?: string }
-      if (e._tag === "InvalidInput") return errorResult("invalid_input", e.message ?? "bad arguments")
-      return errorResult(errorCode(e), errorMessage(e))
+      return errorResult(errorCode(failure.value), errorMessage(failure.value))
     }
     return errorResult("internal_error", Cause.pretty(exit.cause).split("\n")[0] ?? "unexpected failure")
   })

@@ -36,7 +36,19 @@ const tidy = (node: unknown, defs: Json): unknown => {
   return out
 }
 
+const made = new WeakMap<Schema.Schema<any, any>, Json>()
+
+/**
+ * Made once per schema (every tools/list and toolDefinitions() asks for all of them);
+ * each caller gets its own copy, free to change.
+ */
 export const toolJsonSchema = (schema: Schema.Schema<any, any>): Json => {
+  let json = made.get(schema)
+  if (!json) made.set(schema, (json = makeToolJsonSchema(schema)))
+  return structuredClone(json)
+}
+
+const makeToolJsonSchema = (schema: Schema.Schema<any, any>): Json => {
   // An empty struct would come out as "any object or array".
   if (SchemaAST.isTypeLiteral(schema.ast) && schema.ast.propertySignatures.length === 0) {
     return { type: "object", properties: {}, additionalProperties: false }

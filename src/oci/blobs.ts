@@ -9,11 +9,11 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
 import * as FsP from "node:fs/promises"
 import * as Path from "node:path"
 import type { RegistryClient } from "./client.js"
-import { digestHex, shortDigest } from "./digest.js"
+import { hashFile as hostHashFile } from "../host/files.js"
+import { digestHex, sha256Digest, shortDigest } from "./digest.js"
 import { DigestMismatch, DocumentTooLarge, OciIoError, type RegistryUnreachable, SizeMismatch } from "./errors.js"
 import { commitTempFile, io, lstatIfExists, openTempFile, partialPath, writeAll } from "./io.js"
 import type { Descriptor } from "./manifest.js"
@@ -26,18 +26,10 @@ const PROGRESS_INTERVAL_MS = 250
 
 /** sha256 of a file, streamed. */
 export const hashFile = (path: string): Effect.Effect<{ readonly digest: string; readonly size: number }, OciIoError> =>
-  Effect.async((resume) => {
-    const hash = Crypto.createHash("sha256")
-    let size = 0
-    const input = Fs.createReadStream(path)
-    input.on("data", (chunk) => {
-      size += chunk.length
-      hash.update(chunk)
-    })
-    input.on("error", (cause) => resume(Effect.fail(new OciIoError({ op: "read", path, cause }))))
-    input.on("end", () => resume(Effect.succeed({ digest: `sha256:${hash.digest("hex")}`, size })))
-    return Effect.sync(() => input.destroy())
-  })
+  hostHashFile(path).pipe(
+    Effect.map(({ sha256, size }) => ({ digest: sha256Digest(sha256), size })),
+    Effect.mapError((cause) => new OciIoError({ op: "read", path, cause }))
+  )
 
 /** Whether the cached file at `path` is exactly the blob `descriptor` describes. */
 export const verifyBlobFile = (path: string, descriptor: Pick<Descriptor, "digest" | "size">) =>

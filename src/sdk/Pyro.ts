@@ -13,9 +13,8 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { HANDLERS } from "../api/handlers.js"
+import { invoke } from "../api/handlers.js"
 import { VERSION } from "../cli/version.js"
-import { formatInputError } from "../contract/common.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import * as Ops from "../contract/operations.js"
 import { servicesLayer } from "../layers/App.js"
@@ -113,12 +112,7 @@ export class Pyro {
 
   /** Decode input with the operation's schema, run its handler, return the contract's result. */
   private call<O extends Ops.Operation<any, any>>(op: O, input: unknown): Promise<Out<O>> {
-    return this.run(Effect.gen(function*() {
-      const decoded = yield* Schema.decodeUnknown(op.input)(input ?? {}, { errors: "all", onExcessProperty: "error" }).pipe(
-        Effect.mapError((e) => ({ _tag: "InvalidInput", message: formatInputError(e) }))
-      )
-      return (yield* HANDLERS[op.tool]!(decoded)) as Out<O>
-    }))
+    return this.run(invoke(op, input) as Effect.Effect<Out<O>, unknown, VmManager | WorkspaceManager>)
   }
 
   runInVm(input: In<typeof Ops.vmRun>) {
