@@ -53,4 +53,6 @@ export const ROOTFS_FILE = "rootfs.ext4"
 export const KERNEL_PAIRING = "pyro guest kernel (Debian 12 linux-image-cloud-amd64) with the pyro agent initramfs"
 
 export const decodeManifest = Schema.decodeUnknown(Schema.parseJson(EnvironmentManifest))
+/** For a manifest already parsed from JSON (a registry's config blob). */
+export const decodeManifestValue = Schema.decodeUnknown(EnvironmentManifest)
 export const encodeManifest = Schema.encode(Schema.parseJson(EnvironmentManifest, { space: 2 }))

@@ -18,7 +18,7 @@ import { type Progress, report } from "../services/Progress.js"
 import { imageFromTree } from "./build.js"
 import { installedPackages } from "./debian.js"
 import { writeManifestFor } from "./install.js"
-import { decodeManifest, encodeManifest, KERNEL_PAIRING, MANIFEST_FILE, ROOTFS_FILE } from "./manifest.js"
+import { decodeManifestValue, encodeManifest, KERNEL_PAIRING, MANIFEST_FILE, ROOTFS_FILE } from "./manifest.js"
 
 export const OCI_PREFIX = "oci://"
 export const isOciName = (name: string) => name.startsWith(OCI_PREFIX)
@@ -37,7 +37,7 @@ export const installEnvironmentArtifact = (
 ) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const manifest = yield* decodeManifest(JSON.stringify(image.config)).pipe(
+    const manifest = yield* decodeManifestValue(image.config).pipe(
       Effect.mapError((e) => new Error(`${reference} is not a valid pyro environment: ${e.message}`))
     )
     yield* report({ scope: "pull", phase: "unpack", fields: { environment: reference } })

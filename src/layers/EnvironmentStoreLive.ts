@@ -8,7 +8,7 @@ import * as Path from "node:path"
 import { buildCatalogEnvironment } from "../environment/build.js"
 import { CATALOG, cacheName, type CatalogEntry, findEntry } from "../environment/catalog.js"
 import { diskUsage, type InstallDir, readInstall, verifyInstall } from "../environment/install.js"
-import type { EnvironmentManifest } from "../environment/manifest.js"
+import { decodeManifestValue } from "../environment/manifest.js"
 import { MANIFEST_FILE } from "../environment/manifest.js"
 import {
   installContainerImage,
@@ -128,7 +128,7 @@ export const make = Effect.gen(function*() {
         yield* report({ scope: "pull", phase: "download", fields: { environment: entry.name, from: reference } })
         const image = yield* pullImage(ref, { blobDir })
         if (image.kind !== "pyro-environment") return yield* Effect.fail(new Error("not a pyro environment"))
-        const published = image.config as Partial<EnvironmentManifest>
+        const published = yield* decodeManifestValue(image.config)
         if (published.name !== entry.name || published.version !== entry.version) {
           return yield* Effect.fail(new Error(`it holds ${published.name} ${published.version}, not ${entry.version}`))
         }
