@@ -11,6 +11,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { qemuProcessesUnder } from "./vm.js"
+import { isAlive, type ProcessIdentity, selfIdentity } from "../../src/vm/procfs.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { EnvironmentStoreLive } from "../../src/layers/EnvironmentStoreLive.js"
 import { KernelStoreLive } from "../../src/layers/KernelStoreLive.js"
@@ -24,21 +25,45 @@ import { ProgressSilent } from "../../src/services/Progress.js"
  * themselves; this is the net under them: workspace VMs outlive their
  * creator by design, so a test file killed before its afterAll (a timeout,
  * a crash) would leave them running. The teardown kills, by pid, every QEMU
- * whose command line names this run's directory, then removes it.
+ * whose command line names this run's directory, then removes it. A run
+ * killed before its teardown (vitest itself killed) is cleaned the same way
+ * by the next run's setup: each run root names the process that made it.
  */
-const runRoot = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-tests-"))
-process.env.PYRO_TEST_RUN_ROOT = runRoot
+const RUN_ROOT_PREFIX = "pyro-tests-"
+const OWNER_FILE = "owner.json"
 
-const teardown = () => {
-  for (const pid of qemuProcessesUnder(runRoot)) {
+const removeRunRoot = (root: string) => {
+  for (const pid of qemuProcessesUnder(root)) {
     try {
       process.kill(pid, "SIGKILL")
     } catch {
       // already gone
     }
   }
-  Fs.rmSync(runRoot, { recursive: true, force: true })
+  Fs.rmSync(root, { recursive: true, force: true })
 }
+
+/** Run roots whose vitest is gone: owner dead, or never written by a setup a minute ago. */
+const removeAbandonedRunRoots = () => {
+  for (const name of Fs.readdirSync(Os.tmpdir()).filter((n) => n.startsWith(RUN_ROOT_PREFIX))) {
+    const root = Path.join(Os.tmpdir(), name)
+    let owner: ProcessIdentity | undefined
+    try {
+      owner = JSON.parse(Fs.readFileSync(Path.join(root, OWNER_FILE), "utf8")) as ProcessIdentity
+    } catch {
+      owner = undefined
+    }
+    const ownerless = !owner && Date.now() - Fs.statSync(root).mtimeMs > 60_000
+    if (owner ? !isAlive(owner) : ownerless) removeRunRoot(root)
+  }
+}
+
+removeAbandonedRunRoots()
+const runRoot = Fs.mkdtempSync(Path.join(Os.tmpdir(), RUN_ROOT_PREFIX))
+Fs.writeFileSync(Path.join(runRoot, OWNER_FILE), JSON.stringify(selfIdentity()))
+process.env.PYRO_TEST_RUN_ROOT = runRoot
+
+const teardown = () => removeRunRoot(runRoot)
 
 export default async function setup() {
   execFileSync("node", ["scripts/build.mjs", "--no-types"], { stdio: "inherit" })
