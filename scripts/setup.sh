@@ -6,17 +6,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What each package is for is in README.md ("System tools").
+# What each package is for is in README.md ("System tools") and src/host/systemTools.ts,
+# which lists every command pyro, its tests and its benchmarks run; a test checks that
+# each of them comes from a package installed here.
 PACKAGES=(
   qemu-system-x86 # the VMM
   e2fsprogs       # mkfs.ext4 -d: root images without mounting
+  coreutils       # cp --sparse: template scratch disks
+  util-linux      # setpriv: the VMM dies with its parent
   musl-tools      # musl-gcc: the static guest agent
-  gcc libc6-dev   # the agent's protocol tests (with sanitizers)
+  apt dpkg        # apt-get download + dpkg-deb -x: the kernel and busybox
   busybox-static  # the tiny environment
   mmdebstrap      # the debian:12 environments
-  util-linux      # setpriv: the VMM dies with its parent
   ca-certificates
-  docker-registry # a real OCI registry for the registry tests
+  gcc libc6-dev   # tests: the agent's protocol code under sanitizers
+  cpio            # tests: the initramfs writer checked against cpio
+  tar git openssl # tests: import streams, a real repository, the test registry's certificate
+  docker-registry # tests: a real OCI registry
+  runsc           # bench: gVisor, the baseline bench/start compares against
 )
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { formatProgressLine, Progress, type ProgressEvent } from "../services/Progress.js"
+import { ansiAllowed } from "./terminal.js"
 
 const BAR_WIDTH = 24
 
@@ -16,7 +17,8 @@ export const progressBar = (fraction: number) => {
 }
 
 export const makeStderrProgress = (stream: NodeJS.WriteStream = process.stderr) => {
-  const tty = stream.isTTY === true
+  // The bar is redrawn in place with escapes only for a person at a terminal.
+  const tty = ansiAllowed(stream)
   let lastKey = ""
   let lastDecile = -1
   let barShown = false

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
+import { installHint, SYSTEM_TOOLS, type ToolName } from "../host/systemTools.js"
 import { which } from "../host/which.js"
 import { EnvironmentStore, type EnvironmentInfo } from "../services/EnvironmentStore.js"
 import { type KernelCacheStatus, KernelStore } from "../services/KernelStore.js"
@@ -67,14 +68,10 @@ export interface DoctorReport {
   }
 }
 
-const TOOLS: ReadonlyArray<readonly [string, string, string]> = [
-  ["setpriv", "kills a VM when pyro dies (parent-death signal)", "sudo apt-get install util-linux"],
-  ["mkfs.ext4", "builds root images and scratch disks", "sudo apt-get install e2fsprogs"],
-  ["cp", "copies a template's sparse scratch disk to each VM (GNU --sparse)", "sudo apt-get install coreutils"],
-  ["musl-gcc", "compiles the static guest agent", "sudo apt-get install musl-tools"],
-  ["apt-get", "downloads Debian's kernel and packages", "use a Debian host, or set PYRO_KERNEL"],
-  ["dpkg-deb", "unpacks Debian packages", "sudo apt-get install dpkg"]
-]
+/** The tools pyro itself runs (the VMM is checked on its own, as PYRO_QEMU may name another). */
+const TOOLS = (Object.keys(SYSTEM_TOOLS) as Array<ToolName>).filter((name) =>
+  (SYSTEM_TOOLS[name].use === "runtime" || SYSTEM_TOOLS[name].use === "build") && name !== "qemu-system-x86_64"
+)
 
 const qemuVersion = (path: string) =>
   Effect.sync(() => {
@@ -107,9 +104,10 @@ export const doctorReport = (options: { readonly bootCheck: boolean; readonly en
 
     const qemuPath = which(config.qemuBinary)
     if (!qemuPath) issues.push({ problem: `${config.qemuBinary} not found`, fix: "sudo apt-get install qemu-system-x86" })
-    const tools = TOOLS.map(([name, purpose, fix]): ToolStatus => {
+    const tools = TOOLS.map((name): ToolStatus => {
       const path = which(name)
-      if (!path) issues.push({ problem: `${name} not found (${purpose})`, fix })
+      const purpose = SYSTEM_TOOLS[name].purpose
+      if (!path) issues.push({ problem: `${name} not found (${purpose})`, fix: installHint(name) })
       return path ? { name, found: true, path, purpose } : { name, found: false, purpose }
     })
 

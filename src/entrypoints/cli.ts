@@ -12,6 +12,7 @@ import { cli } from "../cli/main.js"
 import { writeStderr } from "../cli/output.js"
 import { appLayer } from "../layers/App.js"
 import { makeStderrProgress } from "../cli/progress.js"
+import { withTerminalConsole } from "../cli/terminal.js"
 
 const StderrProgress = makeStderrProgress()
 
@@ -19,7 +20,7 @@ const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { 
 
 const program = Effect.gen(function*() {
   const code = yield* Ref.make(0)
-  yield* cli(protectForcedArgs(process.argv)).pipe(Effect.provideService(ExitCode, code))
+  yield* cli(protectForcedArgs(process.argv)).pipe(Effect.provideService(ExitCode, code), withTerminalConsole)
   return yield* Ref.get(code)
 }).pipe(
   // One clear line per failure; @effect/cli has already printed its own usage errors.

@@ -10,7 +10,7 @@ const guest = Path.resolve(import.meta.dirname, "../../guest")
 describe("guest wire.c", () => {
   it("passes its black-box tests under ASan and UBSan", () => {
     const out = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-wire-")), "wire_test")
-    execFileSync("cc", ["-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined", "-o", out,
+    execFileSync("gcc", ["-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined", "-o", out,
       Path.join(guest, "test", "wire_test.c"), Path.join(guest, "agent", "wire.c")])
     const stdout = execFileSync(out, { encoding: "utf8" })
     expect(stdout).toContain("wire tests passed")

@@ -57,6 +57,14 @@ describe("pyro CLI", () => {
     expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
   })
 
+  it("writes no ANSI escapes to a pipe: help, usage errors, failures", async () => {
+    for (const args of [["--help"], ["run", "--help"], ["run"], ["run", "tiny", "--mem-mib", "nope", "--", "true"]]) {
+      const r = await pyro(...args)
+      expect(r.stdout.toString() + r.stderr).not.toContain("\x1b")
+      expect(r.stdout.toString() + r.stderr).toMatch(/\w/)
+    }
+  })
+
   it("starts with V8's code cache, and a damaged cache is ignored and made again", async () => {
     const v8Dir = Path.join(process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache"), "pyro", "v8")
     expect((await pyro("--version")).code).toBe(0)

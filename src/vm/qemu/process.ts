@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import { tool } from "../../host/systemTools.js"
 import { BootError } from "../errors.js"
 import { isAlive, type ProcessIdentity } from "../procfs.js"
 
@@ -67,7 +68,7 @@ export const spawnVmm = (
     let stderr = ""
     const detached = lifetime._tag === "detached"
     const dieWithParent = lifetime._tag === "ephemeral" || lifetime.dieWithParent
-    const [command, ...args] = dieWithParent ? ["setpriv", "--pdeathsig", "KILL", "--", ...argv] : argv
+    const [command, ...args] = dieWithParent ? [tool("setpriv"), "--pdeathsig", "KILL", "--", ...argv] : argv
     const child = yield* Effect.acquireRelease(
       Effect.async<ChildProcess.ChildProcess, BootError>((resume) => {
         let stderrFd: number | undefined

@@ -1,0 +1,60 @@
+/**
+ * Every system command pyro runs (src/), and every one its tests, benchmarks
+ * and scripts run, with the Debian package that provides it. scripts/setup.sh
+ * installs each package listed here; test/unit/systemTools.test.ts checks the
+ * table against the code (a command run anywhere must be listed), against
+ * setup.sh (every package installed), and against dpkg (each command really
+ * belongs to its package). `doctor` reports the runtime ones.
+ */
+
+export type ToolUse = "runtime" | "build" | "test" | "bench"
+
+export interface SystemTool {
+  /** The Debian package that provides the command. */
+  readonly package: string
+  /** Who runs it: pyro itself (runtime), environment and agent builds, the tests, the benchmarks. */
+  readonly use: ToolUse
+  readonly purpose: string
+  /** How to get it, when installing the package is not the whole answer. */
+  readonly fix?: string
+}
+
+export const SYSTEM_TOOLS = {
+  "qemu-system-x86_64": { package: "qemu-system-x86", use: "runtime", purpose: "the VMM (microvm machine, virtio-mmio devices)" },
+  setpriv: { package: "util-linux", use: "runtime", purpose: "kills a VM when pyro dies (parent-death signal)" },
+  "mkfs.ext4": { package: "e2fsprogs", use: "runtime", purpose: "builds root images and scratch disks without mounting" },
+  cp: { package: "coreutils", use: "runtime", purpose: "copies a template's sparse scratch disk to each VM (GNU --sparse)" },
+  "musl-gcc": { package: "musl-tools", use: "build", purpose: "compiles the static guest agent" },
+  "apt-get": {
+    package: "apt",
+    use: "build",
+    purpose: "downloads Debian's kernel and busybox",
+    fix: "use a Debian host, or set PYRO_KERNEL and PYRO_KERNEL_MODULES"
+  },
+  "apt-cache": { package: "apt", use: "build", purpose: "resolves the kernel's metapackage" },
+  "dpkg-deb": { package: "dpkg", use: "build", purpose: "unpacks Debian packages" },
+  "dpkg-query": { package: "dpkg", use: "build", purpose: "lists an environment's packages" },
+  mmdebstrap: { package: "mmdebstrap", use: "build", purpose: "builds the Debian environments" },
+  gcc: { package: "gcc", use: "test", purpose: "compiles the agent's wire code natively under ASan/UBSan" },
+  cpio: { package: "cpio", use: "test", purpose: "checks the initramfs writer against a real cpio" },
+  tar: { package: "tar", use: "test", purpose: "GNU tar: the import stream must extract with it" },
+  busybox: { package: "busybox-static", use: "test", purpose: "BusyBox tar: the import stream must extract with it too" },
+  git: { package: "git", use: "test", purpose: "a real repository as a workspace seed" },
+  openssl: { package: "openssl", use: "test", purpose: "a TLS certificate for the test registry" },
+  "docker-registry": { package: "docker-registry", use: "test", purpose: "a real OCI registry (CNCF distribution) on loopback" },
+  chmod: { package: "coreutils", use: "test", purpose: "test fixtures" },
+  mkfifo: { package: "coreutils", use: "test", purpose: "a FIFO the import must refuse" },
+  sha256sum: { package: "coreutils", use: "test", purpose: "checks a seeded file byte for byte" },
+  runsc: { package: "runsc", use: "bench", purpose: "gVisor, the baseline bench/start compares the CLI against" }
+} as const satisfies Record<string, SystemTool>
+
+export type ToolName = keyof typeof SYSTEM_TOOLS
+
+/** A command's name, checked against the table at compile time: `tool("cpio")`. */
+export const tool = <N extends ToolName>(name: N): N => name
+
+/** How to install a missing tool, for error messages and doctor. */
+export const installHint = (name: ToolName): string => {
+  const spec: SystemTool = SYSTEM_TOOLS[name]
+  return spec.fix ?? `sudo apt-get install ${spec.package}`
+}
