@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
 import { reapAll } from "../api/handlers.js"
+import { Caller, toolCaller } from "../services/Caller.js"
 import { VmManager } from "../services/VmManager.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
@@ -17,7 +18,13 @@ const warmPool = Options.integer("warm-pool").pipe(
   Options.withDescription("Keep this many VMs ready per vm_run shape, so vm_run answers in milliseconds (0: off)")
 )
 
-const serve = Command.make("serve", { warmPool }, (args) =>
+const allowHostCompat = Options.boolean("allow-host-compat").pipe(
+  Options.withDescription(
+    "Let clients run commands on this host itself (vm_run's allow_host_compat) when it cannot run VMs at all: no isolation"
+  )
+)
+
+const serve = Command.make("serve", { warmPool, allowHostCompat }, (args) =>
   Effect.scoped(Effect.gen(function*() {
     const vms = yield* VmManager
     yield* vms.setWarmPool(args.warmPool)
@@ -47,7 +54,8 @@ const serve = Command.make("serve", { warmPool }, (args) =>
       process.stdin.once("close", done)
       server.onclose = done
     })
-  }))).pipe(Command.withDescription("Serve pyro's tools to an MCP client over stdio (vm_run, vm_create, ...)"))
+    // Every call a client makes runs as an untrusted tool caller, with what the operator granted.
+  }).pipe(Effect.provideService(Caller, toolCaller({ hostCompat: args.allowHostCompat }))))).pipe(Command.withDescription("Serve pyro's tools to an MCP client over stdio (vm_run, vm_create, ...)"))
 
 export const mcpCommand = Command.make("mcp").pipe(
   Command.withDescription("Model Context Protocol server"),

@@ -59,6 +59,7 @@ export const Network = Schema.Boolean.annotations({
   description: "Give the guest outbound network access (QEMU user networking; the host's loopback is 10.0.2.2)."
 })
 export const AllowHostCompat = Schema.Boolean.annotations({
-  description: "If no VM can boot on this host, run the command on the host itself instead (no isolation; " +
-    "execution_mode says host_compat). Off unless explicitly allowed."
+  description: "If this host cannot run VMs at all (no QEMU, no usable kernel), run the command on the host itself " +
+    "instead (no isolation; execution_mode says host_compat). Refused unless the operator started pyro with " +
+    "--allow-host-compat; a failed boot is never retried on the host."
 })

@@ -11,6 +11,7 @@ import { protectForcedArgs } from "../cli/forcedArgs.js"
 import { cli } from "../cli/main.js"
 import { writeStderr } from "../cli/output.js"
 import { appLayer } from "../layers/App.js"
+import { Caller, OPERATOR } from "../services/Caller.js"
 import { makeStderrProgress } from "../cli/progress.js"
 import { withTerminalConsole } from "../cli/terminal.js"
 
@@ -20,7 +21,12 @@ const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { 
 
 const program = Effect.gen(function*() {
   const code = yield* Ref.make(0)
-  yield* cli(protectForcedArgs(process.argv)).pipe(Effect.provideService(ExitCode, code), withTerminalConsole)
+  // The CLI's user is the operator; `pyro mcp serve` runs its clients' calls as tool callers.
+  yield* cli(protectForcedArgs(process.argv)).pipe(
+    Effect.provideService(ExitCode, code),
+    Effect.provideService(Caller, OPERATOR),
+    withTerminalConsole
+  )
   return yield* Ref.get(code)
 }).pipe(
   // One clear line per failure; @effect/cli has already printed its own usage errors.

@@ -11,6 +11,7 @@ import * as Scope from "effect/Scope"
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import { makeScratchImage } from "../environment/ext4.js"
+import { installHint } from "../host/systemTools.js"
 import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { installDirectory } from "../host/files.js"
@@ -103,14 +104,16 @@ export const make = Effect.gen(function*() {
       Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk from the template: ${e.message}` }))
     )
 
-  const qemuPresent = Effect.suspend(() =>
-    which(config.qemuBinary) ? Effect.void : Effect.fail(
-      new BootError({
-        stage: "Spawn",
-        detail: `${config.qemuBinary} not found; install Debian's qemu-system-x86 (sudo apt-get install qemu-system-x86)`
-      })
-    )
+  const unavailable = Effect.sync(() =>
+    which(config.qemuBinary)
+      ? Option.none<string>()
+      : Option.some(`${config.qemuBinary} not found; install Debian's qemu-system-x86 (${installHint("qemu-system-x86_64")})`)
   )
+
+  const qemuPresent = Effect.flatMap(unavailable, Option.match({
+    onNone: () => Effect.void,
+    onSome: (detail) => Effect.fail(new BootError({ stage: "Spawn", detail }))
+  }))
 
   /** Run `boot` in a scope of its own, closed (killing what it started) if it fails, so another try can follow. */
   const attempt = <A, E, R>(boot: Effect.Effect<A, E, R | Scope.Scope>) =>
@@ -456,7 +459,7 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Vmm.of({ accel, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
+  return Vmm.of({ accel, unavailable, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)

@@ -38,6 +38,7 @@ import { qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
+import { admit } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
 
 export const WORKDIR = "/workspace"
@@ -80,11 +81,46 @@ export const make = Effect.gen(function*() {
         ? Effect.zipRight(Effect.ignore(removeRecord(vmId)), Effect.fail(new VmNotFound({ vmId })))
         : Effect.succeed(record))
 
-  /** A boot failure the caller allowed to fall back to the host (no guest can boot here). */
-  const hostCompatAllowed = (allow: boolean) => (e: { _tag: string }) =>
-    allow && (e._tag === "BootError" || e._tag === "KernelError")
+  /**
+   * Why no guest can run on this host at all (no VMM, no usable kernel), if so:
+   * the only reason a run allowed to fall back to the host does. One failed
+   * boot (memory, a timeout, a broken image) never is.
+   */
+  const guestsUnavailable = Effect.flatMap(vmm.unavailable, Option.match({
+    onSome: (why) => Effect.succeed(Option.some(why)),
+    onNone: () =>
+      kernels.ensure.pipe(
+        Effect.as(Option.none<string>()),
+        Effect.catchTag("KernelError", (e) => Effect.succeed(Option.some(e.message)))
+      )
+  }))
+
+  const runOnHostInstead = (input: VmRunInput, options: RunOptions) =>
+    Effect.map(
+      runOnHost({
+        command: input.command,
+        timeoutSeconds: input.timeout_seconds,
+        maxOutputBytes: config.maxOutputBytes,
+        ...(options.onOutput ? { onOutput: options.onOutput } : {})
+      }),
+      (outcome) => ({
+        result: { ...outcomeFields(outcome, "host_compat"), vm_id: newMachineId(), environment: input.environment, boot_ms: 0 },
+        stdout: outcome.stdout.bytes(),
+        stderr: outcome.stderr.bytes()
+      })
+    )
 
   const run = (input: VmRunInput, options: RunOptions = {}) =>
+    Effect.gen(function*() {
+      yield* admit(input)
+      if (input.allow_host_compat && Option.isSome(yield* guestsUnavailable)) return yield* runOnHostInstead(input, options)
+      return yield* runInGuest(input, options)
+    }).pipe(
+      Effect.provide(context),
+      Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } })
+    )
+
+  const runInGuest = (input: VmRunInput, options: RunOptions) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
       const id = newMachineId()
@@ -126,27 +162,11 @@ export const make = Effect.gen(function*() {
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
       }
-    })).pipe(
-      Effect.catchIf(hostCompatAllowed(input.allow_host_compat), () =>
-        Effect.map(
-          runOnHost({
-            command: input.command,
-            timeoutSeconds: input.timeout_seconds,
-            maxOutputBytes: config.maxOutputBytes,
-            ...(options.onOutput ? { onOutput: options.onOutput } : {})
-          }),
-          (outcome) => ({
-            result: { ...outcomeFields(outcome, "host_compat"), vm_id: newMachineId(), environment: input.environment, boot_ms: 0 },
-            stdout: outcome.stdout.bytes(),
-            stderr: outcome.stderr.bytes()
-          })
-        )),
-      Effect.provide(context),
-      Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } })
-    )
+    }))
 
   const create = (input: VmCreateInput) =>
     Effect.gen(function*() {
+      yield* admit(input)
       // Installed now, so that vm_start only boots.
       const environment = yield* environments.ensure(input.environment)
       const record: PersistentRecord = {
@@ -192,16 +212,20 @@ export const make = Effect.gen(function*() {
       // A created VM already holds its slot; a stopped one (or one whose QEMU died) claims
       // it again, in one step with the check, until its record names the running VM.
       if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, dir, config.maxActiveVms)
-      const [assets, environment] = yield* Effect.all([
-        kernels.ensure,
-        environments.ensure(initial.environment)
-      ], { concurrency: 2 })
-      const paths = vmPaths(stateDir, initial.id)
-      const booted = yield* vmm.bootDetached(bootSpecFor(initial.id, assets, environment, sizingOf(initial)), paths, { formatScratch: !initial.scratch_formatted, journaledScratch: false, dieWithParent: true }).pipe(
-        Effect.map((vm) => ({ vm, mode: "guest_virtio_serial" as const })),
-        Effect.catchIf(hostCompatAllowed(initial.allow_host_compat), () =>
-          Effect.succeed({ vm: undefined, mode: "host_compat" as const }))
-      )
+      const boot = Effect.gen(function*() {
+        const [assets, environment] = yield* Effect.all([
+          kernels.ensure,
+          environments.ensure(initial.environment)
+        ], { concurrency: 2 })
+        return yield* vmm.bootDetached(bootSpecFor(initial.id, assets, environment, sizingOf(initial)), vmPaths(stateDir, initial.id), {
+          formatScratch: !initial.scratch_formatted,
+          journaledScratch: false,
+          dieWithParent: true
+        })
+      })
+      const booted = initial.allow_host_compat && Option.isSome(yield* guestsUnavailable)
+        ? { vm: undefined, mode: "host_compat" as const }
+        : { vm: yield* boot, mode: "guest_virtio_serial" as const }
       // Deleted while it booted: the new QEMU must not outlive its record.
       return yield* withStateLock(stateDir, Effect.gen(function*() {
         const current = yield* readRecord(stateDir, initial.id)

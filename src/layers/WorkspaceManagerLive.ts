@@ -21,6 +21,7 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import { Vmm } from "../services/Vmm.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { claimBootSlot } from "../vm/active.js"
+import { admit } from "../vm/admission.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { type CommandOutcome, outcomeFields, type OutputSink, runCommand } from "../vm/execCommand.js"
 import { CappedOutput } from "../vm/output.js"
@@ -158,6 +159,7 @@ export const make = Effect.gen(function*() {
 
   const create = (input: WorkspaceCreateInput) =>
     Effect.gen(function*() {
+      yield* admit(input)
       // Check the seed before booting anything.
       const seedSummary = input.seed_path === undefined ? undefined : yield* inspectImportSource(input.seed_path)
       const environment = yield* environments.ensure(input.environment)

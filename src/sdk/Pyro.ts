@@ -21,6 +21,7 @@ import { servicesLayer } from "../layers/App.js"
 import { layerWith } from "../layers/PyroConfigLive.js"
 import { createMcpServer } from "../mcp/server.js"
 import { toolJsonSchema } from "../mcp/toolSchema.js"
+import { Caller, toolCaller } from "../services/Caller.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { Progress, type ProgressEvent, ProgressSilent } from "../services/Progress.js"
 import type { PyroConfigShape } from "../services/PyroConfig.js"
@@ -43,6 +44,12 @@ export interface PyroOptions {
    * They are killed by close().
    */
   readonly warmPool?: number
+  /**
+   * Let tool calls run commands on this host itself (`allow_host_compat`)
+   * when it cannot run VMs at all: no isolation. Off by default; a tool
+   * caller's `allow_host_compat` alone never does it.
+   */
+  readonly allowHostCompat?: boolean
   /** Progress of long work (environment builds and downloads); silent by default. */
   readonly onProgress?: (event: ProgressEvent) => void
 }
@@ -75,6 +82,8 @@ const workspaceIdOf = (ref: WorkspaceRef) => ({ workspace_id: typeof ref === "st
 
 export class Pyro {
   private readonly runtime
+  /** Every call is a tool caller's: its input may come from a model. */
+  private readonly caller
   private readonly created = new Set<string>()
   private readonly inFlight = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   private closed = false
@@ -92,6 +101,7 @@ export class Pyro {
       ? Layer.succeed(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
       : ProgressSilent
     this.runtime = ManagedRuntime.make(servicesLayer(layerWith(overrides), progress))
+    this.caller = toolCaller({ hostCompat: options.allowHostCompat === true })
     if (options.warmPool) {
       const size = options.warmPool
       this.runtime.runFork(Effect.flatMap(VmManager, (vms) => vms.setWarmPool(size)))
@@ -101,7 +111,7 @@ export class Pyro {
   /** Run an effect, turning any failure into a PyroError. */
   private async run<A>(effect: Effect.Effect<A, unknown, VmManager | WorkspaceManager | EnvironmentStore>): Promise<A> {
     if (this.closed) throw new PyroError("closed", "this Pyro instance is closed")
-    const fiber = this.runtime.runFork(effect)
+    const fiber = this.runtime.runFork(Effect.provideService(effect, Caller, this.caller))
     this.inFlight.add(fiber)
     const exit = await Effect.runPromise(Fiber.await(fiber)).finally(() => this.inFlight.delete(fiber))
     if (Exit.isSuccess(exit)) return exit.value
@@ -203,7 +213,7 @@ export class Pyro {
   createServer(): Server {
     return createMcpServer((effect) => {
       // Tracked like the SDK's own calls, so close() stops these too.
-      const fiber = this.runtime.runFork(effect)
+      const fiber = this.runtime.runFork(Effect.provideService(effect, Caller, this.caller))
       this.inFlight.add(fiber)
       fiber.addObserver(() => this.inFlight.delete(fiber))
       return fiber

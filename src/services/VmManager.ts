@@ -1,7 +1,7 @@
 /** The vm_* operations: one-shot runs and the create/start/exec/stop/delete lifecycle. */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { VmLimitReached, VmNotFound } from "../contract/errors.js"
+import type { InvalidInput, VmLimitReached, VmNotFound } from "../contract/errors.js"
 import type {
   ReapResult,
   VmCreateInput,
@@ -18,7 +18,8 @@ import type { OutputSink } from "../vm/execCommand.js"
 import type { EnvironmentError, EnvironmentInfo } from "./EnvironmentStore.js"
 import type { KernelError } from "./KernelStore.js"
 
-export type RunError = EnvironmentError | KernelError | BootError | GuestChannelError | VmLimitReached
+/** InvalidInput: a size this host cannot give, or a host fallback the operator did not allow. */
+export type RunError = EnvironmentError | KernelError | BootError | GuestChannelError | VmLimitReached | InvalidInput
 
 export type LifecycleError = RunError | VmNotFound
 

@@ -1,6 +1,7 @@
 /** Booting micro VMs. The live layer is QEMU (src/layers/QemuVmm.ts). */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccelDecision } from "../vm/accel.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
@@ -55,6 +56,8 @@ export interface RunningVm {
 
 export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
   readonly accel: AccelDecision
+  /** Why this host cannot run any guest at all (no VMM binary), if it cannot. */
+  readonly unavailable: Effect.Effect<Option.Option<string>>
   /**
    * Boot a VM that lives as long as the scope: closing it (success, failure,
    * interruption) kills the VM and deletes its files.

@@ -2,7 +2,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { ReapResult } from "../contract/vm.js"
-import type { VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import type { InvalidInput, VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
 import type {
   WorkspaceCreateInput,
   WorkspaceDeleteResult,
@@ -25,6 +25,7 @@ export type WorkspaceError =
   | BootError
   | GuestChannelError
   | VmLimitReached
+  | InvalidInput
   | WorkspaceNotFound
   | WorkspaceImportFailed
   | UnsafeImportEntry

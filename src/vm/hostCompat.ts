@@ -1,8 +1,10 @@
 /**
- * allow_host_compat: when no guest can boot and the caller explicitly allowed
- * it, the command runs on the host itself, in a fresh temporary directory,
- * with the same timeout, exit-code and output-cap rules as in a guest. There
- * is no isolation at all; results say `execution_mode: "host_compat"`.
+ * allow_host_compat: when this host cannot run guests at all and the operator
+ * allowed it, the command runs on the host itself, in a fresh temporary
+ * directory, with the same timeout, exit-code and output-cap rules as in a
+ * guest. There is no isolation; results say `execution_mode: "host_compat"`.
+ * The command gets a minimal environment of its own, never pyro's (which may
+ * hold registry passwords and the operator's API keys).
  */
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
@@ -12,6 +14,16 @@ import * as Path from "node:path"
 import type { Command } from "../contract/common.js"
 import { commandArgv, type CommandOutcome, type OutputSink, timeoutMessage } from "./execCommand.js"
 import { CappedOutput } from "./output.js"
+
+/** Everything a host-compat command sees of the environment: no variable of pyro's own process. */
+export const hostCompatEnv = (cwd: string): Record<string, string> => ({
+  PATH: "/usr/local/bin:/usr/bin:/bin",
+  HOME: cwd,
+  TMPDIR: cwd,
+  PWD: cwd,
+  LANG: "C.UTF-8",
+  TERM: "dumb"
+})
 
 export const runOnHost = (options: {
   readonly command: Command
@@ -28,7 +40,12 @@ export const runOnHost = (options: {
         const stderr = new CappedOutput(options.maxOutputBytes)
         const sink = options.onOutput ?? (() => Effect.void)
         const [file, ...args] = commandArgv(options.command)
-        const child = ChildProcess.spawn(file!, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+        const child = ChildProcess.spawn(file!, args, {
+          cwd,
+          env: hostCompatEnv(cwd),
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"]
+        })
         const killGroup = () => {
           try {
             process.kill(-child.pid!, "SIGKILL")
