@@ -6,6 +6,8 @@ import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
 import { reapAll } from "../api/handlers.js"
 import { Caller, toolCaller } from "../services/Caller.js"
+import { PyroConfig } from "../services/PyroConfig.js"
+import { rootProblem } from "../workspace/import/roots.js"
 import { VmManager } from "../services/VmManager.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
@@ -24,9 +26,24 @@ const allowHostCompat = Options.boolean("allow-host-compat").pipe(
   )
 )
 
+/** Roots that cannot work are the operator's to fix: say so on stderr (stdout carries only the protocol). */
+const warnAboutImportRoots = Effect.gen(function*() {
+  const { importRoots } = yield* PyroConfig
+  if (importRoots.length === 0) {
+    yield* Effect.logWarning(
+      "no import roots: clients cannot use seed_path or source_path (started in / or the home directory; set PYRO_IMPORT_ROOTS)"
+    )
+  }
+  for (const root of importRoots) {
+    const problem = rootProblem(root)
+    if (problem) yield* Effect.logWarning(`PYRO_IMPORT_ROOTS: ${root} ${problem}`)
+  }
+})
+
 const serve = Command.make("serve", { warmPool, allowHostCompat }, (args) =>
   Effect.scoped(Effect.gen(function*() {
     const vms = yield* VmManager
+    yield* warnAboutImportRoots
     yield* vms.setWarmPool(args.warmPool)
     const created = new Set<string>()
     // Closing this scope (stdin closed, SIGTERM, SIGINT) interrupts operations in flight,

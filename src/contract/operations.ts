@@ -45,6 +45,12 @@ export interface Operation<I = any, O = any> {
   readonly input: Schema.Schema<I, any>
   readonly output: Schema.Schema<O, any>
   readonly annotations: ToolAnnotations
+  /**
+   * The result carries a command's output. MCP sends it once, as JSON text,
+   * without structuredContent (and so without an outputSchema): the output
+   * would otherwise travel twice in one message.
+   */
+  readonly carriesOutput?: true
 }
 
 const op = <I, II, O, OI>(o: {
@@ -54,6 +60,7 @@ const op = <I, II, O, OI>(o: {
   input: Schema.Schema<I, II>
   output: Schema.Schema<O, OI>
   annotations: ToolAnnotations
+  carriesOutput?: true
 }): Operation<I, O> => o
 
 const hints = (
@@ -77,6 +84,7 @@ export const vmRun = op({
     "The guest has no network unless network is true.",
   input: VmRunInput,
   output: VmRunResult,
+  carriesOutput: true,
   annotations: hints("Run a command in a fresh VM", false, false, false, true)
 })
 
@@ -118,6 +126,7 @@ export const vmExec = op({
     "use a workspace instead.",
   input: VmExecInput,
   output: VmExecResult,
+  carriesOutput: true,
   annotations: hints("Run a command in a VM, then delete it", false, true, false, true)
 })
 
@@ -197,6 +206,7 @@ export const workspaceExec = op({
     "A command still running after timeout_seconds is killed and reports exit_code 124.",
   input: WorkspaceExecInput,
   output: WorkspaceExecResult,
+  carriesOutput: true,
   annotations: hints("Run a command in a workspace", false, false, false, true)
 })
 
@@ -215,6 +225,7 @@ export const workspaceLogs = op({
   description: "Every command run in a workspace, in order, with its result (output kept up to 64 KiB per stream per entry).",
   input: WorkspaceIdInput,
   output: WorkspaceLogs,
+  carriesOutput: true,
   annotations: hints("Workspace command journal", true, false, true)
 })
 

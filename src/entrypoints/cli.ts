@@ -13,7 +13,8 @@ import { writeStderr } from "../cli/output.js"
 import { appLayer } from "../layers/App.js"
 import { Caller, OPERATOR } from "../services/Caller.js"
 import { makeStderrProgress } from "../cli/progress.js"
-import { withTerminalConsole } from "../cli/terminal.js"
+import { ansiAllowed, withTerminalConsole } from "../cli/terminal.js"
+import { stderrLogger } from "../layers/StderrLogger.js"
 
 const StderrProgress = makeStderrProgress()
 
@@ -36,11 +37,14 @@ const program = Effect.gen(function*() {
       onSome: (e) =>
         ValidationError.isValidationError(e) ? Effect.void : writeStderr(`pyro: ${(e as Error).message ?? String(e)}\n`)
     })),
-  Effect.provide(appLayer(StderrProgress))
+  Effect.provide(appLayer(StderrProgress)),
+  Effect.provide(stderrLogger(ansiAllowed(process.stderr)))
 )
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
+  // Our own logger (stderrLogger) instead of runMain's, which writes to stdout.
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : 0)
     if (Cause.isInterruptedOnly(exit.cause)) return onExit(EXIT_INTERRUPTED)

@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { type AccelPreference, PyroConfig } from "../services/PyroConfig.js"
+import { defaultImportRoots, parseImportRoots } from "../workspace/import/roots.js"
 
 const optionalString = (name: string) => Config.option(Config.nonEmptyString(name))
 
@@ -15,6 +16,12 @@ const baseDir = (override: string, xdg: string, fallback: string) =>
     const xdgDir = yield* optionalString(xdg)
     return Path.join(Option.getOrElse(xdgDir, () => Path.join(Os.homedir(), fallback)), "pyro")
   })
+
+export const DEFAULT_OUTPUT_BUDGET_BYTES = 32 * 1024
+/** Two streams of this, JSON-escaped at worst six bytes per byte, stay under the MCP SDK's 10 MiB message limit. */
+export const MAX_OUTPUT_BUDGET_BYTES = 512 * 1024
+
+export const clampOutputBudget = (bytes: number) => Math.min(MAX_OUTPUT_BUDGET_BYTES, Math.max(1024, bytes))
 
 export const make = Effect.gen(function*() {
   return PyroConfig.of({
@@ -28,10 +35,17 @@ export const make = Effect.gen(function*() {
     qemuBinary: yield* Config.string("PYRO_QEMU").pipe(Config.withDefault("qemu-system-x86_64")),
     bootTimeoutMs: (yield* Config.number("PYRO_BOOT_TIMEOUT_SECONDS").pipe(Config.withDefault(60))) * 1000,
     maxOutputBytes: yield* Config.integer("PYRO_MAX_OUTPUT_BYTES").pipe(Config.withDefault(16 * 1024 * 1024)),
+    outputBudgetBytes: clampOutputBudget(
+      yield* Config.integer("PYRO_OUTPUT_BUDGET_BYTES").pipe(Config.withDefault(DEFAULT_OUTPUT_BUDGET_BYTES))
+    ),
     scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
     maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
     registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY")),
-    templates: !(yield* Config.boolean("PYRO_COLD_BOOT").pipe(Config.withDefault(false)))
+    templates: !(yield* Config.boolean("PYRO_COLD_BOOT").pipe(Config.withDefault(false))),
+    importRoots: Option.match(yield* optionalString("PYRO_IMPORT_ROOTS"), {
+      onNone: () => defaultImportRoots(),
+      onSome: (value) => parseImportRoots(value)
+    })
   })
 })
 

@@ -12,7 +12,7 @@ import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
-import { outcomeFields, runCommand } from "../vm/execCommand.js"
+import { outcomeFields, resultBudget, runCommand } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
 import { isAlive, selfIdentity } from "../vm/procfs.js"
 import { awaitGone, killVmm } from "../vm/qemu/process.js"
@@ -96,19 +96,24 @@ export const make = Effect.gen(function*() {
   }))
 
   const runOnHostInstead = (input: VmRunInput, options: RunOptions) =>
-    Effect.map(
-      runOnHost({
+    Effect.gen(function*() {
+      const outcome = yield* runOnHost({
         command: input.command,
         timeoutSeconds: input.timeout_seconds,
         maxOutputBytes: config.maxOutputBytes,
         ...(options.onOutput ? { onOutput: options.onOutput } : {})
-      }),
-      (outcome) => ({
-        result: { ...outcomeFields(outcome, "host_compat"), vm_id: newMachineId(), environment: input.environment, boot_ms: 0 },
+      })
+      return {
+        result: {
+          ...outcomeFields(outcome, "host_compat", yield* resultBudget(config)),
+          vm_id: newMachineId(),
+          environment: input.environment,
+          boot_ms: 0
+        },
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
-      })
-    )
+      }
+    })
 
   const run = (input: VmRunInput, options: RunOptions = {}) =>
     Effect.gen(function*() {
@@ -153,7 +158,7 @@ export const make = Effect.gen(function*() {
       })
       return {
         result: {
-          ...outcomeFields(outcome, "guest_virtio_serial"),
+          ...outcomeFields(outcome, "guest_virtio_serial", yield* resultBudget(config)),
           duration_ms: Date.now() - started,
           vm_id: id,
           environment: environment.name,
@@ -288,7 +293,7 @@ export const make = Effect.gen(function*() {
           return yield* runCommand(connection, { ...commandOptions, cwd: WORKDIR })
         }))
       return {
-        ...outcomeFields(outcome, record.execution_mode),
+        ...outcomeFields(outcome, record.execution_mode, yield* resultBudget(config)),
         vm_id: record.id,
         environment: record.environment,
         deleted: true

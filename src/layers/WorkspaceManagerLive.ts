@@ -23,13 +23,25 @@ import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { claimBootSlot } from "../vm/active.js"
 import { admit } from "../vm/admission.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
-import { type CommandOutcome, outcomeFields, type OutputSink, runCommand } from "../vm/execCommand.js"
-import { CappedOutput } from "../vm/output.js"
+import {
+  type CommandOutcome,
+  exceeds,
+  type KeptAt,
+  outcomeFields,
+  type OutputSink,
+  resultBudget,
+  runCommand
+} from "../vm/execCommand.js"
+import { shapeCaptured } from "../vm/output.js"
+import { listingForCaller } from "../workspace/journalListing.js"
+import { keepOutputInGuest } from "../workspace/keptOutput.js"
+import { Caller } from "../services/Caller.js"
 import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
 import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, withLockFile } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
+import { importPathFor } from "../workspace/import/roots.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
   appendJournal,
@@ -48,11 +60,6 @@ export const JOURNAL_OUTPUT_BYTES = 64 * 1024
 const CONNECT_TIMEOUT_MS = 15_000
 /** An import has this long to unpack in the guest (large trees under TCG are slow). */
 const IMPORT_TIMEOUT_SECONDS = 3600
-
-const clip = (text: string, bytes: number) => {
-  const buf = Buffer.from(text, "utf8")
-  return buf.byteLength <= bytes ? text : buf.subarray(0, bytes).toString("utf8")
-}
 
 const running = (record: WorkspaceRecord) => record.vmm !== null && isAlive(record.vmm)
 
@@ -73,6 +80,7 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
+  const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
 
   /**
    * The workspace, if it exists and has not expired. An expired one is reaped
@@ -161,7 +169,8 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* admit(input)
       // Check the seed before booting anything.
-      const seedSummary = input.seed_path === undefined ? undefined : yield* inspectImportSource(input.seed_path)
+      const seedPath = input.seed_path === undefined ? undefined : yield* importPathFor("seed_path", input.seed_path, importBounds)
+      const seedSummary = seedPath === undefined ? undefined : yield* inspectImportSource(seedPath)
       const environment = yield* environments.ensure(input.environment)
       const now = Date.now()
       const id = newMachineId()
@@ -181,7 +190,7 @@ export const make = Effect.gen(function*() {
       const build = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
         const started = yield* ensureRunning(initial, true)
-        if (input.seed_path !== undefined) yield* importInto(started, input.seed_path, WORKSPACE_PATH)
+        if (seedPath !== undefined) yield* importInto(started, seedPath, WORKSPACE_PATH)
         return started
       })
       // A workspace that could not be made leaves nothing behind.
@@ -198,38 +207,36 @@ export const make = Effect.gen(function*() {
     }).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.create"))
 
   const syncPush = (input: WorkspaceSyncPushInput) =>
-    locked(input.workspace_id, Effect.gen(function*() {
-      const started = Date.now()
-      const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
-      const summary = yield* importInto(record, input.source_path, input.dest)
-      return {
-        workspace_id: record.id,
-        source_path: input.source_path,
-        dest: input.dest,
-        kind: summary.kind,
-        files: summary.files,
-        directories: summary.directories,
-        symlinks: summary.symlinks,
-        hardlinks: summary.hardlinks,
-        bytes: summary.bytes,
-        neutralised: summary.neutralised,
-        duration_ms: Date.now() - started
-      }
-    })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.syncPush"))
+    Effect.flatMap(importPathFor("source_path", input.source_path, importBounds), (sourcePath) =>
+      locked(input.workspace_id, Effect.gen(function*() {
+        const started = Date.now()
+        const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
+        const summary = yield* importInto(record, sourcePath, input.dest)
+        return {
+          workspace_id: record.id,
+          source_path: input.source_path,
+          dest: input.dest,
+          kind: summary.kind,
+          files: summary.files,
+          directories: summary.directories,
+          symlinks: summary.symlinks,
+          hardlinks: summary.hardlinks,
+          bytes: summary.bytes,
+          neutralised: summary.neutralised,
+          duration_ms: Date.now() - started
+        }
+      }))).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.syncPush"))
 
   const journalEntry = (
     sequence: number,
     command: Command,
     outcome: CommandOutcome,
     mode: WorkspaceRecord["execution_mode"],
-    startedAt: number
+    startedAt: number,
+    keptAt: KeptAt
   ): JournalEntry => {
-    const keep = (out: CappedOutput) => {
-      const text = clip(out.text(), JOURNAL_OUTPUT_BYTES)
-      return { text, truncated: out.total > Buffer.byteLength(text) }
-    }
-    const stdout = keep(outcome.stdout)
-    const stderr = keep(outcome.stderr)
+    const stdout = shapeCaptured("stdout", outcome.stdout, JOURNAL_OUTPUT_BYTES, keptAt.stdout)
+    const stderr = shapeCaptured("stderr", outcome.stderr, JOURNAL_OUTPUT_BYTES, keptAt.stderr)
     return {
       sequence,
       command,
@@ -253,20 +260,26 @@ export const make = Effect.gen(function*() {
     locked(input.workspace_id, Effect.gen(function*() {
       const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
       const startedAt = Date.now()
-      // Synced before returning: once exec answers, its files survive QEMU being killed.
-      const outcome = yield* withConnection(record, (connection) =>
-        Effect.tap(
-          runCommand(connection, {
+      const sequence = record.command_count + 1
+      const budget = yield* resultBudget(config)
+      // Synced before returning: once exec answers, its files (and the output kept beside
+      // them when the result cannot carry all of it) survive QEMU being killed.
+      const { outcome, keptAt } = yield* withConnection(record, (connection) =>
+        Effect.gen(function*() {
+          const outcome = yield* runCommand(connection, {
             command: input.command,
             cwd: WORKSPACE_PATH,
             timeoutSeconds: input.timeout_seconds,
             maxOutputBytes: config.maxOutputBytes,
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
-          }),
-          () => syncDisk(connection)
-        ))
-      const sequence = record.command_count + 1
-      const entry = journalEntry(sequence, input.command, outcome, record.execution_mode, startedAt)
+          })
+          const keptAt = exceeds(outcome, Math.min(budget, JOURNAL_OUTPUT_BYTES))
+            ? yield* keepOutputInGuest(connection, sequence, outcome, Math.min(budget, JOURNAL_OUTPUT_BYTES))
+            : {}
+          yield* syncDisk(connection)
+          return { outcome, keptAt }
+        }))
+      const entry = journalEntry(sequence, input.command, outcome, record.execution_mode, startedAt, keptAt)
       yield* appendJournal(workspacePaths(stateDir, record.id), entry)
       yield* writeWorkspace(stateDir, {
         ...record,
@@ -283,7 +296,7 @@ export const make = Effect.gen(function*() {
         workspace_id: record.id,
         sequence,
         cwd: WORKSPACE_PATH,
-        ...outcomeFields(outcome, record.execution_mode)
+        ...outcomeFields(outcome, record.execution_mode, budget, keptAt)
       } as const
     })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.exec"))
 
@@ -293,7 +306,12 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* getRecord(id)
       const entries = yield* readJournal(workspacePaths(stateDir, id))
-      return { workspace_id: id, count: entries.length, entries }
+      const caller = yield* Caller
+      return {
+        workspace_id: id,
+        count: entries.length,
+        entries: caller.kind === "operator" ? entries : listingForCaller(entries, config.outputBudgetBytes)
+      }
     }).pipe(Effect.provide(context))
 
   /** Kill the VM first (an exec in flight ends at once), then remove everything under the lock. */

@@ -32,8 +32,12 @@ const errorResult = (code: string, message: string): CallToolResult => ({
   content: [{ type: "text", text: `${code}: ${message}` }]
 })
 
-/** A text rendering next to structuredContent, for clients that show only text. */
-const textOf = (value: unknown) => JSON.stringify(value, null, 2)
+/**
+ * The result as JSON text: beside structuredContent for clients that show
+ * only text, or alone for results that carry a command's output. Compact:
+ * indentation would cost a model tokens for nothing.
+ */
+const textOf = (value: unknown) => JSON.stringify(value)
 
 /** Starts an operation as a fiber: the server's owner decides its runtime and what interrupts it at shutdown. */
 export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager | WorkspaceManager>) => Fiber.RuntimeFiber<A, unknown>
@@ -56,7 +60,7 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
       title: op.annotations.title,
       description: op.description,
       inputSchema: toolJsonSchema(op.input) as { type: "object" },
-      outputSchema: toolJsonSchema(op.output) as { type: "object" },
+      ...(op.carriesOutput ? {} : { outputSchema: toolJsonSchema(op.output) as { type: "object" } }),
       annotations: op.annotations
     }))
   }))
@@ -78,7 +82,9 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
     const exit = await Effect.runPromise(Fiber.await(fiber))
     extra.signal.removeEventListener("abort", cancel)
     if (Exit.isSuccess(exit)) {
-      return { content: [{ type: "text", text: textOf(exit.value) }], structuredContent: exit.value as Record<string, unknown> }
+      const text = { type: "text" as const, text: textOf(exit.value) }
+      // A command's output travels once: in the text alone, for the tools whose results carry it.
+      return op.carriesOutput ? { content: [text] } : { content: [text], structuredContent: exit.value as Record<string, unknown> }
     }
     if (Cause.isInterruptedOnly(exit.cause)) return errorResult("cancelled", "the request was cancelled; a one-shot VM it started was cleaned up")
     const failure = Cause.failureOption(exit.cause)

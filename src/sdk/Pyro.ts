@@ -13,12 +13,14 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Path from "node:path"
 import { invoke } from "../api/handlers.js"
 import { VERSION } from "../cli/version.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import * as Ops from "../contract/operations.js"
 import { servicesLayer } from "../layers/App.js"
-import { layerWith } from "../layers/PyroConfigLive.js"
+import { stderrLogger } from "../layers/StderrLogger.js"
+import { clampOutputBudget, layerWith } from "../layers/PyroConfigLive.js"
 import { createMcpServer } from "../mcp/server.js"
 import { toolJsonSchema } from "../mcp/toolSchema.js"
 import { Caller, toolCaller } from "../services/Caller.js"
@@ -36,8 +38,13 @@ export interface PyroOptions {
   /** VMs active at once (default 4, `PYRO_MAX_ACTIVE_VMS`). */
   readonly maxActiveVms?: number
   readonly accel?: PyroConfigShape["accel"]
-  /** Output kept per stream in results (default 16 MiB). */
+  /** Output held in memory per stream (default 16 MiB). */
   readonly maxOutputBytes?: number
+  /**
+   * Output each stream of a result carries, head and tail around a marker
+   * (default `PYRO_OUTPUT_BUDGET_BYTES`, else 32 KiB; at most 512 KiB).
+   */
+  readonly outputBudgetBytes?: number
   /**
    * Keep this many VMs ready per vm_run shape (environment, sizing, network),
    * so runInVm answers in milliseconds; 0 (default) boots each on demand.
@@ -50,6 +57,12 @@ export interface PyroOptions {
    * caller's `allow_host_compat` alone never does it.
    */
   readonly allowHostCompat?: boolean
+  /**
+   * Directories tool calls may import from (seed_path, source_path). Default:
+   * `PYRO_IMPORT_ROOTS`, else the directory this process started in (unless
+   * that is `/` or the home directory). Never pyro's own state or cache.
+   */
+  readonly importRoots?: ReadonlyArray<string>
   /** Progress of long work (environment builds and downloads); silent by default. */
   readonly onProgress?: (event: ProgressEvent) => void
 }
@@ -94,13 +107,16 @@ export class Pyro {
       ...(options.stateDir ? { stateDir: options.stateDir } : {}),
       ...(options.maxActiveVms ? { maxActiveVms: options.maxActiveVms } : {}),
       ...(options.accel ? { accel: options.accel } : {}),
-      ...(options.maxOutputBytes ? { maxOutputBytes: options.maxOutputBytes } : {})
+      ...(options.maxOutputBytes ? { maxOutputBytes: options.maxOutputBytes } : {}),
+      ...(options.outputBudgetBytes ? { outputBudgetBytes: clampOutputBudget(options.outputBudgetBytes) } : {}),
+      ...(options.importRoots ? { importRoots: options.importRoots.map((root) => Path.resolve(root)) } : {})
     }
     const onProgress = options.onProgress
     const progress = onProgress
       ? Layer.succeed(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
       : ProgressSilent
-    this.runtime = ManagedRuntime.make(servicesLayer(layerWith(overrides), progress))
+    // Logs on stderr: this process's stdout may be an MCP transport (createServer over stdio).
+    this.runtime = ManagedRuntime.make(Layer.merge(servicesLayer(layerWith(overrides), progress), stderrLogger(false)))
     this.caller = toolCaller({ hostCompat: options.allowHostCompat === true })
     if (options.warmPool) {
       const size = options.warmPool

@@ -19,6 +19,13 @@ export interface PyroConfigShape {
   readonly bootTimeoutMs: number
   /** Bytes of stdout and of stderr a result keeps in memory (`PYRO_MAX_OUTPUT_BYTES`, default 16 MiB). */
   readonly maxOutputBytes: number
+  /**
+   * Bytes of each output stream a tool caller's result carries, head and tail
+   * (`PYRO_OUTPUT_BUDGET_BYTES`, default 32 KiB, at most 512 KiB so that an MCP
+   * message stays well inside a client's limit). The CLI's results carry up
+   * to `maxOutputBytes`.
+   */
+  readonly outputBudgetBytes: number
   /** Size of each VM's sparse scratch disk (`PYRO_SCRATCH_MIB`, default 8192). */
   readonly scratchMib: number
   /** VMs that may be active at once, one-shot runs included (`PYRO_MAX_ACTIVE_VMS`, default 4). */
@@ -31,6 +38,13 @@ export interface PyroConfigShape {
   readonly registry: Option.Option<string>
   /** Start VMs from templates when possible (`PYRO_COLD_BOOT=1` turns it off). */
   readonly templates: boolean
+  /**
+   * Directories a tool caller (MCP, SDK) may import from with seed_path and
+   * source_path: `PYRO_IMPORT_ROOTS` (colon-separated), else the directory
+   * pyro started in unless that is `/` or the home directory. The CLI may
+   * import any path.
+   */
+  readonly importRoots: ReadonlyArray<string>
 }
 
 export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

@@ -9,7 +9,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Command, ExecutionMode } from "../contract/common.js"
 import { GuestChannelError } from "./errors.js"
-import { CappedOutput } from "./output.js"
+import { Caller } from "../services/Caller.js"
+import { CappedOutput, shapeCaptured } from "./output.js"
 import type { GuestConnection } from "./protocol/mux.js"
 
 export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -109,16 +110,38 @@ export const runCommand = (
     return { stdout, stderr, exitCode, timedOut, durationMs: Date.now() - started }
   })
 
+/**
+ * Bytes of each output stream a result carries: for a tool caller (a model)
+ * the operator's budget, head and tail; for the operator (the CLI) everything
+ * held in memory.
+ */
+export const resultBudget = (config: { readonly maxOutputBytes: number; readonly outputBudgetBytes: number }) =>
+  Effect.map(Caller, (caller) => (caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes))
+
+/** Where the whole of a stream a result cut short was kept, to name in its marker. */
+export interface KeptAt {
+  readonly stdout?: string
+  readonly stderr?: string
+}
+
 /** The result fields every command reports (vm_run, vm_exec, workspace_exec), from its outcome. */
-export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode) => ({
-  stdout: outcome.stdout.text(),
-  stderr: outcome.stderr.text(),
-  exit_code: outcome.exitCode,
-  duration_ms: outcome.durationMs,
-  execution_mode: mode,
-  timed_out: outcome.timedOut,
-  stdout_truncated: outcome.stdout.truncated,
-  stderr_truncated: outcome.stderr.truncated,
-  stdout_bytes: outcome.stdout.total,
-  stderr_bytes: outcome.stderr.total
-})
+export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode, budget: number, keptAt: KeptAt = {}) => {
+  const stdout = shapeCaptured("stdout", outcome.stdout, budget, keptAt.stdout)
+  const stderr = shapeCaptured("stderr", outcome.stderr, budget, keptAt.stderr)
+  return {
+    stdout: stdout.text,
+    stderr: stderr.text,
+    exit_code: outcome.exitCode,
+    duration_ms: outcome.durationMs,
+    execution_mode: mode,
+    timed_out: outcome.timedOut,
+    stdout_truncated: stdout.truncated,
+    stderr_truncated: stderr.truncated,
+    stdout_bytes: outcome.stdout.total,
+    stderr_bytes: outcome.stderr.total
+  }
+}
+
+/** A stream is longer than a result of `budget` carries. */
+export const exceeds = (outcome: CommandOutcome, budget: number) =>
+  outcome.stdout.total > budget || outcome.stderr.total > budget

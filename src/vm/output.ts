@@ -1,28 +1,50 @@
 /**
- * A command's output held in memory, up to a cap. Bytes past the cap are
- * counted but not kept, and the result says so.
+ * A command's output held in memory: its head up to a cap, and always its
+ * last bytes, so that a result can show how the output began and how it
+ * ended whatever its size. Bytes between the two are counted, not kept.
  */
+
+/** How much of a stream's end is always kept (the largest tail a result can carry). */
+export const TAIL_BYTES = 256 * 1024
+
 export class CappedOutput {
   private readonly chunks: Array<Uint8Array> = []
   private kept = 0
+  /** The last bytes past the head, oldest first; at most `tailCap` once trimmed. */
+  private overflow: Array<Uint8Array> = []
+  private overflowKept = 0
   total = 0
 
-  constructor(readonly cap: number) {}
+  constructor(readonly cap: number, readonly tailCap: number = TAIL_BYTES) {}
 
   push(bytes: Uint8Array) {
+    if (bytes.byteLength === 0) return
     this.total += bytes.byteLength
     const room = this.cap - this.kept
-    if (room <= 0) return
-    const part = bytes.byteLength <= room ? bytes : bytes.subarray(0, room)
-    // Copy: a view would pin the whole socket read buffer it came from.
-    this.chunks.push(part.slice())
-    this.kept += part.byteLength
+    const head = room <= 0 ? 0 : Math.min(room, bytes.byteLength)
+    if (head > 0) {
+      // Copy: a view would pin the whole socket read buffer it came from.
+      this.chunks.push(bytes.slice(0, head))
+      this.kept += head
+    }
+    if (head < bytes.byteLength) this.pushOverflow(bytes.subarray(head))
   }
 
+  private pushOverflow(bytes: Uint8Array) {
+    const part = bytes.byteLength > this.tailCap ? bytes.subarray(bytes.byteLength - this.tailCap) : bytes
+    this.overflow.push(part.slice())
+    this.overflowKept += part.byteLength
+    while (this.overflowKept - this.overflow[0]!.byteLength >= this.tailCap) {
+      this.overflowKept -= this.overflow.shift()!.byteLength
+    }
+  }
+
+  /** More was written than the head holds. */
   get truncated() {
     return this.total > this.kept
   }
 
+  /** The head: the first `cap` bytes. */
   bytes(): Uint8Array {
     return Buffer.concat(this.chunks, this.kept)
   }
@@ -30,4 +52,75 @@ export class CappedOutput {
   text(): string {
     return Buffer.concat(this.chunks, this.kept).toString("utf8")
   }
+
+  /**
+   * The last `n` bytes written (at most `tailCap`). Until something was
+   * dropped the overflow follows the head without a gap, so the head's end
+   * makes up what the overflow lacks.
+   */
+  tail(n: number): Uint8Array {
+    const want = Math.min(n, this.tailCap, this.total)
+    const overflow = Buffer.concat(this.overflow, this.overflowKept)
+    if (overflow.byteLength >= want) return overflow.subarray(overflow.byteLength - want)
+    const head = this.bytes()
+    return Buffer.concat([head.subarray(head.byteLength - (want - overflow.byteLength)), overflow])
+  }
 }
+
+export interface ShapedText {
+  readonly text: string
+  /** The text is not the whole stream. */
+  readonly truncated: boolean
+}
+
+/** `n` pulled back so that bytes[0, n) does not end inside a UTF-8 sequence. */
+const headCut = (bytes: Uint8Array, n: number) => {
+  let cut = Math.min(n, bytes.byteLength)
+  if (cut < bytes.byteLength) while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--
+  return cut
+}
+
+/** The first index at or after `start` that begins a UTF-8 sequence. */
+const tailCut = (bytes: Uint8Array, start: number) => {
+  let cut = Math.max(0, start)
+  while (cut < bytes.byteLength && (bytes[cut]! & 0xc0) === 0x80) cut++
+  return cut
+}
+
+const decode = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+
+/**
+ * A stream of `total` bytes as text of about `budget` bytes: whole if it
+ * fits; else its head and its tail with a marker between them that says how
+ * much was left out and, when given, where the whole of it was kept.
+ */
+export const shapeOutput = (options: {
+  readonly name: "stdout" | "stderr"
+  /** The stream's first bytes (at least `budget / 2` of them when there are that many). */
+  readonly head: Uint8Array
+  /** The stream's last bytes (at least `budget / 2` of them when there are that many). */
+  readonly tail: Uint8Array
+  readonly total: number
+  readonly budget: number
+  /** Where all of the stream was kept, as a phrase for the marker ("all of it is in /run/..."). */
+  readonly keptAt?: string | undefined
+}): ShapedText => {
+  const { head, tail, total, budget } = options
+  if (total <= budget && head.byteLength >= total) return { text: decode(head.subarray(0, total)), truncated: false }
+  const half = Math.floor(budget / 2)
+  const first = head.subarray(0, headCut(head, half))
+  const last = tail.subarray(tailCut(tail, tail.byteLength - half))
+  const omitted = Math.max(0, total - first.byteLength - last.byteLength)
+  const where = options.keptAt ? `; ${options.keptAt}` : ""
+  const marker = `\n[pyro: ${omitted} of ${total} bytes of ${options.name} left out here${where}]\n`
+  return { text: decode(first) + marker + decode(last), truncated: true }
+}
+
+/** The shaped text of a captured stream. */
+export const shapeCaptured = (
+  name: "stdout" | "stderr",
+  out: CappedOutput,
+  budget: number,
+  keptAt?: string
+): ShapedText =>
+  shapeOutput({ name, head: out.bytes(), tail: out.tail(Math.ceil(budget / 2)), total: out.total, budget, keptAt })

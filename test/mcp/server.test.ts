@@ -6,6 +6,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest"
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import { makeStateDir, pyroBin, qemuProcessesUnder, vmDirsUnder } from "../support/vm.js"
 
@@ -39,7 +40,10 @@ const connect = async () => {
 type Structured = Record<string, any>
 const call = async (client: Client, name: string, args: Record<string, unknown> = {}) => {
   const result = await client.callTool({ name, arguments: args })
-  return { isError: result.isError === true, data: result.structuredContent as Structured, text: (result.content as Array<{ text: string }>)[0]?.text ?? "" }
+  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
+  // Results that carry command output come as JSON text only; the others also as structuredContent.
+  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
+  return { isError: result.isError === true, data, text }
 }
 
 describe("pyro mcp serve", () => {
@@ -81,18 +85,40 @@ describe("pyro mcp serve", () => {
       network: { type: "boolean", default: false },
       allow_host_compat: { type: "boolean", default: false }
     })
-    expect(run.outputSchema?.required).toEqual(expect.arrayContaining(["stdout", "stderr", "exit_code", "duration_ms", "vm_id", "environment", "execution_mode"]))
+    // Results that carry a command's output come once, as text: no structuredContent, so no outputSchema.
+    expect(run.outputSchema).toBeUndefined()
+    expect(tools.find((t) => t.name === "vm_status")?.outputSchema?.required).toEqual(
+      expect.arrayContaining(["vm_id", "state", "execution_mode"])
+    )
     expect(run.description).toContain("exit_code 124")
     expect(tools.find((t) => t.name === "vm_status")?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false })
     expect(tools.find((t) => t.name === "vm_delete")?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true })
   })
 
-  it("vm_run returns structured content and a text rendering", async () => {
-    const r = await call(session.client, "vm_run", { environment: "tiny", command: "echo hello; exit 3", mem_mib: 256 })
-    expect(r.isError).toBe(false)
-    expect(r.data).toMatchObject({ stdout: "hello\n", exit_code: 3, environment: "tiny", execution_mode: "guest_virtio_serial" })
-    expect(JSON.parse(r.text)).toEqual(r.data)
+  it("vm_run returns its result once, as JSON text", async () => {
+    const result = await session.client.callTool({ name: "vm_run", arguments: { environment: "tiny", command: "echo hello; exit 3", mem_mib: 256 } })
+    expect(result.isError).toBeFalsy()
+    expect(result.structuredContent).toBeUndefined()
+    expect(result.content).toHaveLength(1)
+    const data = JSON.parse((result.content as Array<{ text: string }>)[0]!.text)
+    expect(data).toMatchObject({ stdout: "hello\n", exit_code: 3, environment: "tiny", execution_mode: "guest_virtio_serial" })
     expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+
+  it("a command with megabytes of output gets a result sized for a model, and the session goes on", async () => {
+    const result = await session.client.callTool({
+      name: "vm_run",
+      arguments: { environment: "tiny", command: "yes | head -c 4000000; echo done >&2", mem_mib: 256 }
+    })
+    const message = (result.content as Array<{ text: string }>)[0]!.text
+    expect(Buffer.byteLength(message)).toBeLessThan(100_000)
+    const data = JSON.parse(message)
+    expect(data).toMatchObject({ exit_code: 0, stdout_bytes: 4_000_000, stdout_truncated: true, stderr: "done\n", stderr_truncated: false })
+    expect(data.stdout).toMatch(/^y\ny\n/)
+    expect(data.stdout).toMatch(/y\n$/)
+    expect(data.stdout).toContain("bytes of stdout left out here]")
+    // Still connected: the next call works.
+    expect((await call(session.client, "vm_list_environments")).isError).toBe(false)
   })
 
   it("runs the create/start/exec lifecycle, and exec deletes the VM", async () => {
@@ -114,10 +140,63 @@ describe("pyro mcp serve", () => {
     const id = created.data["workspace_id"]
     await call(session.client, "workspace_exec", { workspace_id: id, command: "echo kept > f" })
     const second = await call(session.client, "workspace_exec", { workspace_id: id, command: ["cat", "f"] })
-    expect(second.data).toMatchObject({ sequence: 2, stdout: "kept\n", cwd: "/workspace" })
-    expect((await call(session.client, "workspace_logs", { workspace_id: id })).data["count"]).toBe(2)
+    expect(JSON.parse(second.text)).toMatchObject({ sequence: 2, stdout: "kept\n", cwd: "/workspace" })
+    // A long output: the result has its head and tail, the guest keeps all of it for later calls.
+    const long = JSON.parse((await call(session.client, "workspace_exec", { workspace_id: id, command: "seq 1 500000" })).text)
+    expect(long).toMatchObject({ sequence: 3, stdout_truncated: true, stdout_bytes: 3388895 })
+    expect(long.stdout).toMatch(/^1\n2\n/)
+    expect(long.stdout).toMatch(/\n500000\n$/)
+    expect(long.stdout).toContain("all of it is in /run/pyro/commands/3/stdout]")
+    const reread = JSON.parse(
+      (await call(session.client, "workspace_exec", { workspace_id: id, command: "wc -c < /run/pyro/commands/3/stdout; sed -n 250000p /run/pyro/commands/3/stdout" })).text
+    )
+    expect(reread.stdout).toBe("3388895\n250000\n")
+    const logs = await session.client.callTool({ name: "workspace_logs", arguments: { workspace_id: id } })
+    const listing = JSON.parse((logs.content as Array<{ text: string }>)[0]!.text)
+    expect(listing.count).toBe(4)
+    expect(Buffer.byteLength(JSON.stringify(listing))).toBeLessThan(64 * 1024)
+    expect(listing.entries[2].stdout).toContain("/run/pyro/commands/3/stdout")
     expect((await call(session.client, "workspace_delete", { workspace_id: id })).data["deleted"]).toBe(true)
     expect((await call(session.client, "workspace_status", { workspace_id: id })).text).toMatch(/^workspace_not_found/)
+  })
+
+  it("writes only the protocol to stdout: a warning goes to stderr while a client talks", async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [pyroBin, "mcp", "serve"],
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: "/nonexistent-import-root" } as Record<string, string>,
+      stderr: "pipe"
+    })
+    let stderr = ""
+    transport.stderr?.on("data", (b: Buffer) => (stderr += b.toString()))
+    const client = new Client({ name: "pyro-test", version: "1.0.0" })
+    const errors: Array<unknown> = []
+    client.onerror = (e) => errors.push(e)
+    await client.connect(transport)
+    expect((await call(client, "vm_list_environments")).isError).toBe(false)
+    await client.close()
+    expect(errors).toEqual([])
+    expect(stderr).toContain("PYRO_IMPORT_ROOTS: /nonexistent-import-root does not exist")
+
+    // The same server read raw: every line on stdout is a JSON-RPC message.
+    const child = spawn(process.execPath, [pyroBin, "mcp", "serve"], {
+      env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: "/nonexistent-import-root" },
+      stdio: ["pipe", "pipe", "ignore"]
+    })
+    let stdout = ""
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
+    child.stdin.write(`${JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+    })}\n`)
+    expect(await waitFor(() => stdout.includes("\n"))).toBe(true)
+    child.stdin.end()
+    await new Promise((resolve) => child.on("close", resolve))
+    const lines = stdout.split("\n").filter(Boolean)
+    expect(lines.length).toBeGreaterThan(0)
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: "2.0" })
   })
 
   it("answers bad input and unknown ids with isError results", async () => {

@@ -6,6 +6,8 @@ import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
 import { VmRunInput } from "../../src/contract/vm.js"
 import { VmManager } from "../../src/services/VmManager.js"
+import { Caller, OPERATOR } from "../../src/services/Caller.js"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { eventually, makeStateDir, qemuProcessesUnder, testLayer, vmDirsUnder } from "../support/vm.js"
 
@@ -20,7 +22,10 @@ const noLeftovers = Effect.gen(function*() {
 
 afterAll(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
 
-layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true })("vm_run", (it) => {
+// These drive the service as the CLI does: as the operator, whose results carry all the output held.
+const asOperator = Layer.succeed(Caller, OPERATOR)
+
+layer(Layer.merge(testLayer(stateDir), asOperator), { timeout: "300 seconds", excludeTestServices: true })("vm_run", (it) => {
     it.effect("passes the exit code through and keeps stdout and stderr apart", () =>
       Effect.gen(function*() {
         const { result } = yield* (yield* VmManager).run(input("echo out; echo err >&2; exit 42"))
@@ -81,14 +86,14 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       }))
 })
 
-layer(testLayer(stateDir, { maxOutputBytes: 1000 }), { timeout: "120 seconds", excludeTestServices: true })("vm_run with a small output cap", (it) => {
-    it.effect("marks truncation and counts every byte", () =>
+layer(Layer.merge(testLayer(stateDir, { maxOutputBytes: 1000 }), asOperator), { timeout: "120 seconds", excludeTestServices: true })("vm_run with a small output cap", (it) => {
+    it.effect("marks truncation, counts every byte, and keeps the real end", () =>
       Effect.gen(function*() {
-        const { result, stdout } = yield* (yield* VmManager).run(input("yes | head -c 5000"))
+        const { result, stdout } = yield* (yield* VmManager).run(input("yes | head -c 5000; echo END"))
         expect(stdout.byteLength).toBe(1000)
-        expect(result.stdout.length).toBe(1000)
         expect(result.stdout_truncated).toBe(true)
-        expect(result.stdout_bytes).toBe(5000)
+        expect(result.stdout_bytes).toBe(5004)
+        expect(result.stdout).toMatch(/^(y\n){250}\n\[pyro: 4004 of 5004 bytes of stdout left out here\]\n(y\n){248}END\n$/)
         yield* noLeftovers
       }))
 })
