@@ -7,6 +7,10 @@
  * ATTACH (serve.c -> attach.c) then mounts the scratch disk, builds the overlay
  * root and switches into it. PID 1 must never exit: a fatal error powers the
  * VM off, which the host sees as the VMM exiting.
+ *
+ * The same binary is also a command the host runs in the guest, as
+ * /proc/1/exe: `untar DEST` (untar.c), so imports need nothing from the
+ * environment.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "untar.h"
 
 static void block_signals(void)
 {
@@ -28,8 +33,11 @@ static void block_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* Run again as a command (`/proc/1/exe untar DEST`): a tool, not PID 1. */
+	if (getpid() != 1 && argc >= 2 && strcmp(argv[1], "untar") == 0)
+		return untar_main(argc, argv);
 	block_signals();
 	if (boot_early_mounts() < 0)
 		power_off("early mounts failed");

@@ -42,6 +42,7 @@ import { qemusUsing } from "../vm/vmmIdentity.js"
 import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, withLockFile } from "../vm/records.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importPathFor } from "../workspace/import/roots.js"
+import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
   appendJournal,
@@ -148,7 +149,7 @@ export const make = Effect.gen(function*() {
       )
       const outcome = yield* withConnection(record, (connection) =>
         runCommand(connection, {
-          command: ["/bin/sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\"", "pyro-import", dest],
+          command: guestUntar(dest),
           cwd: "/",
           timeoutSeconds: IMPORT_TIMEOUT_SECONDS,
           maxOutputBytes: 64 * 1024,
@@ -159,7 +160,7 @@ export const make = Effect.gen(function*() {
         return yield* new WorkspaceImportFailed({
           workspaceId: record.id,
           dest,
-          detail: outcome.stderr.text().trim().split("\n").slice(-5).join("\n") || `tar exited with ${outcome.exitCode}`
+          detail: outcome.stderr.text().trim().split("\n").slice(-5).join("\n") || `the extractor exited with ${outcome.exitCode}`
         })
       }
       return summary

@@ -10,6 +10,8 @@ import * as Stream from "effect/Stream"
 import { type CommandOutcome, type KeptAt, runCommand } from "../vm/execCommand.js"
 import type { CappedOutput } from "../vm/output.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
+import { guestUntar } from "./import/guestUntar.js"
+import { tarEnd, tarEntry } from "./import/tarWriter.js"
 
 export const commandOutputDir = (sequence: number) => `/run/pyro/commands/${sequence}`
 
@@ -32,14 +34,19 @@ export const keepOutputInGuest = (
       const out = outcome[name]
       if (out.total <= budget) continue
       const path = `${dir}/${name}`
+      const bytes = out.bytes()
+      const archive = [
+        tarEntry({ path: name, type: "file", mode: 0o644, size: bytes.byteLength, mtime: Date.now() / 1000, linkname: "" }, bytes),
+        tarEnd()
+      ]
       const written = yield* runCommand(connection, {
-        command: ["/bin/sh", "-c", "mkdir -p -- \"$1\" && cat > \"$1/$2\"", "pyro-keep-output", dir, name],
+        command: guestUntar(dir),
         cwd: "/",
         timeoutSeconds: KEEP_TIMEOUT_SECONDS,
         maxOutputBytes: 4096,
-        stdin: Stream.make(out.bytes())
+        stdin: Stream.fromIterable(archive)
       }).pipe(Effect.map((o) => o.exitCode === 0), Effect.orElseSucceed(() => false))
-      // A guest without sh or cat, or with a full disk, keeps nothing; the marker then names no place.
+      // A full disk, or a link the guest put on the way, keeps nothing; the marker then names no place.
       if (written) kept[name] = phrase(out, path)
     }
     return kept

@@ -125,6 +125,26 @@ describe("workspaces", () => {
     expect(outside.stderr).toContain("/workspace")
   })
 
+  it("never writes through a link the workspace already holds, and names the entry", async () => {
+    await json("workspace", "exec", id, "--", "sh", "-c",
+      "mkdir -p /tmp/target && ln -s /tmp/target linkdir && ln -s /tmp/target/victim leaf.txt && ln -s /etc etc-link")
+    const through = Path.join(scratch, "through.tar")
+    Fs.writeFileSync(through, tarArchive([{ type: "file", path: "linkdir/f", data: "escaped\n" }]))
+    const r = await pyro("workspace", "sync", "push", id, through)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`linkdir/f: "linkdir" on its way is a symbolic link; refusing to write through it`)
+    const atDest = await pyro("workspace", "sync", "push", id, through, "--dest", "/workspace/etc-link")
+    expect(atDest.code).toBe(1)
+    expect(atDest.stderr).toContain(`"etc-link" on its way is a symbolic link`)
+    // At the entry itself a link is replaced by the file, never written through.
+    const leaf = Path.join(scratch, "leaf.tar")
+    Fs.writeFileSync(leaf, tarArchive([{ type: "file", path: "leaf.txt", data: "pushed\n" }]))
+    expect((await pyro("workspace", "sync", "push", id, leaf)).code).toBe(0)
+    const after = await json("workspace", "exec", id, "--", "sh", "-c",
+      "ls -A /tmp/target; test -f leaf.txt && ! test -L leaf.txt && cat leaf.txt; ls /etc/f 2>&1; rm -f linkdir etc-link leaf.txt")
+    expect(after["stdout"]).toBe("pushed\nls: /etc/f: No such file or directory\n")
+  })
+
   it("refuses every escape class in an archive, naming the entry, and writes nothing", async () => {
     const cases: Array<[string, Parameters<typeof tarArchive>[0]]> = [
       ["absolute", [{ type: "file", path: "/etc/evil", data: "x" }]],
