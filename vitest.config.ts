@@ -6,7 +6,8 @@ export default defineConfig({
     globalSetup: ["test/support/globalSetup.ts"],
     // Two cores: at most two test files (and so two TCG guests) at a time.
     pool: "forks",
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // --expose-gc: memory-bound tests measure what is retained, not garbage not yet collected.
+    poolOptions: { forks: { maxForks: 2, minForks: 1, execArgv: ["--expose-gc"] } },
     testTimeout: 120_000,
     hookTimeout: 300_000,
     reporters: ["default"]

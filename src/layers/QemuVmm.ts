@@ -35,6 +35,7 @@ import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { processStartTime } from "../vm/procfs.js"
 import { awaitMigration, connectQmp } from "../vm/qemu/qmp.js"
+import { capConsole, consoleTail } from "../vm/qemu/console.js"
 import {
   encodeTemplateManifest,
   qemuIdentity,
@@ -72,15 +73,7 @@ type Start =
 /** QEMU's exec: migration URIs go through /bin/sh. */
 const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
 
-const consoleTail = (path: string) =>
-  Effect.sync(() => {
-    try {
-      const text = Fs.readFileSync(path, "utf8")
-      return text.slice(-CONSOLE_TAIL_BYTES)
-    } catch {
-      return ""
-    }
-  })
+const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
@@ -240,14 +233,14 @@ export const make = Effect.gen(function*() {
             stage,
             detail,
             vmmStderr: yield* proc.stderrTail,
-            console: yield* consoleTail(paths.consoleLog)
+            console: yield* consoleTailOf(paths.consoleLog)
           })
         })
 
       const vmmDied = (exit: ProcessExit) =>
         Effect.gen(function*() {
           const socketSeen = yield* fs.exists(paths.channelSocket).pipe(Effect.orElseSucceed(() => false))
-          const console = yield* consoleTail(paths.consoleLog)
+          const console = yield* consoleTailOf(paths.consoleLog)
           return yield* failure(
             console || socketSeen ? "Kernel" : "Spawn",
             `QEMU ${describeExit(exit)} before the guest agent answered`
@@ -309,6 +302,10 @@ export const make = Effect.gen(function*() {
           : connection.attach({ scratchSerial: SCRATCH_SERIAL, ...identity() })).pipe(
             Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail))
           )
+        // From here on the environment's code runs: its console output goes to a bounded ring.
+        yield* capConsole(paths.qmpSocket).pipe(
+          Effect.catchAll((e) => Effect.flatMap(failure("Attach", `bounding the console: ${e.message}`), Effect.fail))
+        )
       })
 
       return {

@@ -7,6 +7,7 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
 import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import type { GuestChannelError } from "../vm/errors.js"
 import {
   type JournalEntry,
   WORKSPACE_PATH,
@@ -123,11 +124,23 @@ export const make = Effect.gen(function*() {
       return updated
     }))
 
+  /**
+   * A connection to the workspace's agent for `use`. A guest that stops answering (a
+   * write past its deadline, no end to a command) has its VM killed: the call fails
+   * with why, and the next one boots the VM again on the same disk.
+   */
   const withConnection = <A, E, R>(
     record: WorkspaceRecord,
     use: (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) => Effect.Effect<A, E, R>
   ) =>
-    Effect.scoped(Effect.flatMap(vmm.connect(workspacePaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS), use))
+    Effect.scoped(Effect.flatMap(vmm.connect(workspacePaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS), use)).pipe(
+      Effect.tapError((e) =>
+        (e as { _tag?: string; reason?: string })._tag === "GuestChannelError" &&
+          (e as GuestChannelError).reason === "Unresponsive"
+          ? killVmm(record.vmm)
+          : Effect.void
+      )
+    )
 
   const syncDisk = (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) =>
     connection.sync.pipe(

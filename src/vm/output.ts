@@ -8,11 +8,13 @@
 export const TAIL_BYTES = 256 * 1024
 
 export class CappedOutput {
-  private readonly chunks: Array<Uint8Array> = []
+  /** The head, in one buffer grown by doubling: a guest's tiny chunks cost no object each. */
+  private head = new Uint8Array(0)
   private kept = 0
-  /** The last bytes past the head, oldest first; at most `tailCap` once trimmed. */
-  private overflow: Array<Uint8Array> = []
-  private overflowKept = 0
+  /** The last bytes past the head, in a ring of `tailCap` bytes made on first use. */
+  private ring: Uint8Array | undefined
+  private ringEnd = 0
+  private ringFill = 0
   total = 0
 
   constructor(readonly cap: number, readonly tailCap: number = TAIL_BYTES) {}
@@ -20,23 +22,31 @@ export class CappedOutput {
   push(bytes: Uint8Array) {
     if (bytes.byteLength === 0) return
     this.total += bytes.byteLength
-    const room = this.cap - this.kept
-    const head = room <= 0 ? 0 : Math.min(room, bytes.byteLength)
-    if (head > 0) {
-      // Copy: a view would pin the whole socket read buffer it came from.
-      this.chunks.push(bytes.slice(0, head))
-      this.kept += head
+    const take = Math.min(Math.max(0, this.cap - this.kept), bytes.byteLength)
+    if (take > 0) {
+      this.reserve(this.kept + take)
+      this.head.set(bytes.subarray(0, take), this.kept)
+      this.kept += take
     }
-    if (head < bytes.byteLength) this.pushOverflow(bytes.subarray(head))
+    if (take < bytes.byteLength) this.pushOverflow(bytes.subarray(take))
+  }
+
+  private reserve(size: number) {
+    if (size <= this.head.byteLength) return
+    const grown = new Uint8Array(Math.min(this.cap, Math.max(size, 2 * this.head.byteLength, 4096)))
+    grown.set(this.head.subarray(0, this.kept))
+    this.head = grown
   }
 
   private pushOverflow(bytes: Uint8Array) {
+    if (this.tailCap === 0) return
+    const ring = (this.ring ??= new Uint8Array(this.tailCap))
     const part = bytes.byteLength > this.tailCap ? bytes.subarray(bytes.byteLength - this.tailCap) : bytes
-    this.overflow.push(part.slice())
-    this.overflowKept += part.byteLength
-    while (this.overflowKept - this.overflow[0]!.byteLength >= this.tailCap) {
-      this.overflowKept -= this.overflow.shift()!.byteLength
-    }
+    const first = Math.min(part.byteLength, this.tailCap - this.ringEnd)
+    ring.set(part.subarray(0, first), this.ringEnd)
+    ring.set(part.subarray(first), 0)
+    this.ringEnd = (this.ringEnd + part.byteLength) % this.tailCap
+    this.ringFill = Math.min(this.tailCap, this.ringFill + part.byteLength)
   }
 
   /** More was written than the head holds. */
@@ -44,26 +54,33 @@ export class CappedOutput {
     return this.total > this.kept
   }
 
-  /** The head: the first `cap` bytes. */
+  /** The head: the first `cap` bytes (a copy). */
   bytes(): Uint8Array {
-    return Buffer.concat(this.chunks, this.kept)
+    return this.head.slice(0, this.kept)
   }
 
   text(): string {
-    return Buffer.concat(this.chunks, this.kept).toString("utf8")
+    return Buffer.from(this.head.buffer, this.head.byteOffset, this.kept).toString("utf8")
+  }
+
+  /** The overflow ring's bytes, oldest first. */
+  private overflow(): Uint8Array {
+    if (!this.ring || this.ringFill === 0) return new Uint8Array(0)
+    const start = (this.ringEnd - this.ringFill + this.tailCap) % this.tailCap
+    if (start + this.ringFill <= this.tailCap) return this.ring.subarray(start, start + this.ringFill)
+    return Buffer.concat([this.ring.subarray(start), this.ring.subarray(0, this.ringEnd)])
   }
 
   /**
-   * The last `n` bytes written (at most `tailCap`). Until something was
-   * dropped the overflow follows the head without a gap, so the head's end
-   * makes up what the overflow lacks.
+   * The last `n` bytes written (at most `tailCap`). Until the ring wrapped the
+   * overflow follows the head without a gap, so the head's end makes up what
+   * the overflow lacks.
    */
   tail(n: number): Uint8Array {
     const want = Math.min(n, this.tailCap, this.total)
-    const overflow = Buffer.concat(this.overflow, this.overflowKept)
-    if (overflow.byteLength >= want) return overflow.subarray(overflow.byteLength - want)
-    const head = this.bytes()
-    return Buffer.concat([head.subarray(head.byteLength - (want - overflow.byteLength)), overflow])
+    const overflow = this.overflow()
+    if (overflow.byteLength >= want) return overflow.slice(overflow.byteLength - want)
+    return Buffer.concat([this.head.subarray(this.kept - (want - overflow.byteLength), this.kept), overflow])
   }
 }
 

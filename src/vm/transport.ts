@@ -15,6 +15,8 @@ export interface ByteTransport {
   readonly chunks: Stream.Stream<Uint8Array, GuestChannelError>
   /** Resolves once the bytes are handed to the kernel, so callers feel backpressure. */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, GuestChannelError>
+  /** Drop the connection at once (a guest that stopped reading): pending writes fail, `chunks` ends. */
+  readonly close: Effect.Effect<void>
 }
 
 const transportError = (detail: string) => (cause: unknown) =>
@@ -53,5 +55,6 @@ const fromSocket = (socket: Net.Socket): ByteTransport => ({
         return
       }
       socket.write(bytes, (err) => resume(err ? Effect.fail(transportError("write")(err)) : Effect.void))
-    })
+    }),
+  close: Effect.sync(() => socket.destroy())
 })

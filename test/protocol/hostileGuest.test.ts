@@ -16,6 +16,8 @@ import { connectAgent } from "../../src/vm/agentConnection.js"
 import { FieldKey, FRAME_HEADER_BYTES, MessageType } from "../../src/vm/protocol/constants.js"
 import { decodeFields, encodeFields } from "../../src/vm/protocol/fields.js"
 import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
+import { MAX_HELLO_HUNT_BYTES } from "../../src/vm/protocol/mux.js"
+import { CappedOutput } from "../../src/vm/output.js"
 
 type Behaviour = (socket: Net.Socket, execStream: number) => void
 
@@ -72,6 +74,103 @@ const failsWith = (behaviour: Behaviour) =>
     if (Exit.isFailure(exit)) return String(exit.cause)
     return ""
   }))
+
+/** A peer that answers the handshake, then plays `behaviour` on the connection (no EXEC needed). */
+const scriptedPeer = (behaviour: (socket: Net.Socket) => void, helloPrefix: Uint8Array = new Uint8Array()) =>
+  Effect.acquireRelease(
+    Effect.async<{ path: string; server: Net.Server }>((resume) => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-hostile-"))
+      const path = Path.join(dir, "channel.sock")
+      const server = Net.createServer((socket) => {
+        socket.on("error", () => {})
+        socket.once("data", (chunk) => {
+          const decoded = Either.getOrThrow(new FrameDecoder().push(chunk))[0]!
+          const nonce = Either.getOrThrow(decodeFields(decoded.payload)).bytes(FieldKey.NONCE)!
+          socket.write(helloPrefix)
+          socket.write(frame(MessageType.HELLO, 0, encodeFields([
+            [FieldKey.GENERATION, 1],
+            [FieldKey.NONCE, nonce],
+            [FieldKey.STATE, "attached"],
+            [FieldKey.AGENT_VERSION, "hostile"]
+          ])))
+          behaviour(socket)
+        })
+      })
+      server.listen(path, () => resume(Effect.succeed({ path, server })))
+    }),
+    ({ path, server }) => Effect.sync(() => {
+      server.close()
+      Fs.rmSync(Path.dirname(path), { recursive: true, force: true })
+    })
+  )
+
+/** Host memory that a flood could grow: the JS heap plus buffers outside it. */
+const hostBytes = () => {
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
+}
+
+describe("a hostile guest's bytes cost the host a bounded amount", () => {
+  it.live("empty DATA frames are refused: the connection ends at the first", () =>
+    Effect.gen(function*() {
+      const cause = yield* failsWith((socket, stream) => {
+        const empty = frame(MessageType.DATA, stream, new Uint8Array(), 1)
+        socket.write(Buffer.concat(Array.from({ length: 1024 * 1024 }, () => empty))) // 12 MiB of them
+      })
+      expect(cause).toContain("empty DATA")
+    }))
+
+  it.live("a flood of one-byte DATA frames costs no memory per frame", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const frames = 300_000
+      const { path } = yield* hostilePeer((socket, stream) => {
+        const one = frame(MessageType.DATA, stream, new Uint8Array([0x79]), 1)
+        socket.write(Buffer.concat(Array.from({ length: frames }, () => one)))
+        socket.write(frame(MessageType.EXIT, stream, encodeFields([[FieldKey.EXIT_CODE, 0]])))
+      })
+      const gc = (globalThis as { gc?: () => void }).gc!
+      gc()
+      const before = hostBytes()
+      const out = new CappedOutput(16 * 1024 * 1024)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectAgent(path)
+        yield* connection.exec({ argv: ["yes"], env: [], cwd: "/", timeoutMs: 0, stdin: false }).pipe(
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "Output" && out.push(event.bytes))),
+          Effect.timeout("60 seconds")
+        )
+      }))
+      gc()
+      const retained = hostBytes() - before
+      expect(out.total).toBe(frames)
+      // 300 KB of output kept in one buffer; an object per frame would hold tens of MB.
+      expect(retained).toBeLessThan(8 * 1024 * 1024)
+    })), 90_000)
+
+  it.live("a guest that stops reading fails the call at the write deadline instead of hanging it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { path } = yield* scriptedPeer((socket) => socket.pause())
+      const started = Date.now()
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectAgent(path, { writeDeadlineMs: 1_000 })
+        const stdin = Stream.repeatValue(new Uint8Array(64 * 1024)).pipe(Stream.take(1024)) // 64 MiB
+        return yield* connection.exec({ argv: ["cat"], env: [], cwd: "/", timeoutMs: 0, stdin: true }, stdin).pipe(
+          Stream.runDrain
+        )
+      })))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("the guest stopped reading its channel")
+      expect(Date.now() - started).toBeLessThan(20_000)
+    })), 30_000)
+
+  it.live("the HELLO hunt gives up after a bounded number of bytes of noise", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // Noise that keeps looking like the start of a frame, then no HELLO within the cap.
+      const noise = Buffer.alloc(MAX_HELLO_HUNT_BYTES + 64 * 1024, 0x50)
+      const { path } = yield* scriptedPeer(() => {}, noise)
+      const exit = yield* Effect.exit(Effect.scoped(connectAgent(path)).pipe(Effect.timeout("20 seconds")))
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain(`no HELLO reply from the agent in the first ${MAX_HELLO_HUNT_BYTES} bytes`)
+    })))
+})
 
 describe("a hostile guest", () => {
   it.live("that sends a frame with a bad magic", () =>

@@ -32,6 +32,9 @@ describe("qemuArgs", () => {
     expect(args).toContain("virtserialport,chardev=channel,name=org.pyro.channel.0")
     expect(args).toContain("-no-reboot")
     expect(args).not.toContain("-netdev")
+    // The console is a named chardev, so that it can be swapped for a bounded ring after attach.
+    expect(args).toContain("file,id=console,path=/state/vms/abc/console.log")
+    expect(valueAfter(args, "-serial")).toBe("chardev:console")
   })
 
   it("uses KVM with the host CPU when told to", () => {

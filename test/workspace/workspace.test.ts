@@ -145,6 +145,14 @@ describe("workspaces", () => {
     expect(after["stdout"]).toBe("pushed\nls: /etc/f: No such file or directory\n")
   })
 
+  it("bounds what the guest writes to its console: the log on disk does not grow", async () => {
+    const log = Path.join(stateDir, "workspaces", id, "console.log")
+    const before = Fs.statSync(log).size
+    const r = await json("workspace", "exec", id, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x > /dev/ttyS0; echo written")
+    expect(r["stdout"]).toBe("written\n")
+    expect(Fs.statSync(log).size - before).toBeLessThan(64 * 1024)
+  })
+
   it("refuses every escape class in an archive, naming the entry, and writes nothing", async () => {
     const cases: Array<[string, Parameters<typeof tarArchive>[0]]> = [
       ["absolute", [{ type: "file", path: "/etc/evil", data: "x" }]],

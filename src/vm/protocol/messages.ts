@@ -136,6 +136,8 @@ export const decodeGuestMessage = (frame: Frame): Either.Either<GuestMessage, Gu
     case MessageType.DATA: {
       const fd = outputFd(frame)
       if (fd === undefined) return Either.left(invalid(frame, `DATA for fd ${frame.flags}`))
+      // The agent never sends one; a flood of them would cost the host work for no bytes.
+      if (frame.payload.byteLength === 0) return Either.left(invalid(frame, "empty DATA"))
       return Either.right({ _tag: "Output", stream: frame.stream, fd, bytes: frame.payload })
     }
     case MessageType.EOF: {

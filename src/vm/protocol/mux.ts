@@ -62,15 +62,34 @@ export interface GuestConnection {
   readonly closed: Effect.Effect<never, GuestChannelError>
 }
 
+/** Frames, not bytes: each holds at most MAX_FRAME_PAYLOAD_BYTES, so a stream's backlog is bounded either way. */
 const PER_STREAM_QUEUE = 64
-/** Bytes tolerated before the agent's HELLO reply (stale output for an earlier host). */
-const MAX_PRELUDE_BYTES = 4 * MAX_FRAME_PAYLOAD_BYTES
+/**
+ * Bytes read before the agent's HELLO reply (stale output for an earlier
+ * host) after which the guest is given up on: what a hunt may cost.
+ */
+export const MAX_HELLO_HUNT_BYTES = 4 * MAX_FRAME_PAYLOAD_BYTES
+/**
+ * How long one write to the guest may wait for room (the lock and the
+ * socket). A healthy agent always reads its channel within milliseconds; one
+ * that stopped would otherwise hang the host call forever (a kill request
+ * queued behind stdin included).
+ */
+export const WRITE_DEADLINE_MS = 30_000
 const SIGKILL = 9
 
 const protocolError = (detail: string) => new GuestChannelError({ reason: "Protocol", detail })
 
+export interface ConnectionOptions {
+  /** Default WRITE_DEADLINE_MS. */
+  readonly writeDeadlineMs?: number
+}
+
 /** Open a connection over `transport` and complete the HELLO handshake. */
-export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(transport: ByteTransport) {
+export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
+  transport: ByteTransport,
+  options: ConnectionOptions = {}
+) {
   const streams = new Map<number, Queue.Queue<GuestMessage>>()
   const dead = yield* Deferred.make<never, GuestChannelError>()
   const helloReply = yield* Deferred.make<Hello>()
@@ -78,10 +97,21 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(t
   const nonce = randomBytes(16)
   let nextStream = 1
 
+  const writeDeadlineMs = options.writeDeadlineMs ?? WRITE_DEADLINE_MS
+  const stuck = new GuestChannelError({
+    reason: "Unresponsive",
+    detail: `the guest stopped reading its channel: a write waited more than ${writeDeadlineMs / 1000}s`
+  })
   const send = (frame: Frame) =>
     Either.match(encodeFrame(frame), {
       onLeft: (e) => Effect.fail(protocolError(e.message)),
-      onRight: (bytes) => writeLock.withPermits(1)(transport.write(bytes))
+      onRight: (bytes) =>
+        writeLock.withPermits(1)(transport.write(bytes)).pipe(
+          Effect.timeoutFail({ duration: writeDeadlineMs, onTimeout: () => stuck }),
+          // The connection is over: everyone waiting on it fails, and the socket goes.
+          Effect.tapErrorTag("GuestChannelError", (e) =>
+            e === stuck ? Effect.zipRight(Deferred.fail(dead, e), transport.close) : Effect.void)
+        )
     })
 
   const route = (msg: GuestMessage): Effect.Effect<void, GuestChannelError> => {
@@ -96,19 +126,22 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(t
 
   const decoder = new FrameDecoder()
   let prelude: Uint8Array | undefined = new Uint8Array()
+  let hunted = 0
   const onChunk = (chunk: Uint8Array): Effect.Effect<void, GuestChannelError> =>
     Effect.suspend(() => {
       let input = chunk
       if (prelude !== undefined) {
+        // Every byte before HELLO counts, kept or discarded: a guest that only sends noise is given up on.
+        hunted += chunk.byteLength
+        if (hunted > MAX_HELLO_HUNT_BYTES) {
+          return Effect.fail(protocolError(`no HELLO reply from the agent in the first ${MAX_HELLO_HUNT_BYTES} bytes of the channel`))
+        }
         const joined = new Uint8Array(prelude.byteLength + chunk.byteLength)
         joined.set(prelude)
         joined.set(chunk, prelude.byteLength)
         const hunt = huntHello(joined, nonce)
         if (hunt._tag === "NeedMore") {
           prelude = joined.subarray(hunt.discardable)
-          if (prelude.byteLength > MAX_PRELUDE_BYTES) {
-            return Effect.fail(protocolError("no HELLO reply from the agent in the first bytes of the channel"))
-          }
           return Effect.void
         }
         prelude = undefined
@@ -244,4 +277,7 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(t
     closed: awaitDead
   }
   return connection
-}) satisfies (transport: ByteTransport) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>
+}) satisfies (
+  transport: ByteTransport,
+  options?: ConnectionOptions
+) => Effect.Effect<GuestConnection, GuestChannelError, Scope.Scope>

@@ -5,6 +5,7 @@
  * VIRTIO_MMIO_CMDLINE_DEVICES is off).
  */
 import { PORT_NAME, ROOT_SERIAL } from "../protocol/constants.js"
+import { CONSOLE_CHARDEV } from "./console.js"
 
 export const SCRATCH_SERIAL = "pyro-scratch"
 /** The agent configures eth0 only when the kernel command line holds this (guest/agent/agent.h). */
@@ -98,8 +99,11 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   "-display",
   "none",
   "-no-reboot",
+  // A file until the VM is attached; then a ring in QEMU's memory (console.ts).
+  "-chardev",
+  `file,id=${CONSOLE_CHARDEV},path=${optionPath(spec.consoleLog)}`,
   "-serial",
-  `file:${optionPath(spec.consoleLog)}`,
+  `chardev:${CONSOLE_CHARDEV}`,
   ...(spec.restore ? ["-incoming", "defer"] : ["-kernel", spec.kernel, "-initrd", spec.initrd, "-append", kernelCommandLine(spec)]),
   "-drive",
   `id=root,file=${optionPath(spec.rootImage)},format=raw,if=none,readonly=on`,
