@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { qemusUsing } from "../src/vm/vmmIdentity.js"
+import { qemuExecutable, qemusUsing } from "../src/vm/vmmIdentity.js"
 import { appLayer } from "../src/layers/App.js"
 import { ProgressSilent } from "../src/services/Progress.js"
 
@@ -47,7 +47,7 @@ export const benchDir = (label: string) =>
     Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), `pyro-bench-${label}-`))),
     (dir) =>
       Effect.sync(() => {
-        for (const { pid } of qemusUsing(dir)) {
+        for (const { pid } of qemusUsing(dir, qemuExecutable("qemu-system-x86_64"))) {
           try {
             process.kill(pid, "SIGKILL")
           } catch {

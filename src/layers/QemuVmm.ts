@@ -53,6 +53,7 @@ import {
   templatesRoot
 } from "../vm/template.js"
 import { sweepOrphans } from "../vm/sweep.js"
+import { qemuExecutable } from "../vm/vmmIdentity.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 
 const CONSOLE_TAIL_BYTES = 4096
@@ -81,7 +82,7 @@ export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const accel = decideAccel(yield* probeKvm, config.accel)
   const tscKhz = yield* hostTscKhz
-  yield* sweepOrphans(config.stateDir).pipe(Effect.ignore)
+  yield* sweepOrphans(config.stateDir, qemuExecutable(config.qemuBinary)).pipe(Effect.ignore)
 
   const createScratch = (paths: VmPaths) =>
     Effect.gen(function*() {

@@ -4,7 +4,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
 import { VmNotFound } from "../contract/errors.js"
 import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
@@ -27,19 +26,19 @@ import {
   type PersistentRecord,
   readRecord,
   vmmAlive,
-  withLockFile,
   withStateLock,
   writeRecord
 } from "../vm/records.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
-import { qemusUsing } from "../vm/vmmIdentity.js"
+import { qemuExecutable, qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
 import { admit } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
+import { withLock } from "../host/lock.js"
 
 export const WORKDIR = "/workspace"
 
@@ -64,6 +63,8 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
+  /** The QEMU binary: only processes running it are ever killed as a VM's. */
+  const qemuBinaryPath = qemuExecutable(config.qemuBinary)
   const pool = yield* makeWarmPool(vmm.bootEphemeral)
 
   const checkLimit = ensureBelowLimit(stateDir, config.maxActiveVms)
@@ -74,12 +75,18 @@ export const make = Effect.gen(function*() {
       onSome: Effect.succeed
     }))
 
-  /** The VM, if it exists and has not expired; an expired one is reaped on the spot, whoever reaches it first. */
-  const getRecord = (vmId: string) =>
+  /** The VM, if it exists and has not expired. Safe under a lock: it reaps nothing. */
+  const liveRecord = (vmId: string) =>
     Effect.flatMap(anyRecord(vmId), (record) =>
-      isExpired(record, Date.now())
-        ? Effect.zipRight(Effect.ignore(removeRecord(vmId)), Effect.fail(new VmNotFound({ vmId })))
-        : Effect.succeed(record))
+      isExpired(record, Date.now()) ? Effect.fail(new VmNotFound({ vmId })) : Effect.succeed(record))
+
+  /** An expired VM goes, whoever reaches it first. Takes the state lock: never call it holding one. */
+  const reapIfExpired = (vmId: string) =>
+    Effect.flatMap(Effect.option(anyRecord(vmId)), (record) =>
+      Option.isSome(record) && isExpired(record.value, Date.now()) ? Effect.ignore(removeRecord(vmId)) : Effect.void)
+
+  /** The VM, if it exists and has not expired; an expired one is reaped on the spot. Never under a lock. */
+  const getRecord = (vmId: string) => liveRecord(vmId).pipe(Effect.tapErrorTag("VmNotFound", () => reapIfExpired(vmId)))
 
   /**
    * Why no guest can run on this host at all (no VMM, no usable kernel), if so:
@@ -200,8 +207,9 @@ export const make = Effect.gen(function*() {
       if (observedState(seen) === "started") return Effect.succeed(seen)
       const dir = vmPaths(stateDir, seen.id).dir
       if (!Fs.existsSync(dir)) return Effect.fail(new VmNotFound({ vmId: seen.id }))
-      return withLockFile(
-        Path.join(dir, "start.lock"),
+      return withLock(
+        stateDir,
+        `vms/${seen.id}/start`,
         Effect.flatMap(readRecord(stateDir, seen.id), Option.match({
           onNone: () => Effect.fail(new VmNotFound({ vmId: seen.id })),
           onSome: bootRecord
@@ -261,7 +269,7 @@ export const make = Effect.gen(function*() {
       const wasRunning = vmmAlive(record)
       yield* killVmm(record.vmm)
       // Also a QEMU whose start was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir), killVmm)
+      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir, qemuBinaryPath), killVmm)
       yield* withStateLock(
         stateDir,
         Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))
@@ -317,7 +325,7 @@ export const make = Effect.gen(function*() {
         if (!(yield* awaitGone(vmmProcess, POWEROFF_GRACE_MS))) yield* killVmm(vmmProcess)
       }
       return yield* withStateLock(stateDir, Effect.gen(function*() {
-        const current = yield* getRecord(vmId)
+        const current = yield* liveRecord(vmId)
         const stopped: PersistentRecord = {
           ...current,
           state: current.state === "created" ? "created" : "stopped",
@@ -325,7 +333,7 @@ export const make = Effect.gen(function*() {
         }
         yield* writeRecord(stateDir, stopped).pipe(Effect.orDie)
         return infoOf(stopped)
-      }))
+      })).pipe(Effect.tapErrorTag("VmNotFound", () => reapIfExpired(vmId)))
     }).pipe(Effect.provide(context))
 
   const status = (vmId: string) => Effect.map(getRecord(vmId), infoOf).pipe(Effect.provide(context))

@@ -39,8 +39,9 @@ import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
 import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
-import { qemusUsing } from "../vm/vmmIdentity.js"
-import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, withLockFile } from "../vm/records.js"
+import { qemuExecutable, qemusUsing } from "../vm/vmmIdentity.js"
+import { isExpired, iso, machineResultFields, newMachineFields, newMachineId } from "../vm/records.js"
+import { withLock } from "../host/lock.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
@@ -82,29 +83,38 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
+  /** The QEMU binary: only processes running it are ever killed as a VM's. */
+  const qemuBinaryPath = qemuExecutable(config.qemuBinary)
   const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
 
-  /**
-   * The workspace, if it exists and has not expired. An expired one is reaped
-   * on the spot; `locked` checks before taking the lock, as removal takes it too.
-   */
-  const getRecord = (id: string): Effect.Effect<WorkspaceRecord, WorkspaceNotFound, FileSystem.FileSystem> =>
+  /** The workspace, if it exists and has not expired. Safe under its lock: it reaps nothing. */
+  const liveRecord = (id: string): Effect.Effect<WorkspaceRecord, WorkspaceNotFound, FileSystem.FileSystem> =>
     Effect.flatMap(readWorkspace(stateDir, id), Option.match({
       onNone: () => Effect.fail(new WorkspaceNotFound({ workspaceId: id })),
       onSome: (record) =>
-        isExpired(record, Date.now())
-          ? Effect.zipRight(Effect.suspend(() => remove(id)), Effect.fail(new WorkspaceNotFound({ workspaceId: id })))
-          : Effect.succeed(record)
+        isExpired(record, Date.now()) ? Effect.fail(new WorkspaceNotFound({ workspaceId: id })) : Effect.succeed(record)
     }))
 
-  /** Operations on one workspace run one at a time, across processes. */
+  /** An expired workspace goes, whoever reaches it first. Removal takes its lock: never call this holding it. */
+  const reapIfExpired = (id: string) =>
+    Effect.flatMap(readWorkspace(stateDir, id), (record) =>
+      Option.isSome(record) && isExpired(record.value, Date.now()) ? Effect.asVoid(Effect.suspend(() => remove(id))) : Effect.void)
+
+  /** The workspace, if it exists and has not expired; an expired one is reaped on the spot. Never under its lock. */
+  const getRecord = (id: string) => liveRecord(id).pipe(Effect.tapErrorTag("WorkspaceNotFound", () => reapIfExpired(id)))
+
+  const lockName = (id: string) => `workspaces/${id}`
+
+  /**
+   * Operations on one workspace run one at a time, across processes. Inside,
+   * `liveRecord`; a workspace found expired there is reaped once the lock is let go.
+   */
   const locked = <A, E, R>(
     id: string,
     body: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | WorkspaceNotFound, R | FileSystem.FileSystem> =>
-    Effect.zipRight(
-      getRecord(id),
-      Effect.suspend(() => withLockFile(workspacePaths(stateDir, id).lock, body))
+    Effect.zipRight(getRecord(id), withLock(stateDir, lockName(id), body)).pipe(
+      Effect.tapError((e) => (e as { _tag?: string })._tag === "WorkspaceNotFound" ? reapIfExpired(id) : Effect.void)
     )
 
   /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
@@ -113,7 +123,7 @@ export const make = Effect.gen(function*() {
       if (running(record)) return record
       const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
-      yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
+      yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
       yield* claimBootSlot(stateDir, paths.dir, config.maxActiveVms)
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
@@ -208,7 +218,7 @@ export const make = Effect.gen(function*() {
         return started
       })
       // A workspace that could not be made leaves nothing behind.
-      const record = yield* withLockFile(paths.lock, build).pipe(
+      const record = yield* withLock(stateDir, lockName(id), build).pipe(
         Effect.onError(() =>
           Effect.gen(function*() {
             const current = yield* readWorkspace(stateDir, id)
@@ -224,7 +234,7 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(importPathFor("source_path", input.source_path, importBounds), (sourcePath) =>
       locked(input.workspace_id, Effect.gen(function*() {
         const started = Date.now()
-        const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
+        const record = yield* ensureRunning(yield* liveRecord(input.workspace_id))
         const summary = yield* importInto(record, sourcePath, input.dest)
         return {
           workspace_id: record.id,
@@ -272,7 +282,7 @@ export const make = Effect.gen(function*() {
 
   const exec = (input: WorkspaceExecInput, options: { readonly onOutput?: OutputSink } = {}) =>
     locked(input.workspace_id, Effect.gen(function*() {
-      const record = yield* ensureRunning(yield* getRecord(input.workspace_id))
+      const record = yield* ensureRunning(yield* liveRecord(input.workspace_id))
       const startedAt = Date.now()
       const sequence = record.command_count + 1
       const budget = yield* resultBudget(config)
@@ -335,13 +345,13 @@ export const make = Effect.gen(function*() {
       const record = yield* readWorkspace(stateDir, id)
       const wasRunning = Option.isSome(record) ? yield* killVmm(record.value.vmm) : false
       // Also a QEMU whose boot was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
+      yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
-      yield* withLockFile(paths.lock, Effect.gen(function*() {
+      yield* withLock(stateDir, lockName(id), Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
         if (Option.isSome(current)) yield* killVmm(current.value.vmm)
-        yield* Effect.forEach(qemusUsing(paths.dir), killVmm)
+        yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }

@@ -2,7 +2,7 @@
  * Persistent VMs (vm_create ... vm_delete) on disk: `<stateDir>/vms/<id>/vm.json`,
  * written atomically, so every pyro process (a CLI, an MCP server, an SDK
  * user) sees the same VMs. Changes that must not race across processes (the
- * active-VM limit, state transitions) run under an exclusive lock file.
+ * active-VM limit, state transitions) run under the state lock (src/host/lock.ts).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -13,7 +13,8 @@ import * as Path from "node:path"
 import { ExecutionMode } from "../contract/common.js"
 import { VmState } from "../contract/vm.js"
 import { recordDir } from "../host/recordDir.js"
-import { isAlive, processStartTime, selfIdentity } from "./procfs.js"
+import { withLock } from "../host/lock.js"
+import { isAlive, selfIdentity } from "./procfs.js"
 import { vmPaths, vmsRoot } from "./vmDir.js"
 
 export const ProcessId = Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })
@@ -112,67 +113,9 @@ export const observedState = (record: PersistentRecord): PersistentRecord["state
 
 export const isExpired = (record: { readonly expires_at: string }, now: number) => Date.parse(record.expires_at) <= now
 
-/** Bookkeeping under the state lock takes milliseconds; a lock this old was left by a crash. */
-const STATE_LOCK_STALE_MS = 30_000
-
-/** Run `body` holding `<stateDir>/vms.lock`: never held across a boot. */
+/** Run `body` holding the state lock (`vms.lock`): held for bookkeeping, never across a boot. */
 export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    Fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 })
-    return withLockFile(Path.join(stateDir, "vms.lock"), body, STATE_LOCK_STALE_MS)
-  })
-
-/**
- * Run `body` holding the lock file `lockPath` (created with O_EXCL, naming its
- * holder). A lock whose holder process is gone is broken; so is one older
- * than `staleAfterMs`, when given. Waiters poll, so fibers of one process
- * queue up as well as separate processes.
- */
-export const withLockFile = <A, E, R>(lockPath: string, body: Effect.Effect<A, E, R>, staleAfterMs?: number) => {
-  const acquire = Effect.gen(function*() {
-    for (;;) {
-      try {
-        const fd = Fs.openSync(lockPath, "wx", 0o600)
-        Fs.writeSync(fd, JSON.stringify(selfIdentity()))
-        Fs.closeSync(fd)
-        return
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") return yield* Effect.die(e)
-      }
-      if (lockIsStale(lockPath, staleAfterMs)) {
-        Fs.rmSync(lockPath, { force: true })
-        continue
-      }
-      yield* Effect.sleep("10 millis")
-    }
-  })
-  // The wait stays interruptible (an operation cancelled while queued just leaves the queue);
-  // taking the lock and registering its release happen together.
-  return Effect.acquireUseRelease(
-    Effect.interruptible(acquire),
-    () => body,
-    () => Effect.sync(() => Fs.rmSync(lockPath, { force: true }))
-  )
-}
-
-/** A holder writes its identity right after creating the file; one still empty after this crashed in between. */
-const UNWRITTEN_LOCK_GRACE_MS = 5_000
-
-const lockIsStale = (lockPath: string, staleAfterMs: number | undefined) => {
-  let age: number
-  try {
-    age = Date.now() - Fs.statSync(lockPath).mtimeMs
-  } catch {
-    return false // vanished: just try again
-  }
-  if (staleAfterMs !== undefined && age > staleAfterMs) return true
-  try {
-    const holder = JSON.parse(Fs.readFileSync(lockPath, "utf8")) as { pid: number; startTime: number }
-    return processStartTime(holder.pid) !== holder.startTime
-  } catch {
-    return age > UNWRITTEN_LOCK_GRACE_MS
-  }
-}
+  withLock(stateDir, "vms.lock", body)
 
 const BOOT_CLAIM = "boot-claim.json"
 const decodeClaim = Schema.decodeUnknownOption(Schema.parseJson(ProcessId))

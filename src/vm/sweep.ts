@@ -7,7 +7,9 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { commandLine, isAlive } from "./procfs.js"
+import { isAlive } from "./procfs.js"
+import { killGroup } from "./qemu/process.js"
+import { isVmmProcess } from "./vmmIdentity.js"
 import { decodePersistentRecord } from "./records.js"
 import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 
@@ -15,7 +17,8 @@ import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 const RECORD_GRACE_MS = 60_000
 
 
-export const sweepOrphans = (stateDir: string) =>
+/** `qemu`: the QEMU binary's real path; only a process running it (with the recorded pid and start time) is killed. */
+export const sweepOrphans = (stateDir: string, qemu: string | undefined) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const root = vmsRoot(stateDir)
@@ -26,8 +29,11 @@ export const sweepOrphans = (stateDir: string) =>
       const text = yield* fs.readFileString(paths.record).pipe(Effect.option)
       const persistent = Option.flatMap(text, decodePersistentRecord)
       const record = Option.orElse(
-        Option.flatMap(text, decodeEphemeralRecord),
-        () => Option.map(persistent, (p) => ({ owner: p.owner, vmmPid: p.vmm?.pid }))
+        Option.map(Option.flatMap(text, decodeEphemeralRecord), (e) => ({
+          owner: e.owner,
+          vmm: e.vmmPid !== undefined && e.vmmStartTime !== undefined ? { pid: e.vmmPid, startTime: e.vmmStartTime } : undefined
+        })),
+        () => Option.map(persistent, (p) => ({ owner: p.owner, vmm: p.vmm ?? undefined }))
       )
       if (Option.isNone(record)) {
         const info = yield* fs.stat(paths.dir).pipe(Effect.option)
@@ -37,15 +43,9 @@ export const sweepOrphans = (stateDir: string) =>
         if (!old || Option.isSome(text)) continue
       } else {
         if (isAlive(record.value.owner)) continue
-        const pid = record.value.vmmPid
-        // Only kill a process that is provably this VM's QEMU, not a recycled pid.
-        if (pid !== undefined && commandLine(pid).includes(paths.dir)) {
-          try {
-            process.kill(-pid, "SIGKILL")
-          } catch {
-            // already gone
-          }
-        }
+        const vmm = record.value.vmm
+        // Only a process proved to be this VM's QEMU: its pid, its start time and its executable.
+        if (vmm !== undefined && isVmmProcess(vmm, qemu)) killGroup(vmm.pid, "SIGKILL")
       }
       yield* fs.remove(paths.dir, { recursive: true }).pipe(Effect.ignore)
       swept.push(id)

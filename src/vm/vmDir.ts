@@ -11,7 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../host/files.js"
 import { BootError } from "./errors.js"
-import { selfIdentity } from "./procfs.js"
+import { processStartTime, selfIdentity } from "./procfs.js"
 
 /** Unix socket paths must fit in sun_path (108 bytes with the NUL). */
 const MAX_SOCKET_PATH = 107
@@ -21,6 +21,8 @@ export const EphemeralRecord = Schema.Struct({
   kind: Schema.Literal("ephemeral"),
   owner: Schema.Struct({ pid: Schema.Int, startTime: Schema.Number }),
   vmmPid: Schema.optional(Schema.Int),
+  /** With vmmPid: its start time, so a recycled pid is never taken for the VM's QEMU. */
+  vmmStartTime: Schema.optional(Schema.Number),
   createdAt: Schema.String
 })
 export type EphemeralRecord = typeof EphemeralRecord.Type
@@ -82,7 +84,7 @@ export const writeEphemeralRecord = (paths: VmPaths, vmmPid: number | undefined)
       id: paths.id,
       kind: "ephemeral",
       owner: selfIdentity(),
-      ...(vmmPid === undefined ? {} : { vmmPid }),
+      ...(vmmPid === undefined ? {} : { vmmPid, vmmStartTime: processStartTime(vmmPid) ?? 0 }),
       createdAt: new Date().toISOString()
     }),
     0o600

@@ -2,9 +2,9 @@
  * A workspace on the host: `<stateDir>/workspaces/<id>/` with its record
  * (workspace.json, written atomically), its command journal (journal.jsonl,
  * appended), its VM's sockets and logs, its scratch disk (the guest's whole
- * writable layer, /workspace included), a lock file that serialises
- * operations on it across processes, and while its VM boots a claim
- * (records.ts, `writeBootClaim`).
+ * writable layer, /workspace included), and while its VM boots a claim
+ * (records.ts, `writeBootClaim`). Operations on it are serialised across
+ * processes by the lock `workspaces/<id>` (src/host/lock.ts).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -26,7 +26,6 @@ export type WorkspaceRecord = typeof WorkspaceRecord.Type
 
 export interface WorkspacePaths extends VmPaths {
   readonly journal: string
-  readonly lock: string
   /** The host directory standing in for /workspace when running in host_compat mode. */
   readonly hostRoot: string
 }
@@ -40,7 +39,6 @@ export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => 
     dir,
     record: Path.join(dir, "workspace.json"),
     journal: Path.join(dir, "journal.jsonl"),
-    lock: Path.join(dir, "lock"),
     channelSocket: Path.join(dir, "channel.sock"),
     qmpSocket: Path.join(dir, "qmp.sock"),
     consoleLog: Path.join(dir, "console.log"),

@@ -255,4 +255,20 @@ describe("workspaces", () => {
     await json("workspace", "delete", next["workspace_id"])
     expect(qemuProcessesUnder(stateDir)).toEqual([])
   })
+
+  it("a call that finds its workspace expired once it holds the lock reaps it after letting go, never waiting on itself", async () => {
+    const created = await json("workspace", "create", "tiny", "--ttl-seconds", "4", "--mem-mib", "256")
+    const ws = created["workspace_id"] as string
+    const first = pyro("workspace", "exec", ws, "--", "sleep", "5")
+    await new Promise((r) => setTimeout(r, 500))
+    // Waits for the lock the first holds; by the time it gets it, the workspace has expired.
+    const started = Date.now()
+    const second = await pyro("workspace", "exec", ws, "--", "true")
+    expect(second.code).toBe(1)
+    expect(second.stderr).toContain(`no workspace with workspace_id ${ws}`)
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect((await first).code).toBe(0)
+    expect(Fs.existsSync(Path.join(stateDir, "workspaces", ws))).toBe(false)
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+  })
 })
