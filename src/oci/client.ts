@@ -1,18 +1,21 @@
 /**
- * The registry's HTTP API (distribution spec v2) over Node's global fetch:
- * anonymous bearer tokens fetched on demand and cached per access level,
- * Basic or token credentials from PYRO_REGISTRY_USERNAME/PASSWORD, a timeout
- * on every request and an idle timeout on every body, and redirects followed
- * by hand so credentials never go to another origin.
+ * The registry's HTTP API (distribution spec v2) over fetch: anonymous bearer
+ * tokens fetched on demand and cached per access level, the registry's own
+ * credentials (credentials.ts) sent with Basic only to its origin and to a
+ * token realm only on its host, a timeout on every request and an idle
+ * timeout on every body, and redirects followed by hand so credentials never
+ * go to another origin.
  *
  * The registry is untrusted: callers bound what they read with `readBody` and
- * validate it with a Schema.
+ * validate it with a Schema. So is a tool caller who names it
+ * (registryAccess.ts): unless the operator listed the registry, every
+ * connection it leads to (redirects and token realms included) must reach a
+ * public address, checked when the address is resolved, so a name that
+ * resolves elsewhere later (DNS rebinding) gains nothing.
  */
-import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -27,19 +30,18 @@ import {
   RegistryTimeout,
   RegistryUnreachable
 } from "./errors.js"
+import { credentialsFor, type RegistryCredentials } from "./credentials.js"
 import { formatReference, type ImageReference, registryBaseUrl } from "./reference.js"
+import { registryAccess } from "./registryAccess.js"
 
-export interface RegistryCredentials {
-  readonly username: string
-  readonly password: Redacted.Redacted<string>
-}
+export type { RegistryCredentials }
 
 export interface RegistryClientOptions {
   /** Until the response headers arrive. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput
   /** Between two chunks of a body. Default 60 seconds. */
   readonly idleTimeout?: Duration.DurationInput
-  /** Default: PYRO_REGISTRY_USERNAME and PYRO_REGISTRY_PASSWORD when both are set, else anonymous. */
+  /** Default: the registry's own, from auth.json or PYRO_REGISTRY_* (credentials.ts), else anonymous. */
   readonly credentials?: RegistryCredentials | undefined
 }
 
@@ -110,16 +112,6 @@ const ErrorBody = Schema.parseJson(Schema.Struct({
   }))
 }))
 
-/** Credentials from PYRO_REGISTRY_USERNAME / PYRO_REGISTRY_PASSWORD, when both are set. */
-export const credentialsFromConfig: Effect.Effect<RegistryCredentials | undefined> = Config.all({
-  username: Config.string("PYRO_REGISTRY_USERNAME"),
-  password: Config.redacted("PYRO_REGISTRY_PASSWORD")
-}).pipe(
-  Config.option,
-  Effect.map(Option.getOrUndefined),
-  Effect.orElseSucceed(() => undefined)
-)
-
 const describeFetchError = (error: unknown): string => {
   if (error instanceof Error) {
     const cause = error.cause
@@ -147,7 +139,8 @@ export const makeRegistryClient = (
   options: RegistryClientOptions = {}
 ): Effect.Effect<RegistryClient> =>
   Effect.gen(function*() {
-    const credentials = "credentials" in options ? options.credentials : yield* credentialsFromConfig
+    const credentials = "credentials" in options ? options.credentials : yield* credentialsFor(reference)
+    const access = yield* registryAccess(reference)
     const requestTimeout = Duration.decode(options.requestTimeout ?? "30 seconds")
     const idleTimeout = Duration.decode(options.idleTimeout ?? "60 seconds")
     const label = formatReference(reference)
@@ -191,9 +184,11 @@ export const makeRegistryClient = (
           const sendAuth = authorization !== undefined && target.origin === authorization.origin
           const requestHeaders = { ...headers, ...(sendAuth ? { authorization: authorization.header } : {}) }
           const current = target
+          const refused = access.refuseUrl(current)
+          if (refused) return yield* new RegistryUnreachable({ reference: label, method, url: current.href, detail: refused })
           const response = yield* Effect.tryPromise({
             try: (signal) =>
-              fetch(current, {
+              access.fetch(current, {
                 method,
                 headers: requestHeaders,
                 redirect: "manual",
@@ -294,19 +289,24 @@ export const makeRegistryClient = (
         if (challenge.params["scope"]) scopes.add(challenge.params["scope"])
         if (challenge.params["service"]) realm.searchParams.set("service", challenge.params["service"])
         for (const scope of scopes) realm.searchParams.append("scope", scope)
-        if (credentials) realm.searchParams.set("account", credentials.username)
+        // The registry's credentials go to a token service on the registry's own host, never
+        // elsewhere: a registry (or whoever answers for it) could name any realm.
+        const realmCredentials = credentials && realm.hostname === reference.hostname ? credentials : undefined
+        if (realmCredentials) realm.searchParams.set("account", realmCredentials.username)
         const request = { method: "GET", url: realm.href }
-        // Credentials go to the realm even on another origin: the registry named it for exactly this.
         const response = yield* fetchOnce(
           "GET",
           realm,
           { accept: "application/json" },
           undefined,
-          credentials ? { header: basicHeader(credentials), origin: realm.origin } : undefined
+          realmCredentials ? { header: basicHeader(realmCredentials), origin: realm.origin } : undefined
         )
         if (response.status === 401 || response.status === 403) {
           yield* discard(response)
-          return yield* denied(response.status, `the token service ${realm.origin} refused ${[...scopes].join(" ")}`)
+          const withheld = credentials && !realmCredentials
+            ? ` (the credentials for ${reference.registry} are not sent to a token service on another host, ${realm.host})`
+            : ""
+          return yield* denied(response.status, `the token service ${realm.origin} refused ${[...scopes].join(" ")}${withheld}`)
         }
         if (response.status !== 200) {
           yield* discard(response)

@@ -22,7 +22,7 @@ import { VmManager } from "../../src/services/VmManager.js"
 import { tarGz } from "../oci/tarWriter.js"
 import { busyboxBinary } from "../support/initrd.js"
 import { Registry, registryLayer } from "../support/registry.js"
-import { makeStateDir, testLayer, userCacheDir, vmDirsUnder } from "../support/vm.js"
+import { asOperator, makeStateDir, testLayer, userCacheDir, vmDirsUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const scratch = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-oci-env-"))
@@ -52,7 +52,7 @@ const freshStore = (registry: string | undefined) =>
     )
   })
 
-layer(Layer.merge(testLayer(stateDir), registryLayer()), { timeout: "300 seconds", excludeTestServices: true })(
+layer(Layer.mergeAll(testLayer(stateDir), registryLayer(), asOperator), { timeout: "300 seconds", excludeTestServices: true })(
   "OCI environments",
   (it) => {
     it.effect("push a built environment, pull it elsewhere by reference and through PYRO_REGISTRY", () =>

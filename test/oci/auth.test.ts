@@ -1,4 +1,5 @@
 /** Registry authentication against real registries: token auth (with a token server run here) and htpasswd. */
+import { asOperator } from "../support/vm.js"
 import { describe, expect, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -33,8 +34,10 @@ const roundTrip = (repo: string, options: { readonly client?: RegistryClientOpti
     return pulled
   })
 
-const withCredentials = (username: string, password: string) =>
+/** PYRO_REGISTRY_USERNAME / PASSWORD, which belong to PYRO_REGISTRY's registry (here, the test's). */
+const withCredentials = (registry: string, username: string, password: string) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
+    ["PYRO_REGISTRY", `oci://${registry}/pyro`],
     ["PYRO_REGISTRY_USERNAME", username],
     ["PYRO_REGISTRY_PASSWORD", password]
   ])))
@@ -42,7 +45,7 @@ const withCredentials = (username: string, password: string) =>
 const anonymous = Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
 
 describe.skipIf(!registryAvailable())("registry authentication", () => {
-  layer(Layer.merge(registryLayer({ kind: "token" }), ProgressSilent), { timeout: "60 seconds", excludeTestServices: true })(
+  layer(Layer.mergeAll(registryLayer({ kind: "token" }), ProgressSilent, asOperator), { timeout: "60 seconds", excludeTestServices: true })(
     "with anonymous bearer tokens",
     (it) => {
       it.scoped("fetches a token when challenged, and reuses it", () =>
@@ -60,7 +63,7 @@ describe.skipIf(!registryAvailable())("registry authentication", () => {
   )
 
   const credentials = { username: "alice", password: "wonderland" }
-  layer(Layer.merge(registryLayer({ kind: "token", credentials }), ProgressSilent), { timeout: "60 seconds", excludeTestServices: true })(
+  layer(Layer.mergeAll(registryLayer({ kind: "token", credentials }), ProgressSilent, asOperator), { timeout: "60 seconds", excludeTestServices: true })(
     "with a token server that wants a login",
     (it) => {
       it.scoped("says that credentials are required", () =>
@@ -75,7 +78,7 @@ describe.skipIf(!registryAvailable())("registry authentication", () => {
       it.scoped("logs in with PYRO_REGISTRY_USERNAME / PYRO_REGISTRY_PASSWORD", () =>
         Effect.gen(function*() {
           const registry = yield* Registry
-          yield* roundTrip("pyro/private:v1").pipe(withCredentials(credentials.username, credentials.password))
+          yield* roundTrip("pyro/private:v1").pipe(withCredentials((yield* Registry).host, credentials.username, credentials.password))
           expect(registry.tokenRequests.some((r) => r.account === "alice" && r.granted)).toBe(true)
         }))
 
@@ -92,7 +95,7 @@ describe.skipIf(!registryAvailable())("registry authentication", () => {
     }
   )
 
-  layer(Layer.merge(registryLayer({ kind: "htpasswd" }), ProgressSilent), { timeout: "60 seconds", excludeTestServices: true })(
+  layer(Layer.mergeAll(registryLayer({ kind: "htpasswd" }), ProgressSilent, asOperator), { timeout: "60 seconds", excludeTestServices: true })(
     "with Basic authentication",
     (it) => {
       it.scoped("says that credentials are required", () =>
@@ -112,7 +115,7 @@ describe.skipIf(!registryAvailable())("registry authentication", () => {
         Effect.gen(function*() {
           const registry = yield* Registry
           const error = yield* Effect.flip(pullImage(registry.ref("pyro/basic:v1"), { blobDir: "/nonexistent" })).pipe(
-            withCredentials(HTPASSWD_USER.username, "wrong")
+            withCredentials(registry.host, HTPASSWD_USER.username, "wrong")
           )
           expect(error._tag).toBe("RegistryAuthFailed")
           expect(error.message).toContain("rejected the credentials")

@@ -1,4 +1,5 @@
 /** Push and pull against a real registry (Debian's docker-registry) on loopback. */
+import { asOperator } from "../support/vm.js"
 import { describe, expect, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -82,7 +83,7 @@ const IMAGE_LAYERS: ReadonlyArray<ReadonlyArray<TarSpec>> = [
 ]
 
 describe.skipIf(!registryAvailable())("the OCI client", () => {
-  layer(Layer.merge(registryLayer(), RecordingProgress), { timeout: "60 seconds", excludeTestServices: true })(
+  layer(Layer.mergeAll(registryLayer(), RecordingProgress, asOperator), { timeout: "60 seconds", excludeTestServices: true })(
     "against a real registry",
     (it) => {
       it.scoped("pushes a pyro environment artifact and pulls it back byte for byte", () =>
@@ -419,7 +420,7 @@ const misbehavingRegistry = Effect.gen(function*() {
 })
 
 describe("a misbehaving registry", () => {
-  layer(RecordingProgress, { excludeTestServices: true })("is met with clear errors", (it) => {
+  layer(Layer.merge(RecordingProgress, asOperator), { excludeTestServices: true })("is met with clear errors", (it) => {
     it.scoped("for manifests over 4 MiB, whether declared or streamed", () =>
       Effect.gen(function*() {
         const ref = yield* misbehavingRegistry

@@ -42,6 +42,8 @@ export interface TokenRequest {
   readonly scopes: ReadonlyArray<string>
   readonly account: string | undefined
   readonly granted: boolean
+  /** The request carried an Authorization header (credentials). */
+  readonly authorization: boolean
 }
 
 export interface Credentials {
@@ -51,8 +53,11 @@ export interface Credentials {
 
 export type RegistryAuth =
   | { readonly kind: "none" }
-  /** Token auth; with `credentials`, the token server refuses anyone else. */
-  | { readonly kind: "token"; readonly credentials?: Credentials }
+  /**
+   * Token auth; with `credentials`, the token server refuses anyone else.
+   * `realmHost`: the host name the realm is announced under (default 127.0.0.1).
+   */
+  | { readonly kind: "token"; readonly credentials?: Credentials; readonly realmHost?: string }
   /** Basic auth against an htpasswd file holding HTPASSWD_USER. */
   | { readonly kind: "htpasswd" }
 
@@ -82,7 +87,12 @@ const tempDir = Effect.acquireRelease(
 const base64url = (data: string | Buffer) => Buffer.from(data).toString("base64url")
 
 /** A token server for distribution's `auth.token`: RS256 JWTs with the signing cert in `x5c`. */
-const startTokenServer = (dir: string, credentials: Credentials | undefined, log: Array<TokenRequest>) =>
+const startTokenServer = (
+  dir: string,
+  credentials: Credentials | undefined,
+  log: Array<TokenRequest>,
+  realmHost = "127.0.0.1"
+) =>
   Effect.gen(function*() {
     const keyPath = Path.join(dir, "token.key")
     const certPath = Path.join(dir, "token.crt")
@@ -120,7 +130,7 @@ const startTokenServer = (dir: string, credentials: Credentials | undefined, log
         ? `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`
         : undefined
       const granted = url.pathname === "/token" && (expected === undefined || req.headers.authorization === expected)
-      log.push({ scopes, account, granted })
+      log.push({ scopes, account, granted, authorization: req.headers.authorization !== undefined })
       if (!granted) {
         res.writeHead(401, { "content-type": "application/json" })
         res.end(JSON.stringify({ details: "unauthorized" }))
@@ -146,7 +156,7 @@ const startTokenServer = (dir: string, credentials: Credentials | undefined, log
         server.close(() => resume(Effect.void))
       })
     )
-    return { realm: `http://127.0.0.1:${port}/token`, certPath }
+    return { realm: `http://${realmHost}:${port}/token`, certPath }
   })
 
 const waitForExit = (child: ChildProcess, ms: number) =>
@@ -195,7 +205,7 @@ export const startRegistry = (auth: RegistryAuth = { kind: "none" }): Effect.Eff
 
     let authConfig = ""
     if (auth.kind === "token") {
-      const token = yield* startTokenServer(dir, auth.credentials, tokenRequests)
+      const token = yield* startTokenServer(dir, auth.credentials, tokenRequests, auth.realmHost)
       authConfig = [
         "auth:",
         "  token:",

@@ -1,11 +1,13 @@
 /** Helpers for tests that boot real VMs: isolated state directories and leak checks. */
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { servicesLayer } from "../../src/layers/App.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { ProgressSilent } from "../../src/services/Progress.js"
+import { Caller, OPERATOR } from "../../src/services/Caller.js"
 
 /**
  * A fresh state directory (VM files, sockets) per test file, inside this
@@ -57,3 +59,10 @@ export const pyroBin = Path.join(repoRoot, "bin", "pyro.js")
 /** The user's pyro cache, where globalSetup put the kernel and environments. */
 export const userCacheDir = process.env.PYRO_CACHE_DIR ??
   Path.join(process.env.XDG_CACHE_HOME ?? Path.join(Os.homedir(), ".cache"), "pyro")
+
+/**
+ * The services driven as the CLI drives them: by the operator, who may name
+ * any registry and import any path. Tests of the services themselves use it;
+ * tests of what a tool caller may do (test/security) use MCP or the SDK.
+ */
+export const asOperator = Layer.succeed(Caller, OPERATOR)
