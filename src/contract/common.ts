@@ -56,7 +56,8 @@ export const formatInputError = (error: ParseResult.ParseError): string => {
 }
 
 export const Network = Schema.Boolean.annotations({
-  description: "Give the guest outbound network access (QEMU user networking; the host's loopback is 10.0.2.2)."
+  description: "Give the guest outbound network access to public addresses and DNS. The host itself (its loopback, " +
+    "its own addresses), private and link-local networks stay unreachable."
 })
 export const AllowHostCompat = Schema.Boolean.annotations({
   description: "If this host cannot run VMs at all (no QEMU, no usable kernel), run the command on the host itself " +

@@ -161,7 +161,7 @@ export const vmNetworkInfo = op({
   tool: "vm_network_info",
   sdkMethod: "networkInfoVm",
   description: "A VM's network as its guest sees it: whether enabled, interface, guest address, gateway, DNS, " +
-    "and the address at which the guest reaches the host's loopback.",
+    "and host_alias, always null: the guest cannot reach the host.",
   input: VmIdInput,
   output: VmNetworkInfo,
   annotations: hints("VM network facts", true, false, true)

@@ -119,7 +119,7 @@ export const VmDeleteResult = Schema.Struct({
 })
 export type VmDeleteResult = typeof VmDeleteResult.Type
 
-/** QEMU user-mode networking as the guest sees it. */
+/** QEMU user-mode networking as the guest sees it (public egress only: src/vm/network/egress.ts). */
 export const VmNetworkInfo = Schema.Struct({
   vm_id: Schema.String,
   network_enabled: Schema.Boolean,
@@ -129,7 +129,7 @@ export const VmNetworkInfo = Schema.Struct({
   prefix_length: Schema.NullOr(Schema.Int),
   gateway: Schema.NullOr(Schema.String),
   dns: Schema.Array(Schema.String),
-  /** The host's loopback, as reachable from the guest. */
+  /** The original's address of the host's loopback as the guest reaches it: always null, the guest cannot. */
   host_alias: Schema.NullOr(Schema.String)
 })
 export type VmNetworkInfo = typeof VmNetworkInfo.Type

@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
 import * as Os from "node:os"
 import { installHint, SYSTEM_TOOLS, type ToolName } from "../host/systemTools.js"
 import { which } from "../host/which.js"
@@ -73,6 +74,30 @@ const TOOLS = (Object.keys(SYSTEM_TOOLS) as Array<ToolName>).filter((name) =>
   (SYSTEM_TOOLS[name].use === "runtime" || SYSTEM_TOOLS[name].use === "build") && name !== "qemu-system-x86_64"
 )
 
+/** What VMs with `network` need beyond the tools (src/vm/network/egress.ts). */
+const networkProblems = (): Array<Issue> => {
+  const problems: Array<Issue> = []
+  try {
+    Fs.accessSync("/dev/net/tun", Fs.constants.R_OK | Fs.constants.W_OK)
+  } catch {
+    problems.push({
+      problem: "/dev/net/tun is not open to this user: VMs with network cannot start (pasta needs it)",
+      fix: "sudo chmod 0666 /dev/net/tun (Debian's default), or run pyro as root"
+    })
+  }
+  try {
+    if (Number(Fs.readFileSync("/proc/sys/user/max_user_namespaces", "utf8")) === 0) {
+      problems.push({
+        problem: "user namespaces are off: VMs with network cannot start",
+        fix: "sudo sysctl user.max_user_namespaces=15000"
+      })
+    }
+  } catch {
+    // no such sysctl: namespaces are not limited by it
+  }
+  return problems
+}
+
 const qemuVersion = (path: string) =>
   Effect.sync(() => {
     try {
@@ -110,6 +135,8 @@ export const doctorReport = (options: { readonly bootCheck: boolean; readonly en
       if (!path) issues.push({ problem: `${name} not found (${purpose})`, fix: installHint(name) })
       return path ? { name, found: true, path, purpose } : { name, found: false, purpose }
     })
+
+    for (const problem of networkProblems()) issues.push(problem)
 
     const kernel = yield* kernels.status
     const envs = yield* environments.list

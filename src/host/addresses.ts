@@ -32,9 +32,18 @@ export const NON_PUBLIC_IPV6: ReadonlyArray<readonly [string, number]> = [
   ["fc00::", 7], // unique local
   ["fe80::", 10], // link-local
   ["ff00::", 8], // multicast
+  ["64:ff9b::", 96], // NAT64: likewise
   ["64:ff9b:1::", 48], // local-use NAT64
+  ["2002::", 16], // 6to4: carries any IPv4 address
   ["2001:db8::", 32] // documentation, never routed
 ]
+
+/**
+ * IPv4-mapped IPv6. isPublicAddress judges these by the IPv4 address they
+ * carry (a BlockList rule for them would match every IPv4 address); the
+ * network jail refuses them outright.
+ */
+export const IPV4_MAPPED: readonly [string, number] = ["::ffff:0:0", 96]
 
 const blockList = (() => {
   const list = new Net.BlockList()

@@ -24,6 +24,16 @@ export const SYSTEM_TOOLS = {
   setpriv: { package: "util-linux", use: "runtime", purpose: "kills a VM when pyro dies (parent-death signal)" },
   "mkfs.ext4": { package: "e2fsprogs", use: "runtime", purpose: "builds root images and scratch disks without mounting" },
   cp: { package: "coreutils", use: "runtime", purpose: "copies a template's sparse scratch disk to each VM (GNU --sparse)" },
+  pasta: { package: "passt", use: "runtime", purpose: "a networked VM's only way out of its namespace (src/vm/network)" },
+  unshare: { package: "util-linux", use: "runtime", purpose: "the user, network and mount namespace of a networked VM" },
+  ip: { package: "iproute2", use: "runtime", purpose: "the rules that keep a networked VM off the host and private networks" },
+  mount: { package: "mount", use: "runtime", purpose: "a networked VM's resolver inside its namespace" },
+  sh: { package: "dash", use: "runtime", purpose: "runs src/vm/network/netjail.sh" },
+  mkfifo: { package: "coreutils", use: "runtime", purpose: "netjail.sh: starts pasta once the namespace's rules are in force" },
+  id: { package: "coreutils", use: "runtime", purpose: "netjail.sh: whether pasta runs as root" },
+  cat: { package: "coreutils", use: "runtime", purpose: "netjail.sh: reads the files egress.ts wrote" },
+  sleep: { package: "coreutils", use: "runtime", purpose: "netjail.sh: waits for pasta" },
+  rm: { package: "coreutils", use: "runtime", purpose: "netjail.sh: clears old markers" },
   "musl-gcc": { package: "musl-tools", use: "build", purpose: "compiles the static guest agent" },
   "apt-get": {
     package: "apt",
@@ -43,7 +53,6 @@ export const SYSTEM_TOOLS = {
   openssl: { package: "openssl", use: "test", purpose: "a TLS certificate for the test registry" },
   "docker-registry": { package: "docker-registry", use: "test", purpose: "a real OCI registry (CNCF distribution) on loopback" },
   chmod: { package: "coreutils", use: "test", purpose: "test fixtures" },
-  mkfifo: { package: "coreutils", use: "test", purpose: "a FIFO the import must refuse" },
   sha256sum: { package: "coreutils", use: "test", purpose: "checks a seeded file byte for byte" },
   runsc: { package: "runsc", use: "bench", purpose: "gVisor, the baseline bench/start compares the CLI against" }
 } as const satisfies Record<string, SystemTool>

@@ -36,6 +36,7 @@ import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime }
 import { processStartTime } from "../vm/procfs.js"
 import { awaitMigration, connectQmp } from "../vm/qemu/qmp.js"
 import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
 import {
   encodeTemplateManifest,
   qemuIdentity,
@@ -202,8 +203,12 @@ export const make = Effect.gen(function*() {
         )
         : yield* Effect.forkScoped(Effect.void)
       const started = Date.now()
+      // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
+      const netDir = egressDir(paths.dir)
+      if (spec.network) yield* prepareEgress(netDir)
+      const jail = (argv: ReadonlyArray<string>) => (spec.network ? jailed(netDir, argv) : argv)
       const proc = yield* spawnVmm(
-        [config.qemuBinary, ...qemuArgs({
+        jail([config.qemuBinary, ...qemuArgs({
           name: `pyro-${spec.id}`,
           accel: accel.accel,
           vcpus: spec.vcpus,
@@ -221,7 +226,7 @@ export const make = Effect.gen(function*() {
             ? { memoryFile: { path: start.template.ram, share: false }, restore: true }
             : {}),
           ...(start._tag === "snapshot" ? { memoryFile: { path: start.ram, share: true } } : {})
-        })],
+        })]),
         lifetime
       )
       if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)
@@ -293,6 +298,8 @@ export const make = Effect.gen(function*() {
         )
       }
       const connection = answered.value
+      // Done while the guest booted; a VM is handed out only with its network working.
+      if (spec.network) yield* Effect.raceFirst(awaitEgress(netDir), died)
       const bootMs = Date.now() - started
 
       const identity = () => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), hostname: `pyro-${spec.id}` })

@@ -350,7 +350,8 @@ export const make = Effect.gen(function*() {
           prefix_length: 24,
           gateway: "10.0.2.2",
           dns: ["10.0.2.3"],
-          host_alias: "10.0.2.2"
+          // The host is out of the guest's reach (egress.ts).
+          host_alias: null
         }
         : {
           vm_id: vmId,

@@ -44,7 +44,9 @@ describe("qemuArgs", () => {
   })
 
   it("adds user-mode networking only when asked", () => {
-    expect(qemuArgs({ ...spec, network: true })).toContain("user,id=net0")
+    // IPv4 only: the egress jail gives the guest no IPv6 way out.
+    expect(qemuArgs({ ...spec, network: true })).toContain("user,id=net0,ipv6=off")
+    expect(qemuArgs(spec)).not.toContain("-netdev")
   })
 
   it("escapes commas in paths QEMU parses as options", () => {

@@ -41,16 +41,16 @@ const KNOWN_EXPRESSIONS: Record<string, ToolName | "not a system command"> = {
   path: "not a system command"
 }
 
-const sourceFiles = (): Array<string> => {
+const sourceFiles = (tops = ["src", "test", "bench", "scripts"], pattern = /\.(ts|mjs|js)$/): Array<string> => {
   const out: Array<string> = []
   const walk = (dir: string) => {
     for (const entry of Fs.readdirSync(dir, { withFileTypes: true })) {
       const full = Path.join(dir, entry.name)
       if (entry.isDirectory()) walk(full)
-      else if (/\.(ts|mjs|js)$/.test(entry.name)) out.push(full)
+      else if (pattern.test(entry.name)) out.push(full)
     }
   }
-  for (const top of ["src", "test", "bench", "scripts"]) walk(Path.join(repoRoot, top))
+  for (const top of tops) walk(Path.join(repoRoot, top))
   return out
 }
 
@@ -94,6 +94,18 @@ describe("system tools", () => {
     expect(unlisted).toEqual([])
     expect(AGENT_COMPILER).toBe("musl-gcc")
     expect(Path.basename(REGISTRY_BINARY)).toBe("docker-registry")
+  })
+
+  it("every command a shell script of src/ runs is in the tool table (its \"# Runs:\" line)", () => {
+    const unlisted: Array<string> = []
+    for (const file of sourceFiles(["src"], /\.sh$/)) {
+      const runs = /^# Runs: (.*)$/m.exec(Fs.readFileSync(file, "utf8"))
+      if (!runs) unlisted.push(`${Path.relative(repoRoot, file)}: no "# Runs:" line`)
+      for (const command of runs?.[1]!.trim().split(/\s+/) ?? []) {
+        if (!isTool(command)) unlisted.push(`${Path.relative(repoRoot, file)}: ${command}`)
+      }
+    }
+    expect(unlisted).toEqual([])
   })
 
   it("scripts/setup.sh installs every package of the table", () => {

@@ -1,7 +1,9 @@
 /**
  * Guest networking: loopback in every VM; with `network`, eth0 configured for
  * QEMU user networking (10.0.2.15/24 via 10.0.2.2), through which the guest
- * reaches a server on the host's loopback.
+ * reaches public addresses (a test host this file makes on TEST-NET-2) and
+ * never the host (its loopback through 10.0.2.2, its own addresses) nor
+ * private or link-local ones, although this machine reaches them all.
  */
 import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -9,10 +11,19 @@ import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { VmRunInput } from "../../src/contract/vm.js"
 import { VmManager } from "../../src/services/VmManager.js"
 import { kernelCommandLine, NETWORK_KERNEL_ARG } from "../../src/vm/qemu/args.js"
+import {
+  HOST_SIDE_ADDRESS,
+  METADATA_ADDRESS,
+  PRIVATE_TEST_ADDRESS,
+  PUBLIC_TEST_ADDRESS,
+  TEST_HOST_PORT,
+  testHost
+} from "../support/testHost.js"
 import { eventually, makeStateDir, qemuProcessesUnder, repoRoot, testLayer, vmDirsUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
@@ -32,8 +43,8 @@ const noLeftovers = Effect.gen(function*() {
   expect(vmDirsUnder(stateDir)).toEqual([])
 })
 
-/** An HTTP server on the host's 127.0.0.1 that answers every request with `body`; closed with the scope. */
-const hostHttpServer = (body: string) =>
+/** An HTTP server on the host (`address`) that answers every request with `body`; closed with the scope. */
+const hostHttpServer = (body: string, address: string) =>
   Effect.gen(function*() {
     const requests: Array<string> = []
     const server = yield* Effect.acquireRelease(
@@ -52,9 +63,19 @@ const hostHttpServer = (body: string) =>
     )
     yield* Effect.async<void, Error>((resume) => {
       server.once("error", (e) => resume(Effect.fail(e)))
-      server.listen(0, "127.0.0.1", () => resume(Effect.void))
+      server.listen(0, address, () => resume(Effect.void))
     })
     return { port: (server.address() as AddressInfo).port, requests }
+  })
+
+/** GET from this machine itself. */
+const hostGet = (url: string) =>
+  Effect.async<string, Error>((resume) => {
+    Http.get(url, (res) => {
+      let body = ""
+      res.on("data", (b: Buffer) => (body += b.toString()))
+      res.on("end", () => resume(Effect.succeed(body)))
+    }).on("error", (e) => resume(Effect.fail(e)))
   })
 
 describe("kernel command line", () => {
@@ -118,15 +139,37 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       yield* noLeftovers
     }))
 
-  it.scoped("with network: the guest fetches a page from a server on the host's loopback via 10.0.2.2", () =>
+  it.scoped("with network: the guest reaches a public test host, and never the host or a private or link-local address", () =>
     Effect.gen(function*() {
-      const body = `pyro network test ${Math.random().toString(36).slice(2)}\nsecond line\n`
-      const server = yield* hostHttpServer(body)
-      const result = yield* run(`wget -q -O - http://10.0.2.2:${server.port}/hello`, { network: true })
-      expect(result.stderr).toBe("")
-      expect(result.exit_code).toBe(0)
-      expect(result.stdout).toBe(body)
-      expect(server.requests).toEqual(["GET /hello"])
+      const host = yield* testHost
+      const loopback = yield* hostHttpServer("host loopback\n", "127.0.0.1")
+      const anyAddress = yield* hostHttpServer("host, any address\n", "0.0.0.0")
+      // This machine itself reaches every one of them: what stops the guest is pyro.
+      for (const address of [PUBLIC_TEST_ADDRESS, PRIVATE_TEST_ADDRESS, METADATA_ADDRESS]) {
+        expect(yield* hostGet(`http://${address}:${TEST_HOST_PORT}/from-host`)).toBe(host.body(address))
+      }
+      const hostEth = Object.values(Os.networkInterfaces()).flatMap((l) => l ?? [])
+        .find((i) => i.family === "IPv4" && !i.internal && i.address !== HOST_SIDE_ADDRESS)?.address
+      const refused = [
+        `10.0.2.2:${loopback.port}`, // slirp's alias for the host's loopback
+        `10.0.2.2:${anyAddress.port}`,
+        `${HOST_SIDE_ADDRESS}:${anyAddress.port}`, // the host's own addresses
+        ...(hostEth ? [`${hostEth}:${anyAddress.port}`] : []),
+        `${PRIVATE_TEST_ADDRESS}:${TEST_HOST_PORT}`,
+        `${METADATA_ADDRESS}:${TEST_HOST_PORT}`,
+        `internal.test:${TEST_HOST_PORT}` // a name that resolves to a private address
+      ]
+      const script = [
+        `echo "${PRIVATE_TEST_ADDRESS} internal.test" >> /etc/hosts`,
+        `timeout 10 wget -q -O - http://${PUBLIC_TEST_ADDRESS}:${TEST_HOST_PORT}/public || echo "public failed $?"`,
+        ...refused.map((target) => `timeout 10 wget -q -O - http://${target}/x >/dev/null 2>&1 && echo "REACHED ${target}"`),
+        "echo done"
+      ].join("\n")
+      const result = yield* run(script, { network: true })
+      expect(result.stdout).toBe(`${host.body(PUBLIC_TEST_ADDRESS)}done\n`)
+      expect(host.requests.filter((r) => !r.endsWith("/from-host"))).toEqual([`${PUBLIC_TEST_ADDRESS} GET /public`])
+      expect(loopback.requests).toEqual([])
+      expect(anyAddress.requests).toEqual([])
       yield* noLeftovers
-    }))
+    }), 120_000)
 })

@@ -122,6 +122,7 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   "-qmp",
   `unix:${optionPath(spec.qmpSocket)},server=on,wait=off`,
   ...(spec.network
-    ? ["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"]
+    // IPv4 only: the jail (src/vm/network/egress.ts) gives the guest no IPv6 way out anyway.
+    ? ["-netdev", "user,id=net0,ipv6=off", "-device", "virtio-net-device,netdev=net0"]
     : [])
 ]
