@@ -138,8 +138,10 @@ static void read_pax(uint64_t size, struct entry *over, int *has_path, int *has_
 	size_t at = 0;
 	while (at < size) {
 		char *end;
+		if (buf[at] < '0' || buf[at] > '9')
+			fail("a malformed pax record");
 		unsigned long len = strtoul(buf + at, &end, 10);
-		if (end == buf + at || *end != ' ' || len == 0 || at + len > size || buf[at + len - 1] != '\n')
+		if (*end != ' ' || len == 0 || len > size - at || buf[at + len - 1] != '\n')
 			fail("a malformed pax record");
 		char *key = end + 1;
 		char *eq = memchr(key, '=', (size_t)(buf + at + len - 1 - key));

@@ -31,21 +31,29 @@ const KEY_FILE = "lock.key"
 
 const keys = new Map<string, string>()
 
-/** The state directory's lock key, made once (O_EXCL: of two makers, one writes and both read it). */
+/**
+ * The state directory's lock key, made once: written whole to a file of its
+ * own, then linked into place (of two makers, one link wins and both read it),
+ * so the key file is never seen half written, whatever crashes when.
+ */
 const lockKey = (stateDir: string): string => {
   const known = keys.get(stateDir)
   if (known) return known
   Fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 })
   const file = Path.join(stateDir, KEY_FILE)
-  try {
-    Fs.writeFileSync(file, randomBytes(32).toString("hex"), { flag: "wx", mode: 0o600 })
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+  if (!Fs.existsSync(file)) {
+    const aside = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`
+    Fs.writeFileSync(aside, randomBytes(32).toString("hex"), { mode: 0o600 })
+    try {
+      Fs.linkSync(aside, file)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+    } finally {
+      Fs.rmSync(aside, { force: true })
+    }
   }
-  let key = ""
-  // A maker that has created the file but not yet written it: wait for its 64 digits.
-  for (let i = 0; i < 1000 && key.length < 64; i++) key = Fs.readFileSync(file, "utf8").trim()
-  if (key.length < 64) throw new Error(`${file} holds no lock key`)
+  const key = Fs.readFileSync(file, "utf8").trim()
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`${file} is not a lock key: remove it and try again`)
   keys.set(stateDir, key)
   return key
 }
@@ -88,13 +96,13 @@ const acquire = (address: string) =>
  */
 export const withLock = <A, E, R>(stateDir: string, name: string, body: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
-    if (HashSet.has(yield* FiberRef.get(held), name)) {
+    const address = lockAddress(stateDir, name)
+    if (HashSet.has(yield* FiberRef.get(held), address)) {
       return yield* Effect.dieMessage(`the lock ${name} was asked for again by its holder (it would wait for itself)`)
     }
-    const address = lockAddress(stateDir, name)
     return yield* Effect.acquireUseRelease(
       acquire(address),
-      () => Effect.locallyWith(body, held, HashSet.add(name)),
+      () => Effect.locallyWith(body, held, HashSet.add(address)),
       (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
     )
   })

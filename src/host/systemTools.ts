@@ -26,6 +26,7 @@ export const SYSTEM_TOOLS = {
   cp: { package: "coreutils", use: "runtime", purpose: "copies a template's sparse scratch disk to each VM (GNU --sparse)" },
   pasta: { package: "passt", use: "runtime", purpose: "a networked VM's only way out of its namespace (src/vm/network)" },
   unshare: { package: "util-linux", use: "runtime", purpose: "the user, network and mount namespace of a networked VM" },
+  nsenter: { package: "util-linux", use: "runtime", purpose: "netjail.sh: a networked VM's default route, set from outside" },
   ip: { package: "iproute2", use: "runtime", purpose: "the rules that keep a networked VM off the host and private networks" },
   mount: { package: "mount", use: "runtime", purpose: "a networked VM's resolver inside its namespace" },
   sh: { package: "dash", use: "runtime", purpose: "runs src/vm/network/netjail.sh" },

@@ -42,7 +42,8 @@ export const make = Effect.gen(function*() {
     maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
     registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY")),
     templates: !(yield* Config.boolean("PYRO_COLD_BOOT").pipe(Config.withDefault(false))),
-    importRoots: Option.match(yield* optionalString("PYRO_IMPORT_ROOTS"), {
+    // Set but empty means no roots at all (the operator turning caller imports off).
+    importRoots: Option.match(yield* Config.option(Config.string("PYRO_IMPORT_ROOTS")), {
       onNone: () => defaultImportRoots(),
       onSome: (value) => parseImportRoots(value)
     })

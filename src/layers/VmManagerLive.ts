@@ -36,7 +36,7 @@ import { qemuExecutable, qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
-import { admit } from "../vm/admission.js"
+import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
 import { withLock } from "../host/lock.js"
 
@@ -236,7 +236,9 @@ export const make = Effect.gen(function*() {
           dieWithParent: true
         })
       })
-      const booted = initial.allow_host_compat && Option.isSome(yield* guestsUnavailable)
+      const onHost = initial.allow_host_compat && Option.isSome(yield* guestsUnavailable)
+      if (onHost) yield* requireHostCompatGrant(initial.id)
+      const booted = onHost
         ? { vm: undefined, mode: "host_compat" as const }
         : { vm: yield* boot, mode: "guest_virtio_serial" as const }
       // Deleted while it booted: the new QEMU must not outlive its record.
@@ -294,6 +296,7 @@ export const make = Effect.gen(function*() {
         maxOutputBytes: config.maxOutputBytes,
         ...(options.onOutput ? { onOutput: options.onOutput } : {})
       }
+      if (record.execution_mode === "host_compat") yield* requireHostCompatGrant(record.id)
       const outcome = record.execution_mode === "host_compat"
         ? yield* runOnHost(commandOptions)
         : yield* Effect.scoped(Effect.gen(function*() {

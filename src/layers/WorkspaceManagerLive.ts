@@ -9,7 +9,6 @@ import type { Command } from "../contract/common.js"
 import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
 import type { GuestChannelError } from "../vm/errors.js"
 import {
-  type JournalEntry,
   WORKSPACE_PATH,
   type WorkspaceCreateInput,
   type WorkspaceExecInput,
@@ -33,7 +32,7 @@ import {
   resultBudget,
   runCommand
 } from "../vm/execCommand.js"
-import { shapeCaptured } from "../vm/output.js"
+import { budgetBytes, evenBudget, shapeCaptured } from "../vm/output.js"
 import { listingForCaller } from "../workspace/journalListing.js"
 import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
@@ -48,6 +47,7 @@ import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
   appendJournal,
+  type JournalLine,
   listWorkspaces,
   readJournal,
   readWorkspace,
@@ -258,9 +258,9 @@ export const make = Effect.gen(function*() {
     mode: WorkspaceRecord["execution_mode"],
     startedAt: number,
     keptAt: KeptAt
-  ): JournalEntry => {
-    const stdout = shapeCaptured("stdout", outcome.stdout, JOURNAL_OUTPUT_BYTES, keptAt.stdout)
-    const stderr = shapeCaptured("stderr", outcome.stderr, JOURNAL_OUTPUT_BYTES, keptAt.stderr)
+  ): JournalLine => {
+    const stdout = shapeCaptured("stdout", outcome.stdout, evenBudget(JOURNAL_OUTPUT_BYTES), keptAt.stdout)
+    const stderr = shapeCaptured("stderr", outcome.stderr, evenBudget(JOURNAL_OUTPUT_BYTES), keptAt.stderr)
     return {
       sequence,
       command,
@@ -276,7 +276,8 @@ export const make = Effect.gen(function*() {
       stdout_truncated: stdout.truncated,
       stderr_truncated: stderr.truncated,
       stdout_bytes: outcome.stdout.total,
-      stderr_bytes: outcome.stderr.total
+      stderr_bytes: outcome.stderr.total,
+      kept_at: keptAt
     }
   }
 
@@ -297,8 +298,10 @@ export const make = Effect.gen(function*() {
             maxOutputBytes: config.maxOutputBytes,
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
           })
-          const keptAt = exceeds(outcome, Math.min(budget, JOURNAL_OUTPUT_BYTES))
-            ? yield* keepOutputInGuest(connection, sequence, outcome, Math.min(budget, JOURNAL_OUTPUT_BYTES))
+          // All of a stream that the result or the journal cannot carry goes into the guest.
+          const keepAbove = Math.min(budgetBytes(budget), JOURNAL_OUTPUT_BYTES)
+          const keptAt = exceeds(outcome, evenBudget(keepAbove))
+            ? yield* keepOutputInGuest(connection, sequence, outcome, keepAbove)
             : {}
           yield* syncDisk(connection)
           return { outcome, keptAt }
@@ -329,12 +332,14 @@ export const make = Effect.gen(function*() {
   const logs = (id: string) =>
     Effect.gen(function*() {
       yield* getRecord(id)
-      const entries = yield* readJournal(workspacePaths(stateDir, id))
+      const lines = yield* readJournal(workspacePaths(stateDir, id))
       const caller = yield* Caller
       return {
         workspace_id: id,
-        count: entries.length,
-        entries: caller.kind === "operator" ? entries : listingForCaller(entries, config.outputBudgetBytes)
+        count: lines.length,
+        entries: caller.kind === "operator"
+          ? lines.map(({ kept_at: _, ...entry }) => entry)
+          : listingForCaller(lines, config.outputBudgetBytes)
       }
     }).pipe(Effect.provide(context))
 

@@ -154,10 +154,10 @@ export const makeRegistryClient = (
     const basicHeader = (c: RegistryCredentials) =>
       `Basic ${Buffer.from(`${c.username}:${Redacted.value(c.password)}`).toString("base64")}`
 
-    const authorizationFor = (access: Access): string | undefined => {
+    const authorizationFor = (level: Access): string | undefined => {
       if (useBasic && credentials) return basicHeader(credentials)
       const now = Date.now()
-      for (const key of access === "pull" ? ["pull", "push"] as const : ["push"] as const) {
+      for (const key of level === "pull" ? ["pull", "push"] as const : ["push"] as const) {
         const cached = tokens.get(key)
         if (cached && cached.expiresAt > now) return `Bearer ${cached.token}`
       }
@@ -291,7 +291,11 @@ export const makeRegistryClient = (
         for (const scope of scopes) realm.searchParams.append("scope", scope)
         // The registry's credentials go to a token service on the registry's own host, never
         // elsewhere: a registry (or whoever answers for it) could name any realm.
-        const realmCredentials = credentials && realm.hostname === reference.hostname ? credentials : undefined
+        // Never in cleartext to a realm when the registry itself is spoken to over TLS.
+        const realmCredentials = credentials && realm.hostname === reference.hostname &&
+            (realm.protocol === "https:" || reference.scheme === "http")
+          ? credentials
+          : undefined
         if (realmCredentials) realm.searchParams.set("account", realmCredentials.username)
         const request = { method: "GET", url: realm.href }
         const response = yield* fetchOnce(
@@ -304,7 +308,7 @@ export const makeRegistryClient = (
         if (response.status === 401 || response.status === 403) {
           yield* discard(response)
           const withheld = credentials && !realmCredentials
-            ? ` (the credentials for ${reference.registry} are not sent to a token service on another host, ${realm.host})`
+            ? ` (the credentials for ${reference.registry} are not sent to a token service on another host or over plain HTTP, ${realm.origin})`
             : ""
           return yield* denied(response.status, `the token service ${realm.origin} refused ${[...scopes].join(" ")}${withheld}`)
         }

@@ -84,7 +84,8 @@ export const registryAccess = (ref: ImageReference): Effect.Effect<RegistryAcces
     const caller = yield* Caller
     if (caller.kind === "operator") return unrestricted
     const listed = yield* operatorListed
-    if (listed.includes(ref.registry) || listed.includes(ref.hostname)) return unrestricted
+    // Exactly as listed: `host` is that host's default port only, `host:port` that port.
+    if (listed.includes(ref.registry)) return unrestricted
     const restricted: RegistryAccess = {
       refuseUrl: (url) => {
         const host = url.hostname.replace(/^\[|\]$/g, "")

@@ -38,6 +38,25 @@ export const HOST_COMPAT_NOT_GRANTED =
   "allow_host_compat: running commands on the host needs the operator's permission " +
   "(pyro mcp serve --allow-host-compat, or new Pyro({ allowHostCompat: true })); leave it out to run in a VM"
 
+/** Whether the caller in progress may run commands on the host (the operator may; a tool caller if granted). */
+export const hostCompatGranted = Effect.map(Caller, (caller) => caller.kind === "operator" || caller.hostCompat)
+
+/**
+ * For a VM whose record already says it falls back to the host (vm_start,
+ * vm_exec): the record may have been made by a caller that had the grant;
+ * the caller now asking must have it too.
+ */
+export const requireHostCompatGrant = (vmId: string): Effect.Effect<void, InvalidInput> =>
+  Effect.flatMap(hostCompatGranted, (granted) =>
+    granted
+      ? Effect.void
+      : Effect.fail(
+        new InvalidInput({
+          detail: `vm_id: ${vmId} runs its commands on the host (allow_host_compat), which needs the operator's permission ` +
+            "(pyro mcp serve --allow-host-compat, or new Pyro({ allowHostCompat: true }))"
+        })
+      ))
+
 /** Size and host-fallback checks for vm_run, vm_create and workspace_create. */
 export const admit = (input: {
   readonly vcpu_count: number
@@ -45,8 +64,7 @@ export const admit = (input: {
   readonly allow_host_compat: boolean
 }): Effect.Effect<void, InvalidInput> =>
   Effect.gen(function*() {
-    const caller = yield* Caller
     const problems = sizingProblems(input)
-    if (input.allow_host_compat && caller.kind === "tool" && !caller.hostCompat) problems.push(HOST_COMPAT_NOT_GRANTED)
+    if (input.allow_host_compat && !(yield* hostCompatGranted)) problems.push(HOST_COMPAT_NOT_GRANTED)
     if (problems.length > 0) return yield* new InvalidInput({ detail: problems.join("; ") })
   })

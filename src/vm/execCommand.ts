@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import type { Command, ExecutionMode } from "../contract/common.js"
 import { GuestChannelError } from "./errors.js"
 import { Caller } from "../services/Caller.js"
-import { CappedOutput, shapeCaptured } from "./output.js"
+import { budgetBytes, CappedOutput, evenBudget, type OutputBudget, shapeCaptured, TAIL_BYTES } from "./output.js"
 import type { GuestConnection } from "./protocol/mux.js"
 
 export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -116,7 +116,8 @@ export const runCommand = (
  * held in memory.
  */
 export const resultBudget = (config: { readonly maxOutputBytes: number; readonly outputBudgetBytes: number }) =>
-  Effect.map(Caller, (caller) => (caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes))
+  Effect.map(Caller, (caller): OutputBudget =>
+    caller.kind === "operator" ? { head: config.maxOutputBytes, tail: TAIL_BYTES } : evenBudget(config.outputBudgetBytes))
 
 /** Where the whole of a stream a result cut short was kept, to name in its marker. */
 export interface KeptAt {
@@ -125,7 +126,7 @@ export interface KeptAt {
 }
 
 /** The result fields every command reports (vm_run, vm_exec, workspace_exec), from its outcome. */
-export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode, budget: number, keptAt: KeptAt = {}) => {
+export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode, budget: OutputBudget, keptAt: KeptAt = {}) => {
   const stdout = shapeCaptured("stdout", outcome.stdout, budget, keptAt.stdout)
   const stderr = shapeCaptured("stderr", outcome.stderr, budget, keptAt.stderr)
   return {
@@ -142,6 +143,6 @@ export const outcomeFields = (outcome: CommandOutcome, mode: ExecutionMode, budg
   }
 }
 
-/** A stream is longer than a result of `budget` carries. */
-export const exceeds = (outcome: CommandOutcome, budget: number) =>
-  outcome.stdout.total > budget || outcome.stderr.total > budget
+/** A stream is longer than a text of `budget` carries whole. */
+export const exceeds = (outcome: CommandOutcome, budget: OutputBudget) =>
+  outcome.stdout.total > budgetBytes(budget) || outcome.stderr.total > budgetBytes(budget)

@@ -90,44 +90,67 @@ export interface ShapedText {
   readonly truncated: boolean
 }
 
+/** How much of a stream's beginning and of its end a text keeps when it cannot keep all of it. */
+export interface OutputBudget {
+  readonly head: number
+  readonly tail: number
+}
+
+/** `bytes` evenly: half to the head, half to the tail. */
+export const evenBudget = (bytes: number): OutputBudget => ({ head: Math.floor(bytes / 2), tail: Math.ceil(bytes / 2) })
+
+export const budgetBytes = (budget: OutputBudget) => budget.head + budget.tail
+
+/** A UTF-8 sequence is at most 4 bytes: a cut moves at most 3 to avoid splitting one. */
+const MAX_CONTINUATION = 3
+
 /** `n` pulled back so that bytes[0, n) does not end inside a UTF-8 sequence. */
 const headCut = (bytes: Uint8Array, n: number) => {
-  let cut = Math.min(n, bytes.byteLength)
-  if (cut < bytes.byteLength) while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--
-  return cut
+  const at = Math.min(n, bytes.byteLength)
+  let cut = at
+  while (cut > 0 && at - cut < MAX_CONTINUATION && cut < bytes.byteLength && (bytes[cut]! & 0xc0) === 0x80) cut--
+  // Not UTF-8 there (binary output): cut where asked.
+  return cut < bytes.byteLength && (bytes[cut]! & 0xc0) === 0x80 ? at : cut
 }
 
 /** The first index at or after `start` that begins a UTF-8 sequence. */
 const tailCut = (bytes: Uint8Array, start: number) => {
-  let cut = Math.max(0, start)
-  while (cut < bytes.byteLength && (bytes[cut]! & 0xc0) === 0x80) cut++
-  return cut
+  const at = Math.max(0, start)
+  let cut = at
+  while (cut < bytes.byteLength && cut - at < MAX_CONTINUATION && (bytes[cut]! & 0xc0) === 0x80) cut++
+  return cut < bytes.byteLength && (bytes[cut]! & 0xc0) === 0x80 ? at : cut
 }
 
 const decode = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
 
 /**
- * A stream of `total` bytes as text of about `budget` bytes: whole if it
- * fits; else its head and its tail with a marker between them that says how
- * much was left out and, when given, where the whole of it was kept.
+ * A stream of `total` bytes as text within `budget`: whole if it fits; else
+ * its head and its tail with a marker between them that says how much was
+ * left out and, when given, where all of it was kept. The two never overlap:
+ * the tail starts after the head ends.
  */
 export const shapeOutput = (options: {
   readonly name: "stdout" | "stderr"
-  /** The stream's first bytes (at least `budget / 2` of them when there are that many). */
+  /** The stream's first bytes (at least `budget.head` of them when there are that many). */
   readonly head: Uint8Array
-  /** The stream's last bytes (at least `budget / 2` of them when there are that many). */
+  /** The stream's last bytes (at least `budget.tail` of them when there are that many). */
   readonly tail: Uint8Array
   readonly total: number
-  readonly budget: number
+  readonly budget: OutputBudget
   /** Where all of the stream was kept, as a phrase for the marker ("all of it is in /run/..."). */
   readonly keptAt?: string | undefined
 }): ShapedText => {
   const { head, tail, total, budget } = options
-  if (total <= budget && head.byteLength >= total) return { text: decode(head.subarray(0, total)), truncated: false }
-  const half = Math.floor(budget / 2)
-  const first = head.subarray(0, headCut(head, half))
-  const last = tail.subarray(tailCut(tail, tail.byteLength - half))
-  const omitted = Math.max(0, total - first.byteLength - last.byteLength)
+  if (total <= budgetBytes(budget) && head.byteLength >= total) {
+    return { text: decode(head.subarray(0, total)), truncated: false }
+  }
+  const first = head.subarray(0, headCut(head, budget.head))
+  // `tail` holds stream offsets [total - tail.length, total); keep only what follows `first`.
+  const tailOffset = total - tail.byteLength
+  const from = Math.max(tail.byteLength - budget.tail, first.byteLength - tailOffset, 0)
+  const last = from >= tail.byteLength ? new Uint8Array(0) : tail.subarray(tailCut(tail, from))
+  const omitted = total - first.byteLength - last.byteLength
+  if (omitted <= 0) return { text: decode(first) + decode(last), truncated: false }
   const where = options.keptAt ? `; ${options.keptAt}` : ""
   const marker = `\n[pyro: ${omitted} of ${total} bytes of ${options.name} left out here${where}]\n`
   return { text: decode(first) + marker + decode(last), truncated: true }
@@ -137,7 +160,7 @@ export const shapeOutput = (options: {
 export const shapeCaptured = (
   name: "stdout" | "stderr",
   out: CappedOutput,
-  budget: number,
+  budget: OutputBudget,
   keptAt?: string
 ): ShapedText =>
-  shapeOutput({ name, head: out.bytes(), tail: out.tail(Math.ceil(budget / 2)), total: out.total, budget, keptAt })
+  shapeOutput({ name, head: out.bytes(), tail: out.tail(budget.tail), total: out.total, budget, keptAt })

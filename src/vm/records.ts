@@ -107,9 +107,9 @@ export const listRecords = records.list
 /** Whether a record's QEMU is still the process it started. */
 export const vmmAlive = (record: PersistentRecord) => record.vmm !== null && isAlive(record.vmm)
 
-/** A "started" VM whose QEMU is gone (crashed, host rebooted) is reported as stopped. */
+/** A "started" VM whose QEMU is gone (crashed, host rebooted) is reported as stopped; one on the host has none. */
 export const observedState = (record: PersistentRecord): PersistentRecord["state"] =>
-  record.state === "started" && !vmmAlive(record) ? "stopped" : record.state
+  record.state === "started" && record.execution_mode !== "host_compat" && !vmmAlive(record) ? "stopped" : record.state
 
 export const isExpired = (record: { readonly expires_at: string }, now: number) => Date.parse(record.expires_at) <= now
 

@@ -54,11 +54,25 @@ export const writeWorkspace = records.write
 export const listWorkspaces = records.list
 export const decodeWorkspaceRecord = records.decode
 
-const encodeEntry = Schema.encodeSync(Schema.parseJson(JournalEntry))
-const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalEntry))
+/**
+ * A journal line: the public entry, and where the guest keeps all of each
+ * stream the entry had to cut (the host's own record of it; the entry's text
+ * is the guest's output and could print anything).
+ */
+export const JournalLine = Schema.Struct({
+  ...JournalEntry.fields,
+  kept_at: Schema.optionalWith(
+    Schema.Struct({ stdout: Schema.optional(Schema.String), stderr: Schema.optional(Schema.String) }),
+    { default: () => ({}) }
+  )
+})
+export type JournalLine = typeof JournalLine.Type
+
+const encodeEntry = Schema.encodeSync(Schema.parseJson(JournalLine))
+const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalLine))
 
 /** One line per exec, appended with O_APPEND (atomic for a line this size on a local filesystem). */
-export const appendJournal = (paths: WorkspacePaths, entry: JournalEntry) =>
+export const appendJournal = (paths: WorkspacePaths, entry: JournalLine) =>
   Effect.sync(() => Fs.appendFileSync(paths.journal, `${encodeEntry(entry)}\n`, { mode: 0o600 }))
 
 /** The journal in order; a line cut short by a crash is skipped. */

@@ -111,6 +111,27 @@ describe("host fallback", () => {
     }
   })
 
+  it("a VM made to run on the host by a granted server runs nowhere for a caller without the grant", async () => {
+    const granted = await serve(["--allow-host-compat"], NO_QEMU)
+    const other = await serve([], NO_QEMU)
+    try {
+      const created = await granted.callTool({ name: "vm_create", arguments: { environment: "tiny", allow_host_compat: true } })
+      const vmId = (created.structuredContent as { vm_id: string }).vm_id
+      const started = await granted.callTool({ name: "vm_start", arguments: { vm_id: vmId } })
+      expect(started.structuredContent).toMatchObject({ state: "started", execution_mode: "host_compat" })
+      // Starting a started VM does nothing (nothing runs); a command in it is refused.
+      expect((await other.callTool({ name: "vm_start", arguments: { vm_id: vmId } })).isError).toBeFalsy()
+      const r = await other.callTool({ name: "vm_exec", arguments: { vm_id: vmId, command: "env" } })
+      const text = (r.content as Array<{ text: string }>)[0]!.text
+      expect(r.isError).toBe(true)
+      expect(text).toMatch(new RegExp(`^invalid_input: vm_id: ${vmId} runs its commands on the host`))
+      expect(text).not.toContain(SECRET)
+    } finally {
+      await other.close()
+      await granted.close()
+    }
+  })
+
   it("the CLI is the operator: --allow-host-compat runs on a host without QEMU, never after a failed boot", async () => {
     const fallback = await cli(["run", "tiny", "--allow-host-compat", "--", "env"], NO_QEMU)
     expect(fallback.code).toBe(0)

@@ -109,9 +109,30 @@ describe("caller imports", () => {
     cli("workspace", "delete", byOperator.workspace_id)
   })
 
-  it("never takes / or the home directory as the default root", () => {
+  it("an empty PYRO_IMPORT_ROOTS allows no imports; a root named through a link takes paths named either way", async () => {
+    const none = await serve({ PYRO_IMPORT_ROOTS: "" })
+    try {
+      const r = await call(none, "workspace_create", { environment: "tiny", mem_mib: 256, seed_path: "src" })
+      expect(r.text).toMatch(/^invalid_input: seed_path: "src" is outside .*no import roots are set/)
+    } finally {
+      await none.close()
+    }
+    const link = Path.join(scratch, "project-link")
+    Fs.symlinkSync(project, link)
+    const linked = await serve({ PYRO_IMPORT_ROOTS: link })
+    try {
+      const r = await call(linked, "workspace_create", { environment: "tiny", mem_mib: 256, seed_path: Path.join(link, "src") })
+      expect(r.isError, r.text).toBe(false)
+      await call(linked, "workspace_delete", { workspace_id: r.data["workspace_id"] })
+    } finally {
+      await linked.close()
+    }
+  })
+
+  it("never takes /, the home directory or a directory above it as the default root", () => {
     expect(defaultImportRoots("/", "/home/u")).toEqual([])
     expect(defaultImportRoots("/home/u", "/home/u")).toEqual([])
+    expect(defaultImportRoots("/home", "/home/u")).toEqual([])
     expect(defaultImportRoots("/home/u/project", "/home/u")).toEqual(["/home/u/project"])
     expect(defaultImportRoots(Os.homedir())).toEqual([])
   })

@@ -51,10 +51,12 @@ const alice = { username: "alice", password: "wonderland" }
 
 describe("addresses", () => {
   it("tells public addresses from the host's and private ones", () => {
-    for (const a of ["127.0.0.1", "10.0.2.2", "169.254.169.254", "192.168.1.1", "172.20.0.1", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::2", "::ffff:127.0.0.1", "::ffff:7f00:1", "224.0.0.1"]) {
+    for (const a of ["127.0.0.1", "10.0.2.2", "169.254.169.254", "192.168.1.1", "172.20.0.1", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::2", "::ffff:127.0.0.1", "::ffff:7f00:1", "::7f00:1", "::127.0.0.1", "::ffff:0:7f00:1", "64:ff9b::a00:1", "fec0::1", "2001::1", "224.0.0.1"]) {
       expect(isPublicAddress(a, []), a).toBe(false)
     }
-    for (const a of ["1.1.1.1", "151.101.2.132", "198.51.100.2", "2a04:4e42::644"]) expect(isPublicAddress(a, []), a).toBe(true)
+    for (const a of ["1.1.1.1", "151.101.2.132", "198.51.100.2", "2a04:4e42::644", "64:ff9b::9765:284", "::ffff:1.1.1.1"]) {
+      expect(isPublicAddress(a, []), a).toBe(true)
+    }
     expect(isPublicAddress("198.51.100.2", ["198.51.100.2"])).toBe(false)
   })
 

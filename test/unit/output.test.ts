@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { CappedOutput, shapeCaptured } from "../../src/vm/output.js"
+import { CappedOutput, evenBudget, shapeCaptured, shapeOutput } from "../../src/vm/output.js"
 
 describe("CappedOutput", () => {
   it("keeps bytes up to the cap, counts the rest and says it truncated", () => {
@@ -50,12 +50,12 @@ describe("shapeCaptured", () => {
   }
 
   it("is the whole text when it fits", () => {
-    expect(shapeCaptured("stdout", capture("hello\n"), 100)).toEqual({ text: "hello\n", truncated: false })
+    expect(shapeCaptured("stdout", capture("hello\n"), evenBudget(100))).toEqual({ text: "hello\n", truncated: false })
   })
 
   it("keeps head and tail with a marker that counts what was left out", () => {
     const text = "a".repeat(1000) + "MIDDLE" + "z".repeat(1000)
-    const shaped = shapeCaptured("stdout", capture(text, 4096), 200, "all of it is in /run/pyro/commands/3/stdout")
+    const shaped = shapeCaptured("stdout", capture(text, 4096), evenBudget(200), "all of it is in /run/pyro/commands/3/stdout")
     expect(shaped.truncated).toBe(true)
     expect(shaped.text.startsWith("a".repeat(100))).toBe(true)
     expect(shaped.text.endsWith("z".repeat(100))).toBe(true)
@@ -64,13 +64,36 @@ describe("shapeCaptured", () => {
   })
 
   it("keeps the real tail even past the in-memory cap", () => {
-    const shaped = shapeCaptured("stderr", capture("x".repeat(5000) + "THE END", 64), 40)
+    const shaped = shapeCaptured("stderr", capture("x".repeat(5000) + "THE END", 64), evenBudget(40))
     expect(shaped.text.endsWith("THE END")).toBe(true)
     expect(shaped.text).toContain("of 5007 bytes of stderr left out here")
   })
 
   it("never cuts a UTF-8 character in two", () => {
-    const shaped = shapeCaptured("stdout", capture("é".repeat(1000)), 101)
+    const shaped = shapeCaptured("stdout", capture("é".repeat(1000)), evenBudget(101))
     expect(shaped.text).not.toContain("\ufffd")
+  })
+})
+
+describe("shapeOutput edges", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+
+  it("never repeats bytes when the held head is shorter than the budget's head", () => {
+    // A 1000-byte head held of a 5000-byte stream, its last 400 bytes kept apart.
+    const stream = "a".repeat(1000) + "b".repeat(3600) + "c".repeat(400)
+    const shaped = shapeOutput({
+      name: "stdout",
+      head: bytes(stream.slice(0, 1000)),
+      tail: bytes(stream.slice(-400)),
+      total: 5000,
+      budget: { head: 8000, tail: 8000 }
+    })
+    expect(shaped.text).toBe(`${"a".repeat(1000)}\n[pyro: 3600 of 5000 bytes of stdout left out here]\n${"c".repeat(400)}`)
+  })
+
+  it("cuts binary output (no UTF-8 boundaries) where asked, not at its ends", () => {
+    const binary = new Uint8Array(100_000).fill(0x80)
+    const shaped = shapeOutput({ name: "stdout", head: binary, tail: binary, total: binary.byteLength, budget: evenBudget(1000) })
+    expect(shaped.text).toContain("[pyro: 99000 of 100000 bytes of stdout left out here]")
   })
 })

@@ -18,21 +18,22 @@ export interface ImportBounds {
   readonly forbidden: ReadonlyArray<string>
 }
 
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(Path.sep) ? dir : dir + Path.sep)
+
 /**
  * The default root: the directory the server or SDK was started in, unless
- * that is `/` or the home directory itself (an MCP client may start servers
- * there), which would hand a caller every file the user has.
+ * that is `/`, the home directory or a directory above it (an MCP client may
+ * start servers there), which would hand a caller every file the user has.
  */
 export const defaultImportRoots = (cwd = process.cwd(), home = Os.homedir()): Array<string> => {
   const dir = Path.resolve(cwd)
-  return dir === Path.parse(dir).root || dir === Path.resolve(home) ? [] : [dir]
+  return dir === Path.parse(dir).root || within(Path.resolve(home), dir) ? [] : [dir]
 }
 
-/** `PYRO_IMPORT_ROOTS`: colon-separated directories, resolved against the start directory. */
+/** `PYRO_IMPORT_ROOTS`: colon-separated directories, resolved against the start directory; empty: none. */
 export const parseImportRoots = (value: string, cwd = process.cwd()): Array<string> =>
   value.split(":").filter((p) => p.trim() !== "").map((p) => Path.resolve(cwd, p))
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(Path.sep) ? dir : dir + Path.sep)
 
 /** A directory's real path, or its resolved path if it does not exist (then nothing is inside it anyway). */
 const real = (dir: string) => {
@@ -70,8 +71,10 @@ export const importPathFor = (field: "seed_path" | "source_path", path: string, 
             : "no import roots are set"
         } (the operator sets them with PYRO_IMPORT_ROOTS)`
       })
-    const roots = bounds.roots.map(real)
-    const forbidden = bounds.forbidden.map(real)
+    // Each directory as given and as its real path: a caller may name a path either way.
+    const both = (dirs: ReadonlyArray<string>) => [...new Set(dirs.flatMap((d) => [Path.resolve(d), real(d)]))]
+    const roots = both(bounds.roots)
+    const forbidden = both(bounds.forbidden)
     const problem = (p: string) =>
       !roots.some((r) => within(p, r))
         ? "outside"
