@@ -24,18 +24,27 @@ export const selfIdentity = (): ProcessIdentity => ({
   startTime: processStartTime(process.pid) ?? 0
 })
 
-/** A zombie has exited; it only waits to be reaped (by init, which may be slow to, or by us). */
-const isZombie = (pid: number): boolean => {
+/** PF_EXITING in the kernel's task flags (field 9 of /proc/<pid>/stat). */
+const PF_EXITING = 0x4
+
+/**
+ * Whether `who` is that very process and still running, from one reading of
+ * /proc/<pid>/stat (two could straddle its exit): the start time must match
+ * (a recycled pid never passes), and it must be neither a zombie (exited,
+ * waiting to be reaped) nor exiting (its files, locks included, already
+ * closed though it is not a zombie yet).
+ */
+export const isAlive = (who: ProcessIdentity): boolean => {
+  let stat: string
   try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
+    stat = Fs.readFileSync(`/proc/${who.pid}/stat`, "utf8")
   } catch {
     return false
   }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const state = fields[0]
+  return Number(fields[19]) === who.startTime && state !== "Z" && state !== "X" && (Number(fields[6]) & PF_EXITING) === 0
 }
-
-export const isAlive = (who: ProcessIdentity): boolean =>
-  processStartTime(who.pid) === who.startTime && !isZombie(who.pid)
 
 /** The NUL-separated command line of `pid`, or "" if gone. */
 export const commandLine = (pid: number): string => {

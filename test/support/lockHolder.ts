@@ -28,7 +28,15 @@ const critical = Effect.gen(function*() {
       other = undefined
     }
     // A marker left by a holder that was killed inside is fine; one of a live holder is not.
-    if (other && isAlive(other)) Fs.appendFileSync(Path.join(work, "violations"), `${me.pid} with ${other.pid}\n`)
+    if (other && isAlive(other)) {
+      let stat = ""
+      try {
+        stat = Fs.readFileSync(`/proc/${other.pid}/stat`, "utf8").split(") ")[1]?.split(" ").slice(0, 7).join(" ") ?? ""
+      } catch {
+        stat = "gone"
+      }
+      Fs.appendFileSync(Path.join(work, "violations"), `${me.pid} with ${other.pid} (${stat})\n`)
+    }
     Fs.writeFileSync(marker, JSON.stringify(me))
   }
   Fs.appendFileSync(Path.join(work, "entries"), `${me.pid}\n`)
