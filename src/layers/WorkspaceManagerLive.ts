@@ -7,7 +7,7 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
 import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
-import type { GuestChannelError } from "../vm/errors.js"
+import { GuestChannelError } from "../vm/errors.js"
 import {
   WORKSPACE_PATH,
   type WorkspaceCreateInput,
@@ -113,8 +113,8 @@ export const make = Effect.gen(function*() {
     id: string,
     body: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | WorkspaceNotFound, R | FileSystem.FileSystem> =>
-    Effect.zipRight(getRecord(id), withLock(stateDir, lockName(id), body)).pipe(
-      Effect.tapError((e) => (e as { _tag?: string })._tag === "WorkspaceNotFound" ? reapIfExpired(id) : Effect.void)
+    Effect.zipRight(liveRecord(id), withLock(stateDir, lockName(id), body)).pipe(
+      Effect.tapError((e) => (e instanceof WorkspaceNotFound ? reapIfExpired(id) : Effect.void))
     )
 
   /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
@@ -145,10 +145,7 @@ export const make = Effect.gen(function*() {
   ) =>
     Effect.scoped(Effect.flatMap(vmm.connect(workspacePaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS), use)).pipe(
       Effect.tapError((e) =>
-        (e as { _tag?: string; reason?: string })._tag === "GuestChannelError" &&
-          (e as GuestChannelError).reason === "Unresponsive"
-          ? killVmm(record.vmm)
-          : Effect.void
+        e instanceof GuestChannelError && e.reason === "Unresponsive" ? killVmm(record.vmm) : Effect.void
       )
     )
 

@@ -54,9 +54,14 @@ export class CappedOutput {
     return this.total > this.kept
   }
 
-  /** The head: the first `cap` bytes (a copy). */
+  /** The head: the first `cap` bytes (a copy, to keep). */
   bytes(): Uint8Array {
     return this.head.slice(0, this.kept)
+  }
+
+  /** The head without copying it: valid until the next push (for shaping and sending a finished stream). */
+  view(): Uint8Array {
+    return this.head.subarray(0, this.kept)
   }
 
   text(): string {
@@ -163,4 +168,4 @@ export const shapeCaptured = (
   budget: OutputBudget,
   keptAt?: string
 ): ShapedText =>
-  shapeOutput({ name, head: out.bytes(), tail: out.tail(budget.tail), total: out.total, budget, keptAt })
+  shapeOutput({ name, head: out.view(), tail: out.tail(budget.tail), total: out.total, budget, keptAt })

@@ -18,7 +18,7 @@ export const commandOutputDir = (sequence: number) => `/run/pyro/commands/${sequ
 const KEEP_TIMEOUT_SECONDS = 120
 
 const phrase = (out: CappedOutput, path: string) =>
-  out.truncated ? `its first ${out.bytes().byteLength} bytes are in ${path}` : `all of it is in ${path}`
+  out.truncated ? `its first ${out.view().byteLength} bytes are in ${path}` : `all of it is in ${path}`
 
 /** Write each stream longer than `budget` into the guest; where each went, for the result's marker. */
 export const keepOutputInGuest = (
@@ -34,7 +34,7 @@ export const keepOutputInGuest = (
       const out = outcome[name]
       if (out.total <= budget) continue
       const path = `${dir}/${name}`
-      const bytes = out.bytes()
+      const bytes = out.view()
       const archive = [
         tarEntry({ path: name, type: "file", mode: 0o644, size: bytes.byteLength, mtime: Date.now() / 1000, linkname: "" }, bytes),
         tarEnd()
