@@ -31,7 +31,8 @@ const warnAboutImportRoots = Effect.gen(function*() {
   const { importRoots } = yield* PyroConfig
   if (importRoots.length === 0) {
     yield* Effect.logWarning(
-      "no import roots: clients cannot use seed_path or source_path (started in / or the home directory; set PYRO_IMPORT_ROOTS)"
+      "no import roots: clients cannot use seed_path or source_path (started in /, the home directory or above it, " +
+        "or PYRO_IMPORT_ROOTS is empty; set PYRO_IMPORT_ROOTS)"
     )
   }
   for (const root of importRoots) {

@@ -83,7 +83,8 @@ export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const accel = decideAccel(yield* probeKvm, config.accel)
   const tscKhz = yield* hostTscKhz
-  yield* sweepOrphans(config.stateDir, qemuExecutable(config.qemuBinary)).pipe(Effect.ignore)
+  const vmmExecutable = qemuExecutable(config.qemuBinary)
+  yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
 
   const createScratch = (paths: VmPaths) =>
     Effect.gen(function*() {
@@ -464,7 +465,7 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Vmm.of({ accel, unavailable, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
+  return Vmm.of({ accel, vmmExecutable, unavailable, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)

@@ -32,7 +32,7 @@ import {
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
-import { qemuExecutable, qemusUsing } from "../vm/vmmIdentity.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
@@ -63,8 +63,6 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
-  /** The QEMU binary: only processes running it are ever killed as a VM's. */
-  const qemuBinaryPath = qemuExecutable(config.qemuBinary)
   const pool = yield* makeWarmPool(vmm.bootEphemeral)
 
   const checkLimit = ensureBelowLimit(stateDir, config.maxActiveVms)
@@ -271,7 +269,7 @@ export const make = Effect.gen(function*() {
       const wasRunning = vmmAlive(record)
       yield* killVmm(record.vmm)
       // Also a QEMU whose start was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir, qemuBinaryPath), killVmm)
+      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir, vmm.vmmExecutable), killVmm)
       yield* withStateLock(
         stateDir,
         Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))

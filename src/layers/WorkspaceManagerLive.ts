@@ -38,7 +38,7 @@ import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
 import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
-import { qemuExecutable, qemusUsing } from "../vm/vmmIdentity.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import { isExpired, iso, machineResultFields, newMachineFields, newMachineId } from "../vm/records.js"
 import { withLock } from "../host/lock.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
@@ -83,8 +83,6 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
-  /** The QEMU binary: only processes running it are ever killed as a VM's. */
-  const qemuBinaryPath = qemuExecutable(config.qemuBinary)
   const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
 
   /** The workspace, if it exists and has not expired. Safe under its lock: it reaps nothing. */
@@ -123,7 +121,7 @@ export const make = Effect.gen(function*() {
       if (running(record)) return record
       const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
-      yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
+      yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
       yield* claimBootSlot(stateDir, paths.dir, config.maxActiveVms)
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
@@ -347,13 +345,13 @@ export const make = Effect.gen(function*() {
       const record = yield* readWorkspace(stateDir, id)
       const wasRunning = Option.isSome(record) ? yield* killVmm(record.value.vmm) : false
       // Also a QEMU whose boot was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
+      yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
       yield* withLock(stateDir, lockName(id), Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
         if (Option.isSome(current)) yield* killVmm(current.value.vmm)
-        yield* Effect.forEach(qemusUsing(paths.dir, qemuBinaryPath), killVmm)
+        yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }

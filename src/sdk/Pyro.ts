@@ -60,7 +60,7 @@ export interface PyroOptions {
   /**
    * Directories tool calls may import from (seed_path, source_path). Default:
    * `PYRO_IMPORT_ROOTS`, else the directory this process started in (unless
-   * that is `/` or the home directory). Never pyro's own state or cache.
+   * that is `/`, the home directory or above it). Never pyro's own state or cache.
    */
   readonly importRoots?: ReadonlyArray<string>
   /** Progress of long work (environment builds and downloads); silent by default. */

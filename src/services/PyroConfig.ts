@@ -41,7 +41,7 @@ export interface PyroConfigShape {
   /**
    * Directories a tool caller (MCP, SDK) may import from with seed_path and
    * source_path: `PYRO_IMPORT_ROOTS` (colon-separated), else the directory
-   * pyro started in unless that is `/` or the home directory. The CLI may
+   * pyro started in unless that is `/`, the home directory or above it. The CLI may
    * import any path.
    */
   readonly importRoots: ReadonlyArray<string>

@@ -56,6 +56,8 @@ export interface RunningVm {
 
 export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
   readonly accel: AccelDecision
+  /** The real path of the QEMU binary (undefined when missing): only a process running it is ever killed as a VM's. */
+  readonly vmmExecutable: string | undefined
   /** Why this host cannot run any guest at all (no VMM binary), if it cannot. */
   readonly unavailable: Effect.Effect<Option.Option<string>>
   /**
