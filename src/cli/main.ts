@@ -1,18 +1,26 @@
-/** The `pyro` command tree. */
+/** The `pyro` command tree: the operations' commands (derived from the table) and the operator's own. */
 import * as Command from "@effect/cli/Command"
+import { ALL_OPERATIONS } from "../api/index.js"
+import { operationCommands } from "./derive.js"
 import { doctorCommand } from "./doctor.js"
 import { envCommand } from "./env.js"
 import { mcpCommand } from "./mcp.js"
 import { prepareCommand } from "./prepare.js"
-import { runCommand } from "./run.js"
-import { workspaceCommand } from "./workspace.js"
 import { VERSION } from "./version.js"
 
 export { VERSION }
 
+/** What each command group is for; `pyro workspace --help` shows it. */
+const GROUPS = {
+  workspace: { description: "Persistent workspaces: a VM whose /workspace keeps its files between commands" },
+  "workspace sync": { description: "Move files between the host and a workspace" }
+}
+
+const [runCommand, workspaceCommand] = operationCommands(ALL_OPERATIONS, GROUPS)
+
 export const pyro = Command.make("pyro").pipe(
   Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
-  Command.withSubcommands([runCommand, envCommand, workspaceCommand, prepareCommand, mcpCommand, doctorCommand])
+  Command.withSubcommands([runCommand!, envCommand, workspaceCommand!, prepareCommand, mcpCommand, doctorCommand])
 )
 
 export const cli = Command.run(pyro, { name: "pyro", version: VERSION })

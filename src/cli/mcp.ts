@@ -4,12 +4,12 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
-import { reapAll } from "../api/handlers.js"
+import type { OperationServices } from "../api/operation.js"
+import { reapAll } from "../api/vm.js"
 import { Caller, toolCaller } from "../services/Caller.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { rootProblem } from "../workspace/import/roots.js"
 import { VmManager } from "../services/VmManager.js"
-import { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { VERSION } from "./version.js"
 
 /** How often a long-lived server deletes VMs whose TTL has passed. */
@@ -57,7 +57,7 @@ const serve = Command.make("serve", { warmPool, allowHostCompat }, (args) =>
     const [{ createMcpServer }, { StdioServerTransport }] = yield* Effect.promise(() =>
       Promise.all([import("../mcp/server.js"), import("@modelcontextprotocol/sdk/server/stdio.js")])
     )
-    const runFork = yield* FiberSet.makeRuntime<VmManager | WorkspaceManager>()
+    const runFork = yield* FiberSet.makeRuntime<OperationServices>()
     const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
     yield* Effect.forkScoped(Effect.repeat(Effect.ignore(reapAll), Schedule.spaced(REAP_EVERY)))
 

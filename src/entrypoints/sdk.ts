@@ -3,13 +3,14 @@
  * else uses the `Pyro` Promise facade.
  */
 export { Pyro, PyroError, type PyroOptions, type ToolDefinition } from "../sdk/Pyro.js"
-// The contract: schemas for every input and result, the operations table, errors.
+// The contract: schemas for every input and result, and errors.
 export * from "../contract/common.js"
 export * from "../contract/environment.js"
 export * from "../contract/errors.js"
-export * from "../contract/operations.js"
 export * from "../contract/vm.js"
 export * from "../contract/workspace.js"
+// The operations table: each public operation with its schemas and handler.
+export * from "../api/index.js"
 // Effect services and their layers.
 export { appLayer, servicesLayer } from "../layers/App.js"
 export { layerWith as PyroConfigWith, PyroConfigLive } from "../layers/PyroConfigLive.js"

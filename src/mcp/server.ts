@@ -12,11 +12,9 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
-import { invoke } from "../api/handlers.js"
+import { ALL_OPERATIONS, invoke, type Operation, vmCreate } from "../api/index.js"
+import type { OperationServices } from "../api/operation.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
-import { ALL_OPERATIONS, type Operation } from "../contract/operations.js"
-import type { VmManager } from "../services/VmManager.js"
-import type { WorkspaceManager } from "../services/WorkspaceManager.js"
 import { toolJsonSchema } from "./toolSchema.js"
 
 export const SERVER_NAME = "pyro"
@@ -40,7 +38,7 @@ const errorResult = (code: string, message: string): CallToolResult => ({
 const textOf = (value: unknown) => JSON.stringify(value)
 
 /** Starts an operation as a fiber: the server's owner decides its runtime and what interrupts it at shutdown. */
-export type RunFork = <A, E>(effect: Effect.Effect<A, E, VmManager | WorkspaceManager>) => Fiber.RuntimeFiber<A, unknown>
+export type RunFork = <A, E>(effect: Effect.Effect<A, E, OperationServices>) => Fiber.RuntimeFiber<A, unknown>
 
 export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Server => {
   const operations = new Map<string, Operation>(ALL_OPERATIONS.map((op) => [op.tool, op]))
@@ -72,7 +70,7 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
     }
     const program = Effect.gen(function*() {
       const output = yield* invoke(op, request.params.arguments)
-      if (op.tool === "vm_create") options.onVmCreated?.((output as { vm_id: string }).vm_id)
+      if (op === vmCreate) options.onVmCreated?.((output as typeof vmCreate.output.Type).vm_id)
       return yield* Schema.encode(op.output)(output).pipe(Effect.orDie)
     })
     const fiber = runFork(program)

@@ -14,10 +14,9 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
-import { invoke } from "../api/handlers.js"
+import { ALL_OPERATIONS, invoke, type Operation, type OperationServices, VM_OPERATIONS, vmCreate, vmListEnvironments, WORKSPACE_OPERATIONS } from "../api/index.js"
 import { VERSION } from "../cli/version.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
-import * as Ops from "../contract/operations.js"
 import { servicesLayer } from "../layers/App.js"
 import { stderrLogger } from "../layers/StderrLogger.js"
 import { clampOutputBudget, layerWith } from "../layers/PyroConfigLive.js"
@@ -28,7 +27,6 @@ import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { Progress, type ProgressEvent, ProgressSilent } from "../services/Progress.js"
 import type { PyroConfigShape } from "../services/PyroConfig.js"
 import { VmManager } from "../services/VmManager.js"
-import type { WorkspaceManager } from "../services/WorkspaceManager.js"
 
 export interface PyroOptions {
   /** Defaults: `$PYRO_CACHE_DIR`, else `$XDG_CACHE_HOME/pyro`. */
@@ -82,16 +80,31 @@ export interface ToolDefinition {
   readonly parameters: Record<string, unknown>
 }
 
-type In<O> = O extends Ops.Operation<any, any> ? Schema.Schema.Encoded<O["input"]> : never
-type Out<O> = O extends Ops.Operation<any, infer A> ? A : never
+type Listed = (typeof VM_OPERATIONS)[number] | (typeof WORKSPACE_OPERATIONS)[number]
+type In<O> = O extends { readonly input: Schema.Schema<any, infer II> } ? II : never
+type Out<O> = O extends Operation<any, infer A> ? A : never
+/** An id alone, or any object carrying it (a result of an earlier call), for inputs that are just that id. */
+type Shorthand<O> = O extends { readonly sdkShorthand?: infer S extends string } ? string | { readonly [K in S]: string } : never
+type Method<O> = (input: In<O> | Shorthand<O>) => Promise<Out<O>>
+
+/** One method per operation, named as the table names it (runInVm, execWorkspace, ...). */
+type DerivedMethods = { readonly [O in Listed as O["sdkMethod"]]: Method<O> }
+/** Methods written out below, because they do more than call the operation. */
+type Overridden = "createVm" | "listEnvironments"
+
 /** close() never waits longer than this for any one step (a VM's own release kills it regardless). */
 const CLOSE_WAIT = "15 seconds"
 
-type VmRef = string | { readonly vm_id: string }
+/** `"ab12..."` or `{ workspace_id: "ab12...", ... }` as the operation's input `{ workspace_id: "ab12..." }`. */
+const expandShorthand = (op: Operation, input: unknown): unknown => {
+  const field = op.sdkShorthand
+  if (field === undefined) return input
+  if (typeof input === "string") return { [field]: input }
+  if (input !== null && typeof input === "object" && field in input) return { [field]: (input as Record<string, unknown>)[field] }
+  return input
+}
 
-const vmIdOf = (ref: VmRef) => ({ vm_id: typeof ref === "string" ? ref : ref.vm_id })
-type WorkspaceRef = string | { readonly workspace_id: string }
-const workspaceIdOf = (ref: WorkspaceRef) => ({ workspace_id: typeof ref === "string" ? ref : ref.workspace_id })
+export interface Pyro extends Omit<DerivedMethods, Overridden> {}
 
 export class Pyro {
   private readonly runtime
@@ -125,7 +138,7 @@ export class Pyro {
   }
 
   /** Run an effect, turning any failure into a PyroError. */
-  private async run<A>(effect: Effect.Effect<A, unknown, VmManager | WorkspaceManager | EnvironmentStore>): Promise<A> {
+  private async run<A>(effect: Effect.Effect<A, unknown, OperationServices>): Promise<A> {
     if (this.closed) throw new PyroError("closed", "this Pyro instance is closed")
     const fiber = this.runtime.runFork(Effect.provideService(effect, Caller, this.caller))
     this.inFlight.add(fiber)
@@ -137,59 +150,17 @@ export class Pyro {
   }
 
   /** Decode input with the operation's schema, run its handler, return the contract's result. */
-  private call<O extends Ops.Operation<any, any>>(op: O, input: unknown): Promise<Out<O>> {
-    return this.run(invoke(op, input) as Effect.Effect<Out<O>, unknown, VmManager | WorkspaceManager>)
+  private call<I, O>(op: Operation<I, O>, input: unknown): Promise<O> {
+    return this.run(invoke(op, input))
   }
 
-  runInVm(input: In<typeof Ops.vmRun>) {
-    return this.call(Ops.vmRun, input)
-  }
   async listEnvironments() {
-    return (await this.call(Ops.vmListEnvironments, {})).environments
+    return (await this.call(vmListEnvironments, {})).environments
   }
-  async createVm(input: In<typeof Ops.vmCreate>) {
-    const vm = await this.call(Ops.vmCreate, input)
+  async createVm(input: In<typeof vmCreate>) {
+    const vm = await this.call(vmCreate, input)
     this.created.add(vm.vm_id)
     return vm
-  }
-  startVm(vm: VmRef) {
-    return this.call(Ops.vmStart, vmIdOf(vm))
-  }
-  execVm(input: In<typeof Ops.vmExec>) {
-    return this.call(Ops.vmExec, input)
-  }
-  stopVm(vm: VmRef) {
-    return this.call(Ops.vmStop, vmIdOf(vm))
-  }
-  deleteVm(vm: VmRef) {
-    return this.call(Ops.vmDelete, vmIdOf(vm))
-  }
-  statusVm(vm: VmRef) {
-    return this.call(Ops.vmStatus, vmIdOf(vm))
-  }
-  networkInfoVm(vm: VmRef) {
-    return this.call(Ops.vmNetworkInfo, vmIdOf(vm))
-  }
-  reapExpired() {
-    return this.call(Ops.vmReapExpired, {})
-  }
-  createWorkspace(input: In<typeof Ops.workspaceCreate>) {
-    return this.call(Ops.workspaceCreate, input)
-  }
-  pushWorkspaceSync(input: In<typeof Ops.workspaceSyncPush>) {
-    return this.call(Ops.workspaceSyncPush, input)
-  }
-  execWorkspace(input: In<typeof Ops.workspaceExec>) {
-    return this.call(Ops.workspaceExec, input)
-  }
-  statusWorkspace(workspace: WorkspaceRef) {
-    return this.call(Ops.workspaceStatus, workspaceIdOf(workspace))
-  }
-  logsWorkspace(workspace: WorkspaceRef) {
-    return this.call(Ops.workspaceLogs, workspaceIdOf(workspace))
-  }
-  deleteWorkspace(workspace: WorkspaceRef) {
-    return this.call(Ops.workspaceDelete, workspaceIdOf(workspace))
   }
   pullEnvironment(environment: string) {
     return this.run(Effect.flatMap(EnvironmentStore, (s) => s.pull(environment)))
@@ -203,7 +174,7 @@ export class Pyro {
 
   /** The MCP tools as function definitions (name, description, JSON Schema parameters). */
   toolDefinitions(): ReadonlyArray<ToolDefinition> {
-    return Ops.ALL_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
+    return ALL_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
   }
 
   /**
@@ -212,7 +183,7 @@ export class Pyro {
    * the model.
    */
   callTool(name: string, args: unknown): Promise<unknown> {
-    const op = Ops.ALL_OPERATIONS.find((o) => o.tool === name)
+    const op = ALL_OPERATIONS.find((o) => o.tool === name)
     if (!op) return Promise.reject(new PyroError("unknown_tool", `no tool named ${name}`))
     let input = args
     if (typeof args === "string") {
@@ -222,7 +193,7 @@ export class Pyro {
         return Promise.reject(new PyroError("invalid_input", "arguments are not valid JSON"))
       }
     }
-    return op === Ops.vmCreate ? this.createVm(input as In<typeof Ops.vmCreate>) : this.call(op, input)
+    return op === vmCreate ? this.createVm(input as In<typeof vmCreate>) : this.call(op, input)
   }
 
   /** An MCP server over this instance's runtime; connect it to any transport. */
@@ -253,4 +224,16 @@ export class Pyro {
     ).catch(() => undefined)
     await Effect.runPromise(Effect.ignore(Effect.timeout(Effect.promise(() => this.runtime.dispose()), CLOSE_WAIT)))
   }
+}
+
+// The pass-through methods, one per operation of the table (those written out above excepted).
+for (const op of ALL_OPERATIONS) {
+  if (op.sdkMethod in Pyro.prototype) continue
+  Object.defineProperty(Pyro.prototype, op.sdkMethod, {
+    value: function(this: Pyro, input: unknown) {
+      return (this as unknown as { call: (op: Operation, input: unknown) => Promise<unknown> }).call(op, expandShorthand(op, input))
+    },
+    writable: true,
+    configurable: true
+  })
 }

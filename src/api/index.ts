@@ -1,0 +1,42 @@
+/**
+ * Every public operation, family by family, in the order the MCP server lists
+ * them. The MCP server, the SDK facade and the CLI derive from this table.
+ */
+import { vmListEnvironments } from "./environment.js"
+import type { Operation } from "./operation.js"
+import { vmCreate, vmDelete, vmExec, vmNetworkInfo, vmReapExpired, vmRun, vmStart, vmStatus, vmStop } from "./vm.js"
+import { workspaceExec } from "./workspace/exec.js"
+import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from "./workspace/lifecycle.js"
+import { workspaceSyncPush } from "./workspace/sync.js"
+
+export * from "./environment.js"
+export { type CallContext, hints, invoke, type Operation, operation, type OperationServices, type ToolAnnotations } from "./operation.js"
+export * from "./vm.js"
+export * from "./workspace/exec.js"
+export * from "./workspace/lifecycle.js"
+export * from "./workspace/sync.js"
+
+export const VM_OPERATIONS = [
+  vmRun,
+  vmListEnvironments,
+  vmCreate,
+  vmStart,
+  vmExec,
+  vmStop,
+  vmDelete,
+  vmStatus,
+  vmNetworkInfo,
+  vmReapExpired
+] as const
+
+export const WORKSPACE_OPERATIONS = [
+  workspaceCreate,
+  workspaceSyncPush,
+  workspaceExec,
+  workspaceStatus,
+  workspaceLogs,
+  workspaceDelete
+] as const
+
+/** Everything the MCP server serves, in the order it lists them. */
+export const ALL_OPERATIONS: ReadonlyArray<Operation> = [...VM_OPERATIONS, ...WORKSPACE_OPERATIONS]

@@ -1,0 +1,124 @@
+/**
+ * One public operation, declared once: its MCP tool and SDK method names, a
+ * description a model can act on, input and output schemas, MCP annotations,
+ * the handler that does it, and how the CLI spells it. The MCP server, the
+ * SDK facade and the CLI are all derived from these declarations (src/api/index.ts).
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { formatInputError } from "../contract/common.js"
+import { InvalidInput, type PyroError } from "../contract/errors.js"
+import type { EnvironmentStore } from "../services/EnvironmentStore.js"
+import type { VmManager } from "../services/VmManager.js"
+import type { WorkspaceManager } from "../services/WorkspaceManager.js"
+import type { OutputSink } from "../vm/execCommand.js"
+
+export interface ToolAnnotations {
+  readonly title: string
+  readonly readOnlyHint: boolean
+  readonly destructiveHint: boolean
+  readonly idempotentHint: boolean
+  /** Whether the tool reaches beyond pyro's own state (a guest with network does). */
+  readonly openWorldHint: boolean
+}
+
+/** What handlers may use: the services every public form provides. */
+export type OperationServices = VmManager | WorkspaceManager | EnvironmentStore
+
+/** What a surface passes along with the input. Only the CLI streams output as it arrives. */
+export interface CallContext {
+  readonly onOutput?: OutputSink
+}
+
+/** A positional argument of the CLI command, filling one input field. */
+export interface CliArg {
+  readonly field: string
+  /** As shown in usage: ENV, WORKSPACE_ID, COMMAND. */
+  readonly name: string
+  readonly description?: string
+  /** One or more words (the guest command after `--`). */
+  readonly variadic?: true
+  readonly optional?: true
+}
+
+/** What the CLI prints for a result in human mode. */
+export interface HumanOutput {
+  readonly stdout?: string
+  readonly stderr?: string
+}
+
+export interface CliSpec<O> {
+  /** Words after `pyro`: ["workspace", "sync", "push"]. */
+  readonly path: ReadonlyArray<string>
+  readonly description: string
+  /** Fields given as positional arguments; every other input field becomes a `--kebab-case` option. */
+  readonly args?: ReadonlyArray<CliArg>
+  /** Options whose help text differs from the field's description (keyed by field). */
+  readonly optionHelp?: Readonly<Record<string, string>>
+  /** Human-mode output; `--json` prints the result itself. */
+  readonly human: (result: O) => string | HumanOutput
+  /** The command's output goes to the terminal as it arrives (human mode only). */
+  readonly streamsOutput?: true
+  /** The process exit code a result asks for (the guest command's). */
+  readonly exitCode?: (result: O) => number
+  /** Work done before the operation, for the CLI only (reaping what expired). */
+  readonly before?: Effect.Effect<void, never, OperationServices>
+}
+
+export interface Operation<I = any, O = any, M extends string = string> {
+  readonly tool: string
+  readonly sdkMethod: M
+  readonly description: string
+  readonly input: Schema.Schema<I, any>
+  readonly output: Schema.Schema<O, any>
+  readonly annotations: ToolAnnotations
+  /**
+   * The result carries a command's output. MCP sends it once, as JSON text,
+   * without structuredContent (and so without an outputSchema): the output
+   * would otherwise travel twice in one message.
+   */
+  readonly carriesOutput?: true
+  /** The SDK method also takes the id alone (`statusWorkspace("ab12...")`) for an input of only this field. */
+  readonly sdkShorthand?: string
+  readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, OperationServices>
+  readonly cli?: CliSpec<O>
+}
+
+/**
+ * Declare an operation; the types of input, output and handler are checked
+ * against each other here, and the SDK method's name and input type are kept
+ * for the facade's method types.
+ */
+export const operation = <I, II, O, OI, const M extends string, const S extends string = never>(o: {
+  readonly tool: string
+  readonly sdkMethod: M
+  readonly description: string
+  readonly input: Schema.Schema<I, II>
+  readonly output: Schema.Schema<O, OI>
+  readonly annotations: ToolAnnotations
+  readonly carriesOutput?: true
+  readonly sdkShorthand?: S
+  readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, OperationServices>
+  readonly cli?: CliSpec<O>
+}): Operation<I, O, M> & { readonly input: Schema.Schema<I, II>; readonly sdkShorthand?: S } => o
+
+export const hints = (
+  title: string,
+  readOnly: boolean,
+  destructive: boolean,
+  idempotent: boolean,
+  openWorld = false
+): ToolAnnotations => ({ title, readOnlyHint: readOnly, destructiveHint: destructive, idempotentHint: idempotent, openWorldHint: openWorld })
+
+/** Decode `raw` with the operation's input schema (unknown properties refused), then run its handler. */
+export const invoke = <I, O>(
+  op: Operation<I, O>,
+  raw: unknown,
+  context: CallContext = {}
+): Effect.Effect<O, PyroError, OperationServices> =>
+  Effect.flatMap(
+    Schema.decodeUnknown(op.input)(raw ?? {}, { errors: "all", onExcessProperty: "error" }).pipe(
+      Effect.mapError((e) => new InvalidInput({ detail: formatInputError(e) }))
+    ),
+    (input) => op.handler(input, context)
+  )

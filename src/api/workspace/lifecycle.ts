@@ -1,0 +1,121 @@
+/** workspace_create, workspace_status, workspace_logs, workspace_delete. */
+import * as Effect from "effect/Effect"
+import {
+  WorkspaceCreateInput,
+  type WorkspaceDeleteResult,
+  WorkspaceDeleteResult as WorkspaceDeleteResultSchema,
+  WorkspaceIdInput,
+  type WorkspaceLogs,
+  WorkspaceLogs as WorkspaceLogsSchema,
+  type WorkspaceSummary,
+  WorkspaceSummary as WorkspaceSummarySchema
+} from "../../contract/workspace.js"
+import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { hints, operation } from "../operation.js"
+
+const workspaceIdArg = { field: "workspace_id", name: "WORKSPACE_ID" } as const
+
+const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+
+export const formatSummary = (s: WorkspaceSummary) =>
+  [
+    `Workspace ID: ${s.workspace_id}`,
+    `Environment: ${s.environment}`,
+    `State: ${s.state}`,
+    `Workspace path: ${s.workspace_path}`,
+    `Execution mode: ${s.execution_mode}`,
+    `Resources: ${s.vcpu_count} vCPU, ${s.mem_mib} MiB, network ${s.network_enabled ? "on" : "off"}`,
+    `Seed: ${
+      s.workspace_seed.mode === "empty"
+        ? "empty"
+        : `${s.workspace_seed.mode} ${s.workspace_seed.seed_path} (${s.workspace_seed.files} files, ${mib(s.workspace_seed.bytes)})`
+    }`,
+    `Commands: ${s.command_count}${
+      s.last_command
+        ? ` (last: #${s.last_command.sequence} exit_code=${s.last_command.exit_code} at ${s.last_command.finished_at})`
+        : ""
+    }`,
+    `Created: ${s.created_at}`,
+    `Expires: ${s.expires_at}`
+  ].join("\n") + "\n"
+
+const formatLogs = (logs: WorkspaceLogs) =>
+  logs.entries.length === 0
+    ? `no commands run in workspace ${logs.workspace_id}\n`
+    : logs.entries.map((e) =>
+      [
+        `#${e.sequence} ${JSON.stringify(e.command)} exit_code=${e.exit_code} duration_ms=${e.duration_ms} at ${e.finished_at}`,
+        ...(e.stdout ? [e.stdout.replace(/\n?$/, "\n").replace(/^/gm, "  ").trimEnd()] : []),
+        ...(e.stderr ? [e.stderr.replace(/\n?$/, "\n").replace(/^/gm, "  ! ").trimEnd()] : [])
+      ].join("\n")
+    ).join("\n") + "\n"
+
+const formatDelete = (r: WorkspaceDeleteResult) =>
+  r.deleted ? `deleted workspace ${r.workspace_id}\n` : `workspace ${r.workspace_id} was already gone\n`
+
+export const workspaceCreate = operation({
+  tool: "workspace_create",
+  sdkMethod: "createWorkspace",
+  description: "Create a persistent workspace: a Linux VM whose /workspace (and every other file it writes) survives " +
+    "between commands, until workspace_delete or ttl_seconds after creation. Optionally seeded from a host directory or " +
+    ".tar/.tar.gz/.tgz (seed_path), copied in before this returns. Returns workspace_id for workspace_exec.",
+  input: WorkspaceCreateInput,
+  output: WorkspaceSummarySchema,
+  annotations: hints("Create a workspace", false, false, false, true),
+  handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.create(input)),
+  cli: {
+    path: ["workspace", "create"],
+    description: "Create a persistent workspace, optionally seeded from a host directory or archive",
+    args: [{ field: "environment", name: "ENV" }],
+    optionHelp: { seed_path: "A host directory or .tar/.tar.gz/.tgz copied into /workspace" },
+    before: Effect.flatMap(WorkspaceManager, (ws) => Effect.ignore(ws.reapExpired)),
+    human: formatSummary
+  }
+})
+
+export const workspaceStatus = operation({
+  tool: "workspace_status",
+  sdkMethod: "statusWorkspace",
+  description: "A workspace's summary: environment, state, sizing, command_count, last_command, seed, expiry.",
+  input: WorkspaceIdInput,
+  output: WorkspaceSummarySchema,
+  sdkShorthand: "workspace_id",
+  annotations: hints("Workspace status", true, false, true),
+  handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.status(input.workspace_id)),
+  cli: { path: ["workspace", "status"], description: "Show a workspace's summary", args: [workspaceIdArg], human: formatSummary }
+})
+
+export const workspaceLogs = operation({
+  tool: "workspace_logs",
+  sdkMethod: "logsWorkspace",
+  description: "Every command run in a workspace, in order, with its result (output kept up to 64 KiB per stream per entry).",
+  input: WorkspaceIdInput,
+  output: WorkspaceLogsSchema,
+  carriesOutput: true,
+  sdkShorthand: "workspace_id",
+  annotations: hints("Workspace command journal", true, false, true),
+  handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.logs(input.workspace_id)),
+  cli: {
+    path: ["workspace", "logs"],
+    description: "Show every command run in a workspace, with its result",
+    args: [workspaceIdArg],
+    human: formatLogs
+  }
+})
+
+export const workspaceDelete = operation({
+  tool: "workspace_delete",
+  sdkMethod: "deleteWorkspace",
+  description: "Delete a workspace: stop its VM and remove its disk, files and journal. Deleting one already gone succeeds.",
+  input: WorkspaceIdInput,
+  output: WorkspaceDeleteResultSchema,
+  sdkShorthand: "workspace_id",
+  annotations: hints("Delete a workspace", false, true, true),
+  handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.remove(input.workspace_id)),
+  cli: {
+    path: ["workspace", "delete"],
+    description: "Delete a workspace and everything in it (idempotent)",
+    args: [workspaceIdArg],
+    human: formatDelete
+  }
+})

@@ -1,0 +1,156 @@
+/**
+ * CLI commands derived from the operations table: positional arguments as
+ * each operation's `cli.args` names them, every other input field as a
+ * `--kebab-case` option typed, described and defaulted by the field's own
+ * schema, and `--json` on all. Values are decoded with the operation's input
+ * schema, so the CLI checks exactly what MCP and the SDK check.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { CliArg, Operation, OperationServices } from "../api/operation.js"
+import { toolJsonSchema } from "../mcp/toolSchema.js"
+import { type ExitCode, setExitCode } from "./exitCode.js"
+import { restoreForcedArg } from "./forcedArgs.js"
+import { json } from "./options.js"
+import { printJson, writeStderr, writeStdout } from "./output.js"
+import { decodeArgs } from "./usage.js"
+
+interface FieldSchema {
+  readonly type?: string
+  readonly enum?: ReadonlyArray<string>
+  readonly description?: string
+  readonly default?: unknown
+}
+
+/** What a derived command needs: the services handlers use, and where the exit code goes. */
+type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
+
+const kebab = (field: string) => field.replaceAll("_", "-")
+
+const described = <A>(option: Options.Options<A>, help: string | undefined) =>
+  help ? Options.withDescription(option, help) : option
+
+/** The option for one input field, or undefined for a field the CLI cannot spell as an option. */
+const optionFor = (field: string, schema: FieldSchema, required: boolean, help: string | undefined) => {
+  const name = kebab(field)
+  const text = help ?? schema.description
+  switch (schema.type) {
+    case "boolean":
+      return described(Options.boolean(name), text)
+    case "integer": {
+      const option = described(Options.integer(name), text)
+      return typeof schema.default === "number"
+        ? Options.withDefault(option, schema.default)
+        : required
+        ? option
+        : Options.optional(option)
+    }
+    case "string": {
+      const option = described(schema.enum ? Options.choice(name, schema.enum) : Options.text(name), text)
+      return typeof schema.default === "string"
+        ? Options.withDefault(option, schema.default)
+        : required
+        ? option
+        : Options.optional(option)
+    }
+    default:
+      return undefined
+  }
+}
+
+const argFor = (arg: CliArg) => {
+  const base = arg.description ? Args.withDescription(Args.text({ name: arg.name }), arg.description) : Args.text({ name: arg.name })
+  if (arg.variadic) return Args.atLeast(base, 1)
+  return arg.optional ? Args.optional(base) : base
+}
+
+/** The value a parsed option or argument gives its field; undefined leaves the schema's default. */
+const fieldValue = (value: unknown, arg: CliArg | undefined): unknown => {
+  if (Option.isOption(value)) return Option.getOrUndefined(value)
+  if (arg?.variadic && Array.isArray(value)) return value.map((a) => restoreForcedArg(String(a)))
+  // A flag left off means "the default", not "false": the schema decides.
+  if (value === false) return undefined
+  return value
+}
+
+/** The command for one operation (its last path word); the caller nests it under the others. */
+export const operationCommand = (op: Operation): AnyCommand => {
+  const cli = op.cli
+  if (!cli) throw new Error(`${op.tool} has no CLI form`)
+  const schema = toolJsonSchema(op.input) as {
+    readonly properties?: Readonly<Record<string, FieldSchema>>
+    readonly required?: ReadonlyArray<string>
+  }
+  const positional = new Map((cli.args ?? []).map((a) => [a.field, a]))
+  const config: Record<string, Options.Options<unknown> | Args.Args<unknown>> = {}
+  for (const arg of cli.args ?? []) config[arg.field] = argFor(arg) as Args.Args<unknown>
+  for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
+    if (positional.has(field)) continue
+    const option = optionFor(field, fieldSchema, schema.required?.includes(field) ?? false, cli.optionHelp?.[field])
+    if (option) config[field] = option as Options.Options<unknown>
+  }
+  const name = cli.path[cli.path.length - 1]!
+  return Command.make(name, { ...config, json }, (parsed) =>
+    Effect.gen(function*() {
+      const values: Record<string, unknown> = {}
+      for (const field of Object.keys(config)) {
+        const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
+        if (value !== undefined) values[field] = value
+      }
+      const input = yield* decodeArgs(op.input, values)
+      if (cli.before) yield* cli.before
+      const streaming = cli.streamsOutput && !parsed.json
+      const result = yield* op.handler(
+        input,
+        streaming ? { onOutput: (fd, bytes) => (fd === 1 ? writeStdout(bytes) : writeStderr(bytes)) } : {}
+      )
+      if (parsed.json) {
+        yield* printJson(result)
+      } else {
+        const human = cli.human(result)
+        const out = typeof human === "string" ? { stdout: human } : human
+        if (out.stdout) yield* writeStdout(out.stdout)
+        if (out.stderr) yield* writeStderr(out.stderr)
+      }
+      if (cli.exitCode) yield* setExitCode(cli.exitCode(result))
+    })).pipe(Command.withDescription(cli.description)) as unknown as AnyCommand
+}
+
+/**
+ * The operations' commands, nested by their paths, as top-level commands.
+ * `groups` describes each intermediate word ("workspace", "workspace sync")
+ * and may bring hand-written subcommands to mix in.
+ */
+export const operationCommands = (
+  ops: ReadonlyArray<Operation>,
+  groups: Readonly<Record<string, { readonly description: string; readonly extra?: ReadonlyArray<AnyCommand> }>>
+): ReadonlyArray<AnyCommand> => {
+  interface Node {
+    readonly children: Map<string, Node>
+    command?: AnyCommand
+  }
+  const root: Node = { children: new Map() }
+  for (const op of ops) {
+    if (!op.cli) continue
+    let node = root
+    for (const word of op.cli.path) {
+      let child = node.children.get(word)
+      if (!child) node.children.set(word, child = { children: new Map() })
+      node = child
+    }
+    node.command = operationCommand(op)
+  }
+  const build = (word: string, node: Node, prefix: ReadonlyArray<string>): AnyCommand => {
+    if (node.command) return node.command
+    const path = [...prefix, word]
+    const group = groups[path.join(" ")]
+    if (!group) throw new Error(`no description for the command group "${path.join(" ")}"`)
+    const children = [...node.children].map(([w, n]) => build(w, n, path))
+    const all = [...children, ...(group.extra ?? [])] as unknown as [AnyCommand, ...Array<AnyCommand>]
+    return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands(all)) as AnyCommand
+  }
+  return [...root.children].map(([word, node]) => build(word, node, []))
+}
