@@ -13,7 +13,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { connectAgent } from "../../src/vm/agentConnection.js"
-import { FieldKey, FRAME_HEADER_BYTES, MessageType } from "../../src/vm/protocol/constants.js"
+import { FieldKey, FRAME_HEADER_BYTES, MessageType, PROTOCOL_GENERATION } from "../../src/vm/protocol/constants.js"
 import { decodeFields, encodeFields } from "../../src/vm/protocol/fields.js"
 import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
 import { MAX_HELLO_HUNT_BYTES } from "../../src/vm/protocol/mux.js"
@@ -24,8 +24,8 @@ type Behaviour = (socket: Net.Socket, execStream: number) => void
 const frame = (type: number, stream: number, payload: Uint8Array, flags = 0) =>
   Either.getOrThrow(encodeFrame({ type, flags, stream, payload }))
 
-/** A peer that completes the handshake, then on the first EXEC does `behaviour`. */
-const hostilePeer = (behaviour: Behaviour) =>
+/** A peer that completes the handshake (answering with `generation`), then on the first EXEC does `behaviour`. */
+const hostilePeer = (behaviour: Behaviour, generation = 1) =>
   Effect.acquireRelease(
     Effect.async<{ path: string; server: Net.Server }>((resume) => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-hostile-"))
@@ -38,7 +38,7 @@ const hostilePeer = (behaviour: Behaviour) =>
             if (f.type === MessageType.HELLO) {
               const nonce = Either.getOrThrow(decodeFields(f.payload)).bytes(FieldKey.NONCE)!
               socket.write(frame(MessageType.HELLO, 0, encodeFields([
-                [FieldKey.GENERATION, 1],
+                [FieldKey.GENERATION, generation],
                 [FieldKey.NONCE, nonce],
                 [FieldKey.STATE, "attached"],
                 [FieldKey.AGENT_VERSION, "hostile"]
@@ -173,6 +173,15 @@ describe("a hostile guest's bytes cost the host a bounded amount", () => {
 })
 
 describe("a hostile guest", () => {
+  it.live("that answers HELLO with a protocol generation this host never offered", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { path } = yield* hostilePeer(() => {}, PROTOCOL_GENERATION + 6)
+      const exit = yield* Effect.exit(Effect.scoped(connectAgent(path)).pipe(Effect.timeout("10 seconds")))
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain(
+        `answered HELLO with protocol generation ${PROTOCOL_GENERATION + 6}`
+      )
+    })))
+
   it.live("that sends a frame with a bad magic", () =>
     Effect.gen(function*() {
       const cause = yield* failsWith((socket) => socket.write(Buffer.alloc(64, 0x41)))

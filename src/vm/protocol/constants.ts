@@ -2,7 +2,16 @@
  * The wire's numbers, mirrored from guest/agent/protocol.h (the reference, with
  * a comment per field). test/protocol/constants.test.ts checks they agree.
  */
+/**
+ * The newest generation of the wire this host speaks; it offers it in HELLO and
+ * the agent answers with the newest both speak. Messages added later are gated
+ * on the answer (`requireGeneration` in mux.ts), and each generation's message
+ * table is committed as test/protocol/gen-N.json, which the tests hold the
+ * constants to: a change to the wire is a new generation, never an edit.
+ */
 export const PROTOCOL_GENERATION = 1
+/** The oldest agent generation this host still talks to (a workspace VM booted by an older pyro). */
+export const MIN_PROTOCOL_GENERATION = 1
 
 export const FRAME_MAGIC = 0x5059
 export const FRAME_HEADER_BYTES = 12

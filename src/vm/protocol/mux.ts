@@ -14,7 +14,7 @@ import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
 import { GuestChannelError, GuestRequestFailed } from "../errors.js"
 import type { ByteTransport } from "../transport.js"
-import { MAX_FRAME_PAYLOAD_BYTES } from "./constants.js"
+import { MAX_FRAME_PAYLOAD_BYTES, MIN_PROTOCOL_GENERATION, PROTOCOL_GENERATION } from "./constants.js"
 import { encodeFrame, type Frame, FrameDecoder } from "./frame.js"
 import { huntHello } from "./hunt.js"
 import {
@@ -44,6 +44,8 @@ export type ExecEvent = Output | Exit | GuestError
 
 export interface GuestConnection {
   readonly hello: Hello
+  /** The wire generation both sides speak (the agent's answer to our offer). */
+  readonly generation: number
   readonly attach: (req: AttachRequest) => Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   /** Clock, entropy and hostname for a VM restored already attached. */
   readonly refresh: (req: RefreshRequest) => Effect.Effect<void, GuestChannelError | GuestRequestFailed>
@@ -61,6 +63,21 @@ export interface GuestConnection {
   /** Fails when the connection dies, with why. */
   readonly closed: Effect.Effect<never, GuestChannelError>
 }
+
+/**
+ * Fails unless the connection speaks `generation` or newer: a feature added to
+ * the wire later, asked of an agent booted by an older pyro.
+ */
+export const requireGeneration = (connection: GuestConnection, generation: number, feature: string) =>
+  connection.generation >= generation
+    ? Effect.void
+    : Effect.fail(
+      new GuestChannelError({
+        reason: "Protocol",
+        detail: `${feature} needs the guest agent's protocol generation ${generation}, and this VM's agent speaks ` +
+          `${connection.generation}: it was booted by an older pyro (recreate it to use ${feature})`
+      })
+    )
 
 /** Frames, not bytes: each holds at most MAX_FRAME_PAYLOAD_BYTES, so a stream's backlog is bounded either way. */
 const PER_STREAM_QUEUE = 64
@@ -173,6 +190,12 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
 
   yield* send(helloFrame(nonce))
   const hello = yield* Effect.raceFirst(Deferred.await(helloReply), awaitDead)
+  if (hello.generation < MIN_PROTOCOL_GENERATION || hello.generation > PROTOCOL_GENERATION) {
+    return yield* protocolError(
+      `the agent answered HELLO with protocol generation ${hello.generation}; this pyro speaks ` +
+        `${MIN_PROTOCOL_GENERATION} to ${PROTOCOL_GENERATION}`
+    )
+  }
 
   /** Open a stream: register its queue, and unregister it when the scope closes. */
   const openStream = Effect.acquireRelease(
@@ -268,6 +291,7 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
 
   const connection: GuestConnection = {
     hello,
+    generation: hello.generation,
     attach: (req) => request("attach", (id) => attachFrame(id, req)),
     refresh: (req) => request("refresh", (id) => refreshFrame(id, req)),
     sync: request("sync", syncFrame),
