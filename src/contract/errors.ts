@@ -3,6 +3,7 @@
  * union, and the stable `code` each is known by outside.
  */
 import * as Data from "effect/Data"
+import * as Schema from "effect/Schema"
 import type { EnvironmentBuildFailed, EnvironmentNotFound, EnvironmentNotInstalled } from "../services/EnvironmentStore.js"
 import type { KernelError } from "../services/KernelStore.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
@@ -47,6 +48,48 @@ export class WorkspaceImportFailed extends Data.TaggedError("WorkspaceImportFail
   }
 }
 
+/** Why a file operation in a workspace could not be done, as the guest's file tool reported it. */
+export const WorkspaceFileProblem = Schema.Literal("not_found", "outside_workspace", "wrong_type", "too_large", "failed")
+export type WorkspaceFileProblem = typeof WorkspaceFileProblem.Type
+
+export class WorkspaceFileError extends Schema.TaggedError<WorkspaceFileError>()("WorkspaceFileError", {
+  workspaceId: Schema.String,
+  operation: Schema.String,
+  path: Schema.String,
+  problem: WorkspaceFileProblem,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.operation} ${this.path} in workspace ${this.workspaceId}: ${this.detail}`
+  }
+}
+
+/** A patch that does not apply exactly; nothing was changed. */
+export class WorkspacePatchConflict extends Schema.TaggedError<WorkspacePatchConflict>()("WorkspacePatchConflict", {
+  workspaceId: Schema.String,
+  path: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the patch was not applied to workspace ${this.workspaceId}, and nothing was changed: ` +
+      `${this.path ? `${this.path}: ` : ""}${this.detail} (read the file again and make the patch against it)`
+  }
+}
+
+/** An export that could not be written as asked (the guest's content, or the host path); nothing was left half-written. */
+export class WorkspaceExportFailed extends Schema.TaggedError<WorkspaceExportFailed>()("WorkspaceExportFailed", {
+  workspaceId: Schema.String,
+  path: Schema.String,
+  /** The archive entry at fault, when it is one entry's. */
+  entry: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `could not export ${this.path} from workspace ${this.workspaceId}: ` +
+      `${this.entry !== undefined ? `${JSON.stringify(this.entry)}: ` : ""}${this.detail}`
+  }
+}
+
 export type PyroError =
   | InvalidInput
   | VmNotFound
@@ -61,6 +104,9 @@ export type PyroError =
   | WorkspaceImportFailed
   | UnsafeImportEntry
   | ImportSourceError
+  | WorkspaceFileError
+  | WorkspacePatchConflict
+  | WorkspaceExportFailed
 
 const CODES: Record<PyroError["_tag"], string> = {
   InvalidInput: "invalid_input",
@@ -75,7 +121,10 @@ const CODES: Record<PyroError["_tag"], string> = {
   WorkspaceNotFound: "workspace_not_found",
   WorkspaceImportFailed: "workspace_import_failed",
   UnsafeImportEntry: "unsafe_import_entry",
-  ImportSourceError: "invalid_import_source"
+  ImportSourceError: "invalid_import_source",
+  WorkspaceFileError: "workspace_file_error",
+  WorkspacePatchConflict: "workspace_patch_conflict",
+  WorkspaceExportFailed: "workspace_export_failed"
 }
 
 /** The `code` of a public failure; anything else is an internal error. */

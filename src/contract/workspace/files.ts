@@ -1,0 +1,131 @@
+/** workspace_file_list | read | write and workspace_patch_apply (the original's 3.2.0 names and defaults). */
+import * as Schema from "effect/Schema"
+import { ExecutionMode } from "../common.js"
+import { withDefault } from "../vm.js"
+import { WorkspaceId } from "../workspace.js"
+import { WORKSPACE_ROOT, WorkspacePath } from "./paths.js"
+
+/** workspace_file_read's default max_bytes, as the original's DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES. */
+export const DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES = 65536
+/** The most one read returns and one write takes (the original's guest WORKSPACE_FILE_MAX_BYTES). */
+export const WORKSPACE_FILE_MAX_BYTES = 1024 * 1024
+/** The largest patch workspace_patch_apply takes. */
+export const WORKSPACE_PATCH_MAX_BYTES = 1024 * 1024
+/** Entries one listing returns at most; `truncated` says when there were more. */
+export const WORKSPACE_LIST_MAX_ENTRIES = 10_000
+
+export const ArtifactType = Schema.Literal("file", "directory", "symlink", "other")
+export type ArtifactType = typeof ArtifactType.Type
+
+const utf8Bytes = (max: number, what: string) =>
+  Schema.filter((s: string) => Buffer.byteLength(s) <= max || `must be at most ${max} bytes of UTF-8 (${what})`, {
+    jsonSchema: {}
+  })
+
+export const WorkspaceFileListInput = Schema.Struct({
+  workspace_id: WorkspaceId,
+  path: withDefault(WorkspacePath, WORKSPACE_ROOT),
+  recursive: withDefault(
+    Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
+    false
+  )
+})
+export type WorkspaceFileListInput = typeof WorkspaceFileListInput.Type
+
+export const WorkspaceFileEntry = Schema.Struct({
+  path: Schema.String,
+  artifact_type: ArtifactType,
+  size_bytes: Schema.Int,
+  /** Permission bits, octal text ("644"). */
+  mode: Schema.String,
+  modified_at: Schema.String,
+  link_target: Schema.optional(Schema.String)
+})
+export type WorkspaceFileEntry = typeof WorkspaceFileEntry.Type
+
+export const WorkspaceFileListResult = Schema.Struct({
+  workspace_id: Schema.String,
+  path: Schema.String,
+  recursive: Schema.Boolean,
+  artifact_type: ArtifactType,
+  entries: Schema.Array(WorkspaceFileEntry),
+  count: Schema.Int,
+  /** More entries existed than one listing returns (WORKSPACE_LIST_MAX_ENTRIES). */
+  truncated: Schema.Boolean,
+  execution_mode: ExecutionMode
+})
+export type WorkspaceFileListResult = typeof WorkspaceFileListResult.Type
+
+export const WorkspaceFileReadInput = Schema.Struct({
+  workspace_id: WorkspaceId,
+  path: WorkspacePath,
+  max_bytes: withDefault(
+    Schema.Int.pipe(
+      Schema.between(1, WORKSPACE_FILE_MAX_BYTES, {
+        message: () => `must be a whole number from 1 to ${WORKSPACE_FILE_MAX_BYTES}`
+      }),
+      Schema.annotations({ description: "Return at most this many bytes of the file (truncated says if there was more)." })
+    ),
+    DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES
+  )
+})
+export type WorkspaceFileReadInput = typeof WorkspaceFileReadInput.Type
+
+export const WorkspaceFileReadResult = Schema.Struct({
+  workspace_id: Schema.String,
+  path: Schema.String,
+  /** The bytes read: as text when they are UTF-8, else base64 (encoding says which). */
+  content: Schema.String,
+  encoding: Schema.Literal("utf-8", "base64"),
+  size_bytes: Schema.Int,
+  bytes_read: Schema.Int,
+  truncated: Schema.Boolean,
+  execution_mode: ExecutionMode
+})
+export type WorkspaceFileReadResult = typeof WorkspaceFileReadResult.Type
+
+export const WorkspaceFileWriteInput = Schema.Struct({
+  workspace_id: WorkspaceId,
+  path: WorkspacePath,
+  text: Schema.String.pipe(
+    utf8Bytes(WORKSPACE_FILE_MAX_BYTES, "one write"),
+    Schema.annotations({ description: "The file's whole new content, as UTF-8 text. Parent directories are created." })
+  )
+})
+export type WorkspaceFileWriteInput = typeof WorkspaceFileWriteInput.Type
+
+export const WorkspaceFileWriteResult = Schema.Struct({
+  workspace_id: Schema.String,
+  path: Schema.String,
+  bytes_written: Schema.Int,
+  execution_mode: ExecutionMode
+})
+export type WorkspaceFileWriteResult = typeof WorkspaceFileWriteResult.Type
+
+export const WorkspacePatchApplyInput = Schema.Struct({
+  workspace_id: WorkspaceId,
+  patch: Schema.String.pipe(
+    Schema.minLength(1),
+    utf8Bytes(WORKSPACE_PATCH_MAX_BYTES, "one patch"),
+    Schema.annotations({
+      description: "A unified diff (git diff or diff -u): paths relative to /workspace (a/ and b/ prefixes dropped) or " +
+        "absolute under it; files added, modified or deleted. Every hunk must match exactly (no fuzz): on any " +
+        "conflict nothing is changed."
+    })
+  )
+})
+export type WorkspacePatchApplyInput = typeof WorkspacePatchApplyInput.Type
+
+export const PatchedFile = Schema.Struct({
+  path: Schema.String,
+  change: Schema.Literal("added", "modified", "deleted")
+})
+
+export const WorkspacePatchApplyResult = Schema.Struct({
+  workspace_id: Schema.String,
+  changed: Schema.Boolean,
+  files: Schema.Array(PatchedFile),
+  summary: Schema.Struct({ total: Schema.Int, added: Schema.Int, modified: Schema.Int, deleted: Schema.Int }),
+  execution_mode: ExecutionMode
+})
+export type WorkspacePatchApplyResult = typeof WorkspacePatchApplyResult.Type
