@@ -13,39 +13,28 @@ import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
 import { outcomeFields, resultBudget, runCommand } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
-import { isAlive, selfIdentity } from "../vm/procfs.js"
-import { awaitGone, killVmm } from "../vm/qemu/process.js"
-import {
-  isExpired,
-  iso,
-  listRecords,
-  machineResultFields,
-  newMachineFields,
-  newMachineId,
-  observedState,
-  type PersistentRecord,
-  readRecord,
-  vmmAlive,
-  withStateLock,
-  writeRecord
-} from "../vm/records.js"
+import { selfIdentity } from "../vm/procfs.js"
+import { killVmm } from "../vm/qemu/process.js"
+import { listRecords, observedState, type PersistentRecord, readRecord, vmStartLock, writeRecord } from "../vm/record.js"
+import { writeBootClaim } from "../machine/claims.js"
+import { makeDetachedVms } from "../machine/detached.js"
+import { claimBootSlot, ensureBelowLimit } from "../machine/limit.js"
+import { withMachineLock, withStateLock } from "../machine/lock.js"
+import { makeMachineLookup } from "../machine/lookup.js"
+import { isExpired, iso, machineResultFields, newMachineFields, newMachineId } from "../machine/record.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
-import { qemusUsing } from "../vm/vmmIdentity.js"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { claimBootSlot, ensureBelowLimit } from "../vm/active.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
-import { withLock } from "../host/lock.js"
+import { machineKinds } from "./machineKinds.js"
 
 export const WORKDIR = "/workspace"
 
 /** How long a running VM's agent may take to accept a new connection. */
 const CONNECT_TIMEOUT_MS = 15_000
-/** A stopping guest gets this long to sync and power off before QEMU is killed. */
-const POWEROFF_GRACE_MS = 5_000
 
 const infoOf = (record: PersistentRecord): VmInfo => ({
   vm_id: record.id,
@@ -65,26 +54,15 @@ export const make = Effect.gen(function*() {
   const stateDir = config.stateDir
   const pool = yield* makeWarmPool(vmm.bootEphemeral)
 
-  const checkLimit = ensureBelowLimit(stateDir, config.maxActiveVms)
+  const detached = makeDetachedVms(vmm)
 
-  const anyRecord = (vmId: string) =>
-    Effect.flatMap(readRecord(stateDir, vmId), Option.match({
-      onNone: () => Effect.fail(new VmNotFound({ vmId })),
-      onSome: Effect.succeed
-    }))
+  const checkLimit = ensureBelowLimit(stateDir, machineKinds, config.maxActiveVms)
 
-  /** The VM, if it exists and has not expired. Safe under a lock: it reaps nothing. */
-  const liveRecord = (vmId: string) =>
-    Effect.flatMap(anyRecord(vmId), (record) =>
-      isExpired(record, Date.now()) ? Effect.fail(new VmNotFound({ vmId })) : Effect.succeed(record))
-
-  /** An expired VM goes, whoever reaches it first. Takes the state lock: never call it holding one. */
-  const reapIfExpired = (vmId: string) =>
-    Effect.flatMap(Effect.option(anyRecord(vmId)), (record) =>
-      Option.isSome(record) && isExpired(record.value, Date.now()) ? Effect.ignore(removeRecord(vmId)) : Effect.void)
-
-  /** The VM, if it exists and has not expired; an expired one is reaped on the spot. Never under a lock. */
-  const getRecord = (vmId: string) => liveRecord(vmId).pipe(Effect.tapErrorTag("VmNotFound", () => reapIfExpired(vmId)))
+  const { anyRecord, getRecord, liveRecord, reapIfExpired } = makeMachineLookup({
+    read: (vmId) => readRecord(stateDir, vmId),
+    notFound: (vmId) => new VmNotFound({ vmId }),
+    remove: removeRecord
+  })
 
   /**
    * Why no guest can run on this host at all (no VMM, no usable kernel), if so:
@@ -138,12 +116,14 @@ export const make = Effect.gen(function*() {
         concurrency: 2
       })
       // Check the limit and claim a slot in one step, so parallel runs cannot all slip under it.
+      // The claim holds the slot for the whole run (an ephemeral record alone holds none).
       const paths = vmPaths(stateDir, id)
       yield* Effect.acquireRelease(
         withStateLock(stateDir, Effect.gen(function*() {
           yield* checkLimit
           Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
           yield* writeEphemeralRecord(paths, undefined)
+          yield* writeBootClaim(paths.dir)
         })),
         () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
       )
@@ -205,9 +185,9 @@ export const make = Effect.gen(function*() {
       if (observedState(seen) === "started") return Effect.succeed(seen)
       const dir = vmPaths(stateDir, seen.id).dir
       if (!Fs.existsSync(dir)) return Effect.fail(new VmNotFound({ vmId: seen.id }))
-      return withLock(
+      return withMachineLock(
         stateDir,
-        `vms/${seen.id}/start`,
+        vmStartLock(seen.id),
         Effect.flatMap(readRecord(stateDir, seen.id), Option.match({
           onNone: () => Effect.fail(new VmNotFound({ vmId: seen.id })),
           onSome: bootRecord
@@ -222,7 +202,7 @@ export const make = Effect.gen(function*() {
       const dir = vmPaths(stateDir, initial.id).dir
       // A created VM already holds its slot; a stopped one (or one whose QEMU died) claims
       // it again, in one step with the check, until its record names the running VM.
-      if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, dir, config.maxActiveVms)
+      if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, machineKinds, dir, config.maxActiveVms)
       const boot = Effect.gen(function*() {
         const [assets, environment] = yield* Effect.all([
           kernels.ensure,
@@ -263,13 +243,13 @@ export const make = Effect.gen(function*() {
   const start = (vmId: string) =>
     Effect.flatMap(getRecord(vmId), startRecord).pipe(Effect.map(infoOf), Effect.provide(context))
 
-  function removeRecord(vmId: string) {
+  // Typed by hand: it and the lookup that reaps with it refer to each other.
+  function removeRecord(
+    vmId: string
+  ): Effect.Effect<{ readonly record: PersistentRecord; readonly wasRunning: boolean }, VmNotFound, FileSystem.FileSystem> {
     return Effect.gen(function*() {
       const record = yield* anyRecord(vmId)
-      const wasRunning = vmmAlive(record)
-      yield* killVmm(record.vmm)
-      // Also a QEMU whose start was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(vmPaths(stateDir, vmId).dir, vmm.vmmExecutable), killVmm)
+      const wasRunning = yield* detached.kill({ vmm: record.vmm, dir: vmPaths(stateDir, vmId).dir })
       yield* withStateLock(
         stateDir,
         Effect.sync(() => Fs.rmSync(vmPaths(stateDir, vmId).dir, { recursive: true, force: true }))
@@ -316,15 +296,7 @@ export const make = Effect.gen(function*() {
   const stop = (vmId: string) =>
     Effect.gen(function*() {
       const record = yield* getRecord(vmId)
-      if (record.vmm && isAlive(record.vmm)) {
-        const vmmProcess = record.vmm
-        // A clean poweroff lets the guest flush the scratch disk; then QEMU exits by itself.
-        yield* Effect.scoped(Effect.gen(function*() {
-          const connection = yield* vmm.connect(vmPaths(stateDir, vmId).channelSocket, POWEROFF_GRACE_MS)
-          yield* connection.poweroff
-        })).pipe(Effect.timeout(POWEROFF_GRACE_MS), Effect.ignore)
-        if (!(yield* awaitGone(vmmProcess, POWEROFF_GRACE_MS))) yield* killVmm(vmmProcess)
-      }
+      yield* detached.stop({ vmm: record.vmm, ...vmPaths(stateDir, vmId) })
       return yield* withStateLock(stateDir, Effect.gen(function*() {
         const current = yield* liveRecord(vmId)
         const stopped: PersistentRecord = {

@@ -20,7 +20,11 @@ import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { Vmm } from "../services/Vmm.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
-import { claimBootSlot } from "../vm/active.js"
+import { makeDetachedVms } from "../machine/detached.js"
+import { claimBootSlot } from "../machine/limit.js"
+import { withMachineLock } from "../machine/lock.js"
+import { makeMachineLookup } from "../machine/lookup.js"
+import { iso, machineResultFields, newMachineFields, newMachineId, vmmAlive } from "../machine/record.js"
 import { admit } from "../vm/admission.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import {
@@ -36,11 +40,7 @@ import { budgetBytes, evenBudget, shapeCaptured } from "../vm/output.js"
 import { listingForCaller } from "../workspace/journalListing.js"
 import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
-import { isAlive } from "../vm/procfs.js"
 import { killVmm } from "../vm/qemu/process.js"
-import { qemusUsing } from "../vm/vmmIdentity.js"
-import { isExpired, iso, machineResultFields, newMachineFields, newMachineId } from "../vm/records.js"
-import { withLock } from "../host/lock.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
@@ -51,11 +51,13 @@ import {
   listWorkspaces,
   readJournal,
   readWorkspace,
+  workspaceLock,
   workspacePaths,
   type WorkspaceRecord,
   writeWorkspace
 } from "../workspace/store.js"
 import { captureServices } from "./captureServices.js"
+import { machineKinds } from "./machineKinds.js"
 
 /** Output each journal entry keeps per stream; results themselves keep up to PYRO_MAX_OUTPUT_BYTES. */
 export const JOURNAL_OUTPUT_BYTES = 64 * 1024
@@ -64,12 +66,10 @@ const CONNECT_TIMEOUT_MS = 15_000
 /** An import has this long to unpack in the guest (large trees under TCG are slow). */
 const IMPORT_TIMEOUT_SECONDS = 3600
 
-const running = (record: WorkspaceRecord) => record.vmm !== null && isAlive(record.vmm)
-
 const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   workspace_id: record.id,
   ...machineResultFields(record),
-  state: running(record) ? "started" : "stopped",
+  state: vmmAlive(record) ? "started" : "stopped",
   workspace_path: WORKSPACE_PATH,
   command_count: record.command_count,
   last_command: record.last_command,
@@ -85,23 +85,13 @@ export const make = Effect.gen(function*() {
   const stateDir = config.stateDir
   const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
 
-  /** The workspace, if it exists and has not expired. Safe under its lock: it reaps nothing. */
-  const liveRecord = (id: string): Effect.Effect<WorkspaceRecord, WorkspaceNotFound, FileSystem.FileSystem> =>
-    Effect.flatMap(readWorkspace(stateDir, id), Option.match({
-      onNone: () => Effect.fail(new WorkspaceNotFound({ workspaceId: id })),
-      onSome: (record) =>
-        isExpired(record, Date.now()) ? Effect.fail(new WorkspaceNotFound({ workspaceId: id })) : Effect.succeed(record)
-    }))
+  const detached = makeDetachedVms(vmm)
 
-  /** An expired workspace goes, whoever reaches it first. Removal takes its lock: never call this holding it. */
-  const reapIfExpired = (id: string) =>
-    Effect.flatMap(readWorkspace(stateDir, id), (record) =>
-      Option.isSome(record) && isExpired(record.value, Date.now()) ? Effect.asVoid(Effect.suspend(() => remove(id))) : Effect.void)
-
-  /** The workspace, if it exists and has not expired; an expired one is reaped on the spot. Never under its lock. */
-  const getRecord = (id: string) => liveRecord(id).pipe(Effect.tapErrorTag("WorkspaceNotFound", () => reapIfExpired(id)))
-
-  const lockName = (id: string) => `workspaces/${id}`
+  const { getRecord, liveRecord, reapIfExpired } = makeMachineLookup({
+    read: (id) => readWorkspace(stateDir, id),
+    notFound: (id) => new WorkspaceNotFound({ workspaceId: id }),
+    remove: (id) => remove(id)
+  })
 
   /**
    * Operations on one workspace run one at a time, across processes. Inside,
@@ -111,18 +101,18 @@ export const make = Effect.gen(function*() {
     id: string,
     body: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | WorkspaceNotFound, R | FileSystem.FileSystem> =>
-    Effect.zipRight(liveRecord(id), withLock(stateDir, lockName(id), body)).pipe(
+    Effect.zipRight(liveRecord(id), withMachineLock(stateDir, workspaceLock(id), body)).pipe(
       Effect.tapError((e) => (e instanceof WorkspaceNotFound ? reapIfExpired(id) : Effect.void))
     )
 
   /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
   const ensureRunning = (record: WorkspaceRecord, formatScratch = false) =>
     Effect.scoped(Effect.gen(function*() {
-      if (running(record)) return record
+      if (vmmAlive(record)) return record
       const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
-      yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
-      yield* claimBootSlot(stateDir, paths.dir, config.maxActiveVms)
+      yield* detached.kill({ vmm: record.vmm, dir: paths.dir })
+      yield* claimBootSlot(stateDir, machineKinds, paths.dir, config.maxActiveVms)
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })
@@ -213,7 +203,7 @@ export const make = Effect.gen(function*() {
         return started
       })
       // A workspace that could not be made leaves nothing behind.
-      const record = yield* withLock(stateDir, lockName(id), build).pipe(
+      const record = yield* withMachineLock(stateDir, workspaceLock(id), build).pipe(
         Effect.onError(() =>
           Effect.gen(function*() {
             const current = yield* readWorkspace(stateDir, id)
@@ -343,15 +333,12 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const paths = workspacePaths(stateDir, id)
       const record = yield* readWorkspace(stateDir, id)
-      const wasRunning = Option.isSome(record) ? yield* killVmm(record.value.vmm) : false
-      // Also a QEMU whose boot was cut short before the record learnt of it.
-      yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
+      const wasRunning = yield* detached.kill({ vmm: Option.getOrNull(record)?.vmm, dir: paths.dir })
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
-      yield* withLock(stateDir, lockName(id), Effect.gen(function*() {
+      yield* withMachineLock(stateDir, workspaceLock(id), Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
-        if (Option.isSome(current)) yield* killVmm(current.value.vmm)
-        yield* Effect.forEach(qemusUsing(paths.dir, vmm.vmmExecutable), killVmm)
+        yield* detached.kill({ vmm: Option.getOrNull(current)?.vmm, dir: paths.dir })
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }

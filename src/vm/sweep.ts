@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import { isAlive } from "./procfs.js"
 import { killGroup } from "./qemu/process.js"
 import { isVmmProcess } from "./vmmIdentity.js"
-import { decodePersistentRecord } from "./records.js"
+import { decodePersistentRecord } from "./record.js"
 import { decodeEphemeralRecord, vmPaths, vmsRoot } from "./vmDir.js"
 
 /** A directory without a readable record younger than this may still be being created. */

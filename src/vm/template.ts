@@ -26,7 +26,7 @@ import * as Path from "node:path"
 /** Bumped when the way templates are made or restored changes. */
 export const TEMPLATE_FORMAT = 2
 
-/** Ids of the VMs being made into templates: internal, so the active-VM limit leaves them out. */
+/** Ids of the VMs being made into templates: internal, they hold no active-VM slot (no run claims them). */
 export const TEMPLATE_VM_PREFIX = "tpl"
 
 export const TemplateInputs = Schema.Struct({

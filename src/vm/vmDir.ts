@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../host/files.js"
+import { machineKind } from "../machine/limit.js"
 import { BootError } from "./errors.js"
 import { processStartTime, selfIdentity } from "./procfs.js"
 
@@ -54,6 +55,18 @@ export const vmPaths = (stateDir: string, id: string): VmPaths => {
 
 const encodeRecord = Schema.encodeSync(Schema.parseJson(EphemeralRecord, { space: 2 }))
 export const decodeEphemeralRecord = Schema.decodeUnknownOption(Schema.parseJson(EphemeralRecord))
+
+/**
+ * An ephemeral record holds no slot by itself: warm-pool and template VMs, the
+ * runtime's own, give way to real work. A one-shot run holds its slot by a boot
+ * claim, written with the record and gone with the directory.
+ */
+export const ephemeralVms = machineKind({
+  root: vmsRoot,
+  paths: vmPaths,
+  decode: decodeEphemeralRecord,
+  holdsSlot: (_record, claimed) => claimed()
+})
 
 /** Create an ephemeral VM's directory; it and its contents go when the scope closes. */
 export const makeEphemeralDir = (

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto"
 import type { BootSpec, RunningVm } from "../services/Vmm.js"
 import { runCommand } from "./execCommand.js"
 
-/** Pool VM ids start with this; the active-VM count leaves them out (they give way to real work). */
+/** Pool VM ids start with this. They hold no active-VM slot (they give way to real work): no run claims them. */
 export const POOL_ID_PREFIX = "pool"
 
 export interface PooledVm {

@@ -3,8 +3,8 @@
  * (workspace.json, written atomically), its command journal (journal.jsonl,
  * appended), its VM's sockets and logs, its scratch disk (the guest's whole
  * writable layer, /workspace included), and while its VM boots a claim
- * (records.ts, `writeBootClaim`). Operations on it are serialised across
- * processes by the lock `workspaces/<id>` (src/host/lock.ts).
+ * (src/machine/claims.ts). Operations on it are serialised across processes
+ * by its machine lock `workspaces/<id>` (src/machine/lock.ts).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -13,7 +13,9 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { JournalEntry, LastCommand, WorkspaceSeed } from "../contract/workspace.js"
 import { recordDir } from "../host/recordDir.js"
-import { MachineRecordFields } from "../vm/records.js"
+import { machineKind } from "../machine/limit.js"
+import type { MachineLock } from "../machine/lock.js"
+import { MachineRecordFields, vmmAlive } from "../machine/record.js"
 import type { VmPaths } from "../vm/vmDir.js"
 
 export const WorkspaceRecord = Schema.Struct({
@@ -53,6 +55,17 @@ export const readWorkspace = records.read
 export const writeWorkspace = records.write
 export const listWorkspaces = records.list
 export const decodeWorkspaceRecord = records.decode
+
+/** A workspace holds a slot while its VM runs or is being booted. */
+export const workspaces = machineKind({
+  root: workspacesRoot,
+  paths: workspacePaths,
+  decode: decodeWorkspaceRecord,
+  holdsSlot: (record, claimed) => vmmAlive(record) || claimed()
+})
+
+/** One operation at a time on a workspace, across processes. */
+export const workspaceLock = (id: string): MachineLock => ({ root: "workspaces", id })
 
 /**
  * A journal line: the public entry, and where the guest keeps all of each

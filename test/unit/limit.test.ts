@@ -1,16 +1,19 @@
 /**
  * The active-VM count: a stopped VM counts only while a live process holds a
- * boot claim on it; a claim left by a dead process holds nothing.
+ * boot claim on it; a claim left by a dead process holds nothing. An ephemeral
+ * VM counts only by its run's claim, so warm-pool and template VMs never do.
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { countActiveVms } from "../../src/vm/active.js"
+import { machineKinds } from "../../src/layers/machineKinds.js"
+import { removeBootClaim, writeBootClaim } from "../../src/machine/claims.js"
+import { countActiveVms as countIn } from "../../src/machine/limit.js"
 import { selfIdentity } from "../../src/vm/procfs.js"
-import { type PersistentRecord, removeBootClaim, writeBootClaim, writeRecord } from "../../src/vm/records.js"
-import { vmPaths } from "../../src/vm/vmDir.js"
+import { type PersistentRecord, writeRecord } from "../../src/vm/record.js"
+import { vmPaths, writeEphemeralRecord } from "../../src/vm/vmDir.js"
 import { scopedTempDir } from "../support/tempDir.js"
 
 const stoppedVm = (id: string): PersistentRecord => ({
@@ -33,6 +36,8 @@ const stoppedVm = (id: string): PersistentRecord => ({
   scratch_formatted: true
 })
 
+const countActiveVms = (stateDir: string) => countIn(stateDir, machineKinds)
+
 describe("countActiveVms", () => {
   it.scoped("counts a stopped VM only while a live process holds its boot claim", () =>
     Effect.gen(function*() {
@@ -48,5 +53,17 @@ describe("countActiveVms", () => {
       // A claim whose process is gone (a pid that cannot be running with this start time).
       Fs.writeFileSync(Path.join(dir, "boot-claim.json"), JSON.stringify({ pid: process.pid, startTime: 1 }))
       expect(countActiveVms(stateDir)).toBe(0)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("counts an ephemeral VM only while its run holds a claim", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* scopedTempDir("pyro-active-")
+      const paths = vmPaths(stateDir, "e1")
+      Fs.mkdirSync(paths.dir, { recursive: true })
+      // What a warm-pool or template VM leaves: a record naming a live owner, and no claim.
+      yield* writeEphemeralRecord(paths, undefined)
+      expect(countActiveVms(stateDir)).toBe(0)
+      yield* writeBootClaim(paths.dir)
+      expect(countActiveVms(stateDir)).toBe(1)
     }).pipe(Effect.provide(NodeContext.layer)))
 })
