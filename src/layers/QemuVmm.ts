@@ -34,7 +34,8 @@ import { runHostCommand } from "../host/command.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { processStartTime } from "../vm/procfs.js"
-import { awaitMigration, connectQmp } from "../vm/qemu/qmp.js"
+import { connectQmp } from "../vm/qemu/qmp.js"
+import { restoreSnapshot, restoringRamFrom, saveSnapshot, savingRamTo } from "../vm/qemu/snapshot.js"
 import { capConsole, consoleTail } from "../vm/qemu/console.js"
 import { awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
 import {
@@ -71,9 +72,6 @@ type Start =
   | { readonly _tag: "cold" }
   | { readonly _tag: "restore"; readonly template: TemplatePaths; readonly attached: boolean }
   | { readonly _tag: "snapshot"; readonly ram: string }
-
-/** QEMU's exec: migration URIs go through /bin/sh. */
-const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
 
 const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
 
@@ -223,10 +221,8 @@ export const make = Effect.gen(function*() {
           consoleLog: paths.consoleLog,
           network: spec.network,
           tscKhz,
-          ...(start._tag === "restore"
-            ? { memoryFile: { path: start.template.ram, share: false }, restore: true }
-            : {}),
-          ...(start._tag === "snapshot" ? { memoryFile: { path: start.ram, share: true } } : {})
+          ...(start._tag === "restore" ? restoringRamFrom(start.template.ram) : {}),
+          ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
         })]),
         lifetime
       )
@@ -273,15 +269,10 @@ export const make = Effect.gen(function*() {
 
       if (start._tag === "restore") {
         // Device state from the template; RAM is already mapped from its file.
-        const restore = Effect.scoped(Effect.gen(function*() {
-          const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
-          yield* qmp.execute("migrate-set-capabilities", {
-            capabilities: [{ capability: "x-ignore-shared", state: true }]
-          })
-          yield* qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(start.template.state)}` })
-          yield* awaitMigration(qmp, "migrate-incoming", RESTORE_TIMEOUT_MS)
-          yield* qmp.execute("cont")
-        })).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
+        const restore = Effect.scoped(Effect.flatMap(
+          connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS),
+          (qmp) => restoreSnapshot(qmp, start.template.state, RESTORE_TIMEOUT_MS)
+        )).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
         yield* Effect.raceFirst(restore, died)
       }
 
@@ -375,11 +366,7 @@ export const make = Effect.gen(function*() {
       }
       // Saved while no host is connected: clones wait for theirs.
       yield* vm.disconnect
-      const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
-      yield* qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-ignore-shared", state: true }] })
-      yield* qmp.execute("stop")
-      yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(tpl.state)}` })
-      yield* awaitMigration(qmp, "migrate", 60_000)
+      yield* saveSnapshot(yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS), tpl.state, 60_000)
       // Stopped, so the disk is what the saved RAM has mounted.
       if (attached) yield* copyScratch(paths.scratch, tpl.scratch)
       // Failures here are errors (the VM then boots cold), never defects.
