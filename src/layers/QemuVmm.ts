@@ -10,7 +10,6 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
-import { makeScratchImage } from "../environment/ext4.js"
 import { installHint } from "../host/systemTools.js"
 import { which } from "../host/which.js"
 import { PyroConfig } from "../services/PyroConfig.js"
@@ -30,7 +29,6 @@ import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { runCommand } from "../vm/execCommand.js"
-import { runHostCommand } from "../host/command.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { processStartTime } from "../vm/procfs.js"
@@ -54,6 +52,7 @@ import {
   templatesFor,
   templatesRoot
 } from "../vm/template.js"
+import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { qemuExecutable } from "../vm/vmmIdentity.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
@@ -83,20 +82,6 @@ export const make = Effect.gen(function*() {
   const tscKhz = yield* hostTscKhz
   const vmmExecutable = qemuExecutable(config.qemuBinary)
   yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
-
-  const createScratch = (paths: VmPaths) =>
-    Effect.gen(function*() {
-      // Sparse: the VM pays only for blocks it writes.
-      yield* fs.writeFile(paths.scratch, new Uint8Array())
-      yield* fs.truncate(paths.scratch, BigInt(config.scratchMib) * 1024n * 1024n)
-    }).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })))
-
-  /** A sparse copy: only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
-  const copyScratch = (from: string, to: string) =>
-    runHostCommand("cp", ["--sparse=always", "--reflink=auto", "--", from, to]).pipe(
-      Effect.zipRight(Effect.try(() => Fs.chmodSync(to, 0o600))),
-      Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk from the template: ${e.message}` }))
-    )
 
   const unavailable = Effect.sync(() =>
     which(config.qemuBinary)
@@ -194,13 +179,10 @@ export const make = Effect.gen(function*() {
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
       const clonesScratch = start._tag === "restore" && start.attached
       if (clonesScratch) yield* copyScratch(start.template.scratch, paths.scratch)
-      else if (format) yield* createScratch(paths)
-      const formatting = format && !clonesScratch
-        ? yield* makeScratchImage(paths.scratch, config.scratchMib, format.journal).pipe(
-          Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
-          Effect.forkScoped
-        )
-        : yield* Effect.forkScoped(Effect.void)
+      else if (format) yield* createScratch(paths.scratch, config.scratchMib)
+      const formatting = yield* Effect.forkScoped(
+        format && !clonesScratch ? formatScratch(paths.scratch, config.scratchMib, format.journal) : Effect.void
+      )
       const started = Date.now()
       // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
       const netDir = egressDir(paths.dir)
@@ -352,7 +334,7 @@ export const make = Effect.gen(function*() {
       const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
       const paths = yield* makeEphemeralDir(config.stateDir, id)
       const attached = inputs.stage === "attached"
-      if (!attached) yield* createScratch(paths)
+      if (!attached) yield* createScratch(paths.scratch, config.scratchMib)
       const vm = yield* boot({ ...spec, id }, paths, { _tag: "ephemeral" }, attached ? { journal: inputs.scratch_journal } : undefined, {
         _tag: "snapshot",
         ram: tpl.ram
