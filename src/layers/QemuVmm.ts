@@ -26,7 +26,7 @@ import {
   Vmm
 } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
-import { BootError, GuestChannelError } from "../vm/errors.js"
+import { BootError, GuestChannelError, killedFromOutside } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { runCommand } from "../vm/execCommand.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
@@ -115,7 +115,7 @@ export const make = Effect.gen(function*() {
         })))
         if (restored._tag === "Right") return restored.right
         // Killed from outside (shutdown) says nothing about the template.
-        if (/killed by SIGKILL/.test(restored.left.message)) return yield* Effect.fail(restored.left)
+        if (killedFromOutside(restored.left)) return yield* Effect.fail(restored.left)
         // One clear warning. A failure of this VM's own files (its scratch copy: a full or
         // read-only state directory) leaves the template to other starts; any other failure
         // is the template's, which goes: the next start makes a new one.
@@ -212,13 +212,14 @@ export const make = Effect.gen(function*() {
       // A detached VM that fails to boot is killed here; once booted, its owner stops it.
       if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
 
-      const failure = (stage: BootError["stage"], detail: string) =>
+      const failure = (stage: BootError["stage"], detail: string, vmmExit?: ProcessExit) =>
         Effect.gen(function*() {
           return new BootError({
             stage,
             detail,
             vmmStderr: yield* proc.stderrTail,
-            console: yield* consoleTailOf(paths.consoleLog)
+            console: yield* consoleTailOf(paths.consoleLog),
+            ...(vmmExit ? { vmmExit } : {})
           })
         })
 
@@ -228,7 +229,8 @@ export const make = Effect.gen(function*() {
           const console = yield* consoleTailOf(paths.consoleLog)
           return yield* failure(
             console || socketSeen ? "Kernel" : "Spawn",
-            `QEMU ${describeExit(exit)} before the guest agent answered`
+            `QEMU ${describeExit(exit)} before the guest agent answered`,
+            exit
           )
         })
 
@@ -366,7 +368,10 @@ export const make = Effect.gen(function*() {
           boot_ms: vm.bootMs
         }))
       })
-    })).pipe(Effect.mapError((e) => new BootError({ stage: "Template", detail: e.message })))
+    })).pipe(Effect.mapError((e) =>
+      // How QEMU ended goes along: a kill from outside is no reason to give up on the template.
+      new BootError({ stage: "Template", detail: e.message, ...(e instanceof BootError && e.vmmExit ? { vmmExit: e.vmmExit } : {}) })
+    ))
 
   // One template build per key at a time in this process; installDirectory keeps processes apart.
   const templateLocks = new Map<string, Effect.Semaphore>()
@@ -395,10 +400,11 @@ export const make = Effect.gen(function*() {
         const made = yield* Effect.either(installDirectory(dir, (aside) => makeTemplate(spec, inputs, aside)))
         const ready = readTemplate(dir)
         if (made._tag === "Left" || !ready) {
+          const killed = made._tag === "Left" && made.left instanceof BootError && killedFromOutside(made.left)
           const reason = made._tag === "Left" ? made.left.message.split("\n")[0]! : "incomplete after install"
           yield* report({ scope: "boot", phase: "template-failed", fields: { environment: inputs.environment, reason: JSON.stringify(reason) } })
           // Not for a start cut short from outside (shutdown, Ctrl-C), which says nothing about the template.
-          if (!/killed by SIGKILL/.test(reason)) recordTemplateFailure(dir, reason)
+          if (!killed) recordTemplateFailure(dir, reason)
           return cold(`could not make a template: ${reason}`)
         }
         return { paths: ready.paths, status: { state: "warm", key, dir, reason: undefined, built: true } as TemplateStatus }
