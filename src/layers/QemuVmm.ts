@@ -1,70 +1,46 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import { captureServices } from "./captureServices.js"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { createHash, randomBytes } from "node:crypto"
-import * as Fs from "node:fs"
+import { randomBytes } from "node:crypto"
 import { installHint } from "../host/systemTools.js"
 import { which } from "../host/which.js"
-import { PyroConfig } from "../services/PyroConfig.js"
-import { installDirectory } from "../host/files.js"
 import { Progress, report } from "../services/Progress.js"
+import { PyroConfig } from "../services/PyroConfig.js"
 import {
   type BootSpec,
   type DetachedOptions,
   FRESH_VM_TEMPLATE,
   type RunningVm,
   type TemplateKind,
-  type TemplateReport,
-  type TemplateStatus,
   Vmm
 } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
-import { BootError, GuestChannelError, killedFromOutside } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
-import { runCommand } from "../vm/execCommand.js"
-import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
-import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
-import { processStartTime } from "../vm/procfs.js"
-import { connectQmp } from "../vm/qemu/qmp.js"
-import { restoreSnapshot, restoringRamFrom, saveSnapshot, savingRamTo } from "../vm/qemu/snapshot.js"
-import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { BootError, GuestChannelError } from "../vm/errors.js"
 import { awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
-import {
-  encodeTemplateManifest,
-  qemuIdentity,
-  readTemplate,
-  recentTemplateFailure,
-  recordTemplateFailure,
-  staleBecause,
-  TEMPLATE_FORMAT,
-  TEMPLATE_VM_PREFIX,
-  type TemplateInputs,
-  templateKey,
-  type TemplatePaths,
-  templatePaths,
-  templatesFor,
-  templatesRoot
-} from "../vm/template.js"
+import { processStartTime } from "../vm/procfs.js"
+import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
+import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
+import { connectQmp } from "../vm/qemu/qmp.js"
+import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
-import { qemuExecutable } from "../vm/vmmIdentity.js"
+import type { TemplatePaths } from "../vm/template.js"
+import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
+import { qemuExecutable } from "../vm/vmmIdentity.js"
+import { captureServices } from "./captureServices.js"
 
 const CONSOLE_TAIL_BYTES = 4096
 /** A restore either answers quickly or is abandoned for a cold boot. */
 const RESTORE_TIMEOUT_MS = 10_000
-/**
- * Run once in an attached template before it is saved, so that its clones find
- * the shell, libc and the exec path already in the guest's page cache.
- */
-const WARM_UP_COMMAND = ["sh", "-c", "true"] as const
 
 /** How a VM starts: booted, restored from a template, or booted to make one (RAM into `ram`). */
 type Start =
@@ -106,7 +82,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       // A fresh scratch disk can be the attached template's; one holding files needs attach.
       const kind: TemplateKind = format ? { stage: "attached", journal: format.journal } : { stage: "boot" }
-      const template = yield* ensureTemplate(spec, kind)
+      const template = yield* templates.ensure(spec, kind)
       if (template.paths) {
         const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, {
           _tag: "restore",
@@ -114,19 +90,15 @@ export const make = Effect.gen(function*() {
           attached: kind.stage === "attached"
         })))
         if (restored._tag === "Right") return restored.right
-        // Killed from outside (shutdown) says nothing about the template.
-        if (killedFromOutside(restored.left)) return yield* Effect.fail(restored.left)
-        // One clear warning. A failure of this VM's own files (its scratch copy: a full or
-        // read-only state directory) leaves the template to other starts; any other failure
-        // is the template's, which goes: the next start makes a new one.
+        const blame = restoreFailureBlame(restored.left)
+        if (blame === "outside") return yield* Effect.fail(restored.left)
+        // One clear warning; a template at fault goes, and the next start makes a new one.
         yield* report({
           scope: "boot",
           phase: "template-fallback",
           fields: { vm: spec.id, reason: JSON.stringify(restored.left.message.split("\n")[0]) }
         })
-        if (restored.left.stage !== "Prepare") {
-          yield* Effect.sync(() => Fs.rmSync(template.paths!.dir, { recursive: true, force: true }))
-        }
+        if (blame === "template") yield* templates.discard(template.paths)
       }
       return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }))
     })
@@ -307,129 +279,14 @@ export const make = Effect.gen(function*() {
       } satisfies RunningVm
     })
 
-  const qemu = qemuIdentity(which(config.qemuBinary))
-
-  const templateInputs = (spec: BootSpec, kind: TemplateKind): TemplateInputs | undefined =>
-    spec.template && {
-      format: TEMPLATE_FORMAT,
-      environment: spec.template.environment,
-      root_digest: spec.template.rootDigest,
-      boot_digest: spec.template.bootDigest,
-      vcpus: spec.vcpus,
-      mem_mib: spec.memMib,
-      scratch_mib: config.scratchMib,
-      stage: kind.stage,
-      scratch_journal: kind.stage === "attached" && kind.journal,
-      network: spec.network,
-      accel: accel.accel,
-      qemu
-    }
-
-  /**
-   * Boot a VM in `aside` to the template's stage (the agent's handshake, or
-   * attach plus one warm-up command), pause it, and save its device state
-   * (and, once attached, its scratch disk) there.
-   */
-  const makeTemplate = (spec: BootSpec, inputs: TemplateInputs, aside: string) =>
-    Effect.scoped(Effect.gen(function*() {
-      const tpl = templatePaths(aside)
-      const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
-      const paths = yield* makeEphemeralDir(config.stateDir, id)
-      const attached = inputs.stage === "attached"
-      if (!attached) yield* createScratch(paths.scratch, config.scratchMib)
-      const vm = yield* boot({ ...spec, id }, paths, { _tag: "ephemeral" }, attached ? { journal: inputs.scratch_journal } : undefined, {
-        _tag: "snapshot",
-        ram: tpl.ram
-      })
-      if (attached) {
-        yield* vm.attach
-        // Best effort: an image without sh still makes a template, only a less warm one.
-        yield* runCommand(vm.connection, { command: WARM_UP_COMMAND, cwd: "/", timeoutSeconds: 30, maxOutputBytes: 4096 }).pipe(
-          Effect.ignore
-        )
-      }
-      // Saved while no host is connected: clones wait for theirs.
-      yield* vm.disconnect
-      yield* saveSnapshot(yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS), tpl.state, 60_000)
-      // Stopped, so the disk is what the saved RAM has mounted.
-      if (attached) yield* copyScratch(paths.scratch, tpl.scratch)
-      // Failures here are errors (the VM then boots cold), never defects.
-      yield* Effect.try(() => {
-        const state = Fs.readFileSync(tpl.state)
-        for (const file of attached ? [tpl.ram, tpl.state, tpl.scratch] : [tpl.ram, tpl.state]) Fs.chmodSync(file, 0o444)
-        Fs.writeFileSync(tpl.manifest, encodeTemplateManifest({
-          inputs,
-          created_at: new Date().toISOString(),
-          ram_file: "ram",
-          state_file: "state",
-          ...(attached ? { scratch_file: "scratch" as const } : {}),
-          state_bytes: state.byteLength,
-          state_sha256: createHash("sha256").update(state).digest("hex"),
-          boot_ms: vm.bootMs
-        }))
-      })
-    })).pipe(Effect.mapError((e) =>
-      // How QEMU ended goes along: a kill from outside is no reason to give up on the template.
-      new BootError({ stage: "Template", detail: e.message, ...(e instanceof BootError && e.vmmExit ? { vmmExit: e.vmmExit } : {}) })
-    ))
-
-  // One template build per key at a time in this process; installDirectory keeps processes apart.
-  const templateLocks = new Map<string, Effect.Semaphore>()
-  const lockTemplate = (key: string) => {
-    let lock = templateLocks.get(key)
-    if (!lock) templateLocks.set(key, (lock = Effect.unsafeMakeSemaphore(1)))
-    return lock.withPermits(1)
-  }
-
-  const ensureTemplate = (spec: BootSpec, kind: TemplateKind) =>
-    Effect.gen(function*() {
-      const cold = (reason: string) => ({ paths: undefined, status: { state: "cold", key: undefined, dir: undefined, reason, built: false } as TemplateStatus })
-      if (!config.templates) return cold("templates are off (PYRO_COLD_BOOT)")
-      const inputs = templateInputs(spec, kind)
-      if (!inputs) return cold("no template inputs for this VM")
-      const key = templateKey(inputs)
-      const dir = `${templatesRoot(config.cacheDir)}/${key}`
-      return yield* lockTemplate(key)(Effect.gen(function*() {
-        const found = readTemplate(dir)
-        if (found) return { paths: found.paths, status: { state: "warm", key, dir, reason: undefined, built: false } as TemplateStatus }
-        // A template that could not be made just now is not tried again at every start.
-        const failedBefore = recentTemplateFailure(dir, Date.now())
-        if (failedBefore) return cold(`could not make a template ${failedBefore.ago}: ${failedBefore.reason}`)
-        yield* report({ scope: "boot", phase: "template", fields: { environment: inputs.environment, key } })
-        yield* Effect.ignore(Effect.try(() => Fs.rmSync(dir, { recursive: true, force: true })))
-        const made = yield* Effect.either(installDirectory(dir, (aside) => makeTemplate(spec, inputs, aside)))
-        const ready = readTemplate(dir)
-        if (made._tag === "Left" || !ready) {
-          const killed = made._tag === "Left" && made.left instanceof BootError && killedFromOutside(made.left)
-          const reason = made._tag === "Left" ? made.left.message.split("\n")[0]! : "incomplete after install"
-          yield* report({ scope: "boot", phase: "template-failed", fields: { environment: inputs.environment, reason: JSON.stringify(reason) } })
-          // Not for a start cut short from outside (shutdown, Ctrl-C), which says nothing about the template.
-          if (!killed) recordTemplateFailure(dir, reason)
-          return cold(`could not make a template: ${reason}`)
-        }
-        return { paths: ready.paths, status: { state: "warm", key, dir, reason: undefined, built: true } as TemplateStatus }
-      }))
-    })
-
-  const templateReport = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
-    Effect.sync((): TemplateReport => {
-      if (!config.templates) return { state: "cold", key: undefined, reasons: ["templates are off (PYRO_COLD_BOOT)"] }
-      const inputs = templateInputs(spec, kind)
-      if (!inputs) return { state: "cold", key: undefined, reasons: ["no template inputs"] }
-      const key = templateKey(inputs)
-      if (readTemplate(`${templatesRoot(config.cacheDir)}/${key}`)) return { state: "warm", key, reasons: [] }
-      // Only templates of the same kind: a workspace template is not a stale VM template.
-      const others = templatesFor(config.cacheDir, inputs.environment).filter((o) =>
-        o.manifest.inputs.stage === inputs.stage && o.manifest.inputs.scratch_journal === inputs.scratch_journal
-      )
-      if (others.length > 0) {
-        return { state: "stale", key, reasons: [...new Set(others.flatMap((o) => staleBecause(o.manifest.inputs, inputs)))] }
-      }
-      return { state: "cold", key, reasons: ["no template yet: made on first use, or now with `pyro prepare`"] }
-    })
+  // Typed by hand: inferred, boot's requirements and this generator's would depend on each other.
+  const templates = yield* makeTemplateCache<FileSystem.FileSystem | CommandExecutor.CommandExecutor | Progress>({
+    accel: accel.accel,
+    bootForTemplate: (spec, paths, format, ram) => boot(spec, paths, { _tag: "ephemeral" }, format, { _tag: "snapshot", ram })
+  })
 
   const prepareTemplate = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
-    Effect.map(ensureTemplate(spec, kind), (t) => t.status).pipe(Effect.provide(context))
+    Effect.map(templates.ensure(spec, kind), (t) => t.status).pipe(Effect.provide(context))
 
   const connect = (channelSocket: string, timeoutMs: number) =>
     connectAgent(channelSocket).pipe(
@@ -440,7 +297,16 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Vmm.of({ accel, vmmExecutable, unavailable, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
+  return Vmm.of({
+    accel,
+    vmmExecutable,
+    unavailable,
+    bootEphemeral,
+    bootDetached,
+    prepareTemplate,
+    templateReport: templates.report,
+    connect
+  })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)
