@@ -32,7 +32,6 @@ import { connectQmp } from "../vm/qemu/qmp.js"
 import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
-import type { TemplatePaths } from "../vm/template.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { qemuExecutable } from "../vm/vmmIdentity.js"
@@ -42,10 +41,14 @@ const CONSOLE_TAIL_BYTES = 4096
 /** A restore either answers quickly or is abandoned for a cold boot. */
 const RESTORE_TIMEOUT_MS = 10_000
 
-/** How a VM starts: booted, restored from a template, or booted to make one (RAM into `ram`). */
+/**
+ * How a VM starts: booted cold; restored from a snapshot's RAM and device
+ * state (a template's), on a copy of its scratch disk if it was taken after
+ * attach; or booted with its RAM in `ram`, to be saved (a template made).
+ */
 type Start =
   | { readonly _tag: "cold" }
-  | { readonly _tag: "restore"; readonly template: TemplatePaths; readonly attached: boolean }
+  | { readonly _tag: "restore"; readonly ram: string; readonly state: string; readonly scratch: string | undefined }
   | { readonly _tag: "snapshot"; readonly ram: string }
 
 const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
@@ -86,8 +89,9 @@ export const make = Effect.gen(function*() {
       if (template.paths) {
         const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, {
           _tag: "restore",
-          template: template.paths,
-          attached: kind.stage === "attached"
+          ram: template.paths.ram,
+          state: template.paths.state,
+          scratch: kind.stage === "attached" ? template.paths.scratch : undefined
         })))
         if (restored._tag === "Right") return restored.right
         const blame = restoreFailureBlame(restored.left)
@@ -149,8 +153,9 @@ export const make = Effect.gen(function*() {
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
-      const clonesScratch = start._tag === "restore" && start.attached
-      if (clonesScratch) yield* copyScratch(start.template.scratch, paths.scratch)
+      const clonedScratch = start._tag === "restore" ? start.scratch : undefined
+      const clonesScratch = clonedScratch !== undefined
+      if (clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
       else if (format) yield* createScratch(paths.scratch, config.scratchMib)
       const formatting = yield* Effect.forkScoped(
         format && !clonesScratch ? formatScratch(paths.scratch, config.scratchMib, format.journal) : Effect.void
@@ -175,7 +180,7 @@ export const make = Effect.gen(function*() {
           consoleLog: paths.consoleLog,
           network: spec.network,
           tscKhz,
-          ...(start._tag === "restore" ? restoringRamFrom(start.template.ram) : {}),
+          ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
           ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
         })]),
         lifetime
@@ -224,10 +229,10 @@ export const make = Effect.gen(function*() {
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
       if (start._tag === "restore") {
-        // Device state from the template; RAM is already mapped from its file.
+        // Device state from the snapshot; RAM is already mapped from its file.
         const restore = Effect.scoped(Effect.flatMap(
           connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS),
-          (qmp) => restoreSnapshot(qmp, start.template.state, RESTORE_TIMEOUT_MS)
+          (qmp) => restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
         )).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
         yield* Effect.raceFirst(restore, died)
       }
