@@ -1,79 +1,55 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import { captureServices } from "./captureServices.js"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { createHash, randomBytes } from "node:crypto"
-import * as Fs from "node:fs"
-import { makeScratchImage } from "../environment/ext4.js"
+import { randomBytes } from "node:crypto"
 import { installHint } from "../host/systemTools.js"
 import { which } from "../host/which.js"
-import { PyroConfig } from "../services/PyroConfig.js"
-import { installDirectory } from "../host/files.js"
 import { Progress, report } from "../services/Progress.js"
+import { PyroConfig } from "../services/PyroConfig.js"
 import {
   type BootSpec,
   type DetachedOptions,
   FRESH_VM_TEMPLATE,
   type RunningVm,
   type TemplateKind,
-  type TemplateReport,
-  type TemplateStatus,
   Vmm
 } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
-import { BootError, GuestChannelError } from "../vm/errors.js"
 import { connectAgent } from "../vm/agentConnection.js"
-import { runCommand } from "../vm/execCommand.js"
-import { runHostCommand } from "../host/command.js"
-import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
-import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
-import { processStartTime } from "../vm/procfs.js"
-import { awaitMigration, connectQmp } from "../vm/qemu/qmp.js"
-import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { BootError, GuestChannelError } from "../vm/errors.js"
 import { awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
-import {
-  encodeTemplateManifest,
-  qemuIdentity,
-  readTemplate,
-  recentTemplateFailure,
-  recordTemplateFailure,
-  staleBecause,
-  TEMPLATE_FORMAT,
-  TEMPLATE_VM_PREFIX,
-  type TemplateInputs,
-  templateKey,
-  type TemplatePaths,
-  templatePaths,
-  templatesFor,
-  templatesRoot
-} from "../vm/template.js"
+import { processStartTime } from "../vm/procfs.js"
+import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
+import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
+import { connectQmp } from "../vm/qemu/qmp.js"
+import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
+import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
-import { qemuExecutable } from "../vm/vmmIdentity.js"
+import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
+import { qemuExecutable } from "../vm/vmmIdentity.js"
+import { captureServices } from "./captureServices.js"
 
 const CONSOLE_TAIL_BYTES = 4096
 /** A restore either answers quickly or is abandoned for a cold boot. */
 const RESTORE_TIMEOUT_MS = 10_000
-/**
- * Run once in an attached template before it is saved, so that its clones find
- * the shell, libc and the exec path already in the guest's page cache.
- */
-const WARM_UP_COMMAND = ["sh", "-c", "true"] as const
 
-/** How a VM starts: booted, restored from a template, or booted to make one (RAM into `ram`). */
+/**
+ * How a VM starts: booted cold; restored from a snapshot's RAM and device
+ * state (a template's), on a copy of its scratch disk if it was taken after
+ * attach; or booted with its RAM in `ram`, to be saved (a template made).
+ */
 type Start =
   | { readonly _tag: "cold" }
-  | { readonly _tag: "restore"; readonly template: TemplatePaths; readonly attached: boolean }
+  | { readonly _tag: "restore"; readonly ram: string; readonly state: string; readonly scratch: string | undefined }
   | { readonly _tag: "snapshot"; readonly ram: string }
-
-/** QEMU's exec: migration URIs go through /bin/sh. */
-const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
 
 const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
 
@@ -85,20 +61,6 @@ export const make = Effect.gen(function*() {
   const tscKhz = yield* hostTscKhz
   const vmmExecutable = qemuExecutable(config.qemuBinary)
   yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
-
-  const createScratch = (paths: VmPaths) =>
-    Effect.gen(function*() {
-      // Sparse: the VM pays only for blocks it writes.
-      yield* fs.writeFile(paths.scratch, new Uint8Array())
-      yield* fs.truncate(paths.scratch, BigInt(config.scratchMib) * 1024n * 1024n)
-    }).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })))
-
-  /** A sparse copy: only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
-  const copyScratch = (from: string, to: string) =>
-    runHostCommand("cp", ["--sparse=always", "--reflink=auto", "--", from, to]).pipe(
-      Effect.zipRight(Effect.try(() => Fs.chmodSync(to, 0o600))),
-      Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk from the template: ${e.message}` }))
-    )
 
   const unavailable = Effect.sync(() =>
     which(config.qemuBinary)
@@ -123,27 +85,24 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       // A fresh scratch disk can be the attached template's; one holding files needs attach.
       const kind: TemplateKind = format ? { stage: "attached", journal: format.journal } : { stage: "boot" }
-      const template = yield* ensureTemplate(spec, kind)
+      const template = yield* templates.ensure(spec, kind)
       if (template.paths) {
         const restored = yield* Effect.either(attempt(boot(spec, paths, lifetime, format, {
           _tag: "restore",
-          template: template.paths,
-          attached: kind.stage === "attached"
+          ram: template.paths.ram,
+          state: template.paths.state,
+          scratch: kind.stage === "attached" ? template.paths.scratch : undefined
         })))
         if (restored._tag === "Right") return restored.right
-        // Killed from outside (shutdown) says nothing about the template.
-        if (/killed by SIGKILL/.test(restored.left.message)) return yield* Effect.fail(restored.left)
-        // One clear warning. A failure of this VM's own files (its scratch copy: a full or
-        // read-only state directory) leaves the template to other starts; any other failure
-        // is the template's, which goes: the next start makes a new one.
+        const blame = restoreFailureBlame(restored.left)
+        if (blame === "outside") return yield* Effect.fail(restored.left)
+        // One clear warning; a template at fault goes, and the next start makes a new one.
         yield* report({
           scope: "boot",
           phase: "template-fallback",
           fields: { vm: spec.id, reason: JSON.stringify(restored.left.message.split("\n")[0]) }
         })
-        if (restored.left.stage !== "Prepare") {
-          yield* Effect.sync(() => Fs.rmSync(template.paths!.dir, { recursive: true, force: true }))
-        }
+        if (blame === "template") yield* templates.discard(template.paths)
       }
       return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }))
     })
@@ -194,15 +153,13 @@ export const make = Effect.gen(function*() {
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
-      const clonesScratch = start._tag === "restore" && start.attached
-      if (clonesScratch) yield* copyScratch(start.template.scratch, paths.scratch)
-      else if (format) yield* createScratch(paths)
-      const formatting = format && !clonesScratch
-        ? yield* makeScratchImage(paths.scratch, config.scratchMib, format.journal).pipe(
-          Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `scratch disk: ${e.message}` })),
-          Effect.forkScoped
-        )
-        : yield* Effect.forkScoped(Effect.void)
+      const clonedScratch = start._tag === "restore" ? start.scratch : undefined
+      const clonesScratch = clonedScratch !== undefined
+      if (clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
+      else if (format) yield* createScratch(paths.scratch, config.scratchMib)
+      const formatting = yield* Effect.forkScoped(
+        format && !clonesScratch ? formatScratch(paths.scratch, config.scratchMib, format.journal) : Effect.void
+      )
       const started = Date.now()
       // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
       const netDir = egressDir(paths.dir)
@@ -223,10 +180,8 @@ export const make = Effect.gen(function*() {
           consoleLog: paths.consoleLog,
           network: spec.network,
           tscKhz,
-          ...(start._tag === "restore"
-            ? { memoryFile: { path: start.template.ram, share: false }, restore: true }
-            : {}),
-          ...(start._tag === "snapshot" ? { memoryFile: { path: start.ram, share: true } } : {})
+          ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
+          ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
         })]),
         lifetime
       )
@@ -234,13 +189,14 @@ export const make = Effect.gen(function*() {
       // A detached VM that fails to boot is killed here; once booted, its owner stops it.
       if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
 
-      const failure = (stage: BootError["stage"], detail: string) =>
+      const failure = (stage: BootError["stage"], detail: string, vmmExit?: ProcessExit) =>
         Effect.gen(function*() {
           return new BootError({
             stage,
             detail,
             vmmStderr: yield* proc.stderrTail,
-            console: yield* consoleTailOf(paths.consoleLog)
+            console: yield* consoleTailOf(paths.consoleLog),
+            ...(vmmExit ? { vmmExit } : {})
           })
         })
 
@@ -250,7 +206,8 @@ export const make = Effect.gen(function*() {
           const console = yield* consoleTailOf(paths.consoleLog)
           return yield* failure(
             console || socketSeen ? "Kernel" : "Spawn",
-            `QEMU ${describeExit(exit)} before the guest agent answered`
+            `QEMU ${describeExit(exit)} before the guest agent answered`,
+            exit
           )
         })
 
@@ -272,16 +229,11 @@ export const make = Effect.gen(function*() {
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
       if (start._tag === "restore") {
-        // Device state from the template; RAM is already mapped from its file.
-        const restore = Effect.scoped(Effect.gen(function*() {
-          const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
-          yield* qmp.execute("migrate-set-capabilities", {
-            capabilities: [{ capability: "x-ignore-shared", state: true }]
-          })
-          yield* qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(start.template.state)}` })
-          yield* awaitMigration(qmp, "migrate-incoming", RESTORE_TIMEOUT_MS)
-          yield* qmp.execute("cont")
-        })).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
+        // Device state from the snapshot; RAM is already mapped from its file.
+        const restore = Effect.scoped(Effect.flatMap(
+          connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS),
+          (qmp) => restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
+        )).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
         yield* Effect.raceFirst(restore, died)
       }
 
@@ -332,129 +284,14 @@ export const make = Effect.gen(function*() {
       } satisfies RunningVm
     })
 
-  const qemu = qemuIdentity(which(config.qemuBinary))
-
-  const templateInputs = (spec: BootSpec, kind: TemplateKind): TemplateInputs | undefined =>
-    spec.template && {
-      format: TEMPLATE_FORMAT,
-      environment: spec.template.environment,
-      root_digest: spec.template.rootDigest,
-      boot_digest: spec.template.bootDigest,
-      vcpus: spec.vcpus,
-      mem_mib: spec.memMib,
-      scratch_mib: config.scratchMib,
-      stage: kind.stage,
-      scratch_journal: kind.stage === "attached" && kind.journal,
-      network: spec.network,
-      accel: accel.accel,
-      qemu
-    }
-
-  /**
-   * Boot a VM in `aside` to the template's stage (the agent's handshake, or
-   * attach plus one warm-up command), pause it, and save its device state
-   * (and, once attached, its scratch disk) there.
-   */
-  const makeTemplate = (spec: BootSpec, inputs: TemplateInputs, aside: string) =>
-    Effect.scoped(Effect.gen(function*() {
-      const tpl = templatePaths(aside)
-      const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
-      const paths = yield* makeEphemeralDir(config.stateDir, id)
-      const attached = inputs.stage === "attached"
-      if (!attached) yield* createScratch(paths)
-      const vm = yield* boot({ ...spec, id }, paths, { _tag: "ephemeral" }, attached ? { journal: inputs.scratch_journal } : undefined, {
-        _tag: "snapshot",
-        ram: tpl.ram
-      })
-      if (attached) {
-        yield* vm.attach
-        // Best effort: an image without sh still makes a template, only a less warm one.
-        yield* runCommand(vm.connection, { command: WARM_UP_COMMAND, cwd: "/", timeoutSeconds: 30, maxOutputBytes: 4096 }).pipe(
-          Effect.ignore
-        )
-      }
-      // Saved while no host is connected: clones wait for theirs.
-      yield* vm.disconnect
-      const qmp = yield* connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS)
-      yield* qmp.execute("migrate-set-capabilities", { capabilities: [{ capability: "x-ignore-shared", state: true }] })
-      yield* qmp.execute("stop")
-      yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(tpl.state)}` })
-      yield* awaitMigration(qmp, "migrate", 60_000)
-      // Stopped, so the disk is what the saved RAM has mounted.
-      if (attached) yield* copyScratch(paths.scratch, tpl.scratch)
-      // Failures here are errors (the VM then boots cold), never defects.
-      yield* Effect.try(() => {
-        const state = Fs.readFileSync(tpl.state)
-        for (const file of attached ? [tpl.ram, tpl.state, tpl.scratch] : [tpl.ram, tpl.state]) Fs.chmodSync(file, 0o444)
-        Fs.writeFileSync(tpl.manifest, encodeTemplateManifest({
-          inputs,
-          created_at: new Date().toISOString(),
-          ram_file: "ram",
-          state_file: "state",
-          ...(attached ? { scratch_file: "scratch" as const } : {}),
-          state_bytes: state.byteLength,
-          state_sha256: createHash("sha256").update(state).digest("hex"),
-          boot_ms: vm.bootMs
-        }))
-      })
-    })).pipe(Effect.mapError((e) => new BootError({ stage: "Template", detail: e.message })))
-
-  // One template build per key at a time in this process; installDirectory keeps processes apart.
-  const templateLocks = new Map<string, Effect.Semaphore>()
-  const lockTemplate = (key: string) => {
-    let lock = templateLocks.get(key)
-    if (!lock) templateLocks.set(key, (lock = Effect.unsafeMakeSemaphore(1)))
-    return lock.withPermits(1)
-  }
-
-  const ensureTemplate = (spec: BootSpec, kind: TemplateKind) =>
-    Effect.gen(function*() {
-      const cold = (reason: string) => ({ paths: undefined, status: { state: "cold", key: undefined, dir: undefined, reason, built: false } as TemplateStatus })
-      if (!config.templates) return cold("templates are off (PYRO_COLD_BOOT)")
-      const inputs = templateInputs(spec, kind)
-      if (!inputs) return cold("no template inputs for this VM")
-      const key = templateKey(inputs)
-      const dir = `${templatesRoot(config.cacheDir)}/${key}`
-      return yield* lockTemplate(key)(Effect.gen(function*() {
-        const found = readTemplate(dir)
-        if (found) return { paths: found.paths, status: { state: "warm", key, dir, reason: undefined, built: false } as TemplateStatus }
-        // A template that could not be made just now is not tried again at every start.
-        const failedBefore = recentTemplateFailure(dir, Date.now())
-        if (failedBefore) return cold(`could not make a template ${failedBefore.ago}: ${failedBefore.reason}`)
-        yield* report({ scope: "boot", phase: "template", fields: { environment: inputs.environment, key } })
-        yield* Effect.ignore(Effect.try(() => Fs.rmSync(dir, { recursive: true, force: true })))
-        const made = yield* Effect.either(installDirectory(dir, (aside) => makeTemplate(spec, inputs, aside)))
-        const ready = readTemplate(dir)
-        if (made._tag === "Left" || !ready) {
-          const reason = made._tag === "Left" ? made.left.message.split("\n")[0]! : "incomplete after install"
-          yield* report({ scope: "boot", phase: "template-failed", fields: { environment: inputs.environment, reason: JSON.stringify(reason) } })
-          // Not for a start cut short from outside (shutdown, Ctrl-C), which says nothing about the template.
-          if (!/killed by SIGKILL/.test(reason)) recordTemplateFailure(dir, reason)
-          return cold(`could not make a template: ${reason}`)
-        }
-        return { paths: ready.paths, status: { state: "warm", key, dir, reason: undefined, built: true } as TemplateStatus }
-      }))
-    })
-
-  const templateReport = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
-    Effect.sync((): TemplateReport => {
-      if (!config.templates) return { state: "cold", key: undefined, reasons: ["templates are off (PYRO_COLD_BOOT)"] }
-      const inputs = templateInputs(spec, kind)
-      if (!inputs) return { state: "cold", key: undefined, reasons: ["no template inputs"] }
-      const key = templateKey(inputs)
-      if (readTemplate(`${templatesRoot(config.cacheDir)}/${key}`)) return { state: "warm", key, reasons: [] }
-      // Only templates of the same kind: a workspace template is not a stale VM template.
-      const others = templatesFor(config.cacheDir, inputs.environment).filter((o) =>
-        o.manifest.inputs.stage === inputs.stage && o.manifest.inputs.scratch_journal === inputs.scratch_journal
-      )
-      if (others.length > 0) {
-        return { state: "stale", key, reasons: [...new Set(others.flatMap((o) => staleBecause(o.manifest.inputs, inputs)))] }
-      }
-      return { state: "cold", key, reasons: ["no template yet: made on first use, or now with `pyro prepare`"] }
-    })
+  // Typed by hand: inferred, boot's requirements and this generator's would depend on each other.
+  const templates = yield* makeTemplateCache<FileSystem.FileSystem | CommandExecutor.CommandExecutor | Progress>({
+    accel: accel.accel,
+    bootForTemplate: (spec, paths, format, ram) => boot(spec, paths, { _tag: "ephemeral" }, format, { _tag: "snapshot", ram })
+  })
 
   const prepareTemplate = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
-    Effect.map(ensureTemplate(spec, kind), (t) => t.status).pipe(Effect.provide(context))
+    Effect.map(templates.ensure(spec, kind), (t) => t.status).pipe(Effect.provide(context))
 
   const connect = (channelSocket: string, timeoutMs: number) =>
     connectAgent(channelSocket).pipe(
@@ -465,7 +302,16 @@ export const make = Effect.gen(function*() {
       })
     )
 
-  return Vmm.of({ accel, vmmExecutable, unavailable, bootEphemeral, bootDetached, prepareTemplate, templateReport, connect })
+  return Vmm.of({
+    accel,
+    vmmExecutable,
+    unavailable,
+    bootEphemeral,
+    bootDetached,
+    prepareTemplate,
+    templateReport: templates.report,
+    connect
+  })
 })
 
 export const QemuVmmLive = Layer.effect(Vmm, make)

@@ -1,5 +1,6 @@
 /** Failures of the VM layer. Each names where it arose; `message` is the one line users see. */
 import * as Data from "effect/Data"
+import type { ProcessExit } from "./qemu/process.js"
 
 export type BootStage = "Prepare" | "Spawn" | "Kernel" | "AgentHandshake" | "Timeout" | "Attach" | "Restore" | "Template"
 
@@ -10,6 +11,8 @@ export class BootError extends Data.TaggedError("BootError")<{
   readonly vmmStderr?: string
   /** Last lines of the guest console (kernel and agent messages). */
   readonly console?: string
+  /** How QEMU ended, when the boot failed because it did. */
+  readonly vmmExit?: ProcessExit
 }> {
   override get message() {
     const tails = [
@@ -19,6 +22,12 @@ export class BootError extends Data.TaggedError("BootError")<{
     return `VM boot failed (${this.stage}): ${this.detail}${tails}`
   }
 }
+
+/**
+ * QEMU was SIGKILLed before the VM was up: from outside (shutdown, Ctrl-C),
+ * which says nothing about the VM's template.
+ */
+export const killedFromOutside = (e: BootError) => e.vmmExit?.signal === "SIGKILL"
 
 export type ChannelFailure = "Closed" | "Protocol" | "Transport" | "Unresponsive"
 

@@ -64,6 +64,9 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       const { error, elapsed } = yield* bootWith("panic", "echo about to die; exit 1", 60_000)
       expect(error.stage).toBe("Kernel")
       expect(error.message).toContain("QEMU exited")
+      // How QEMU ended is data, not only words in the message.
+      expect(error.vmmExit?.signal).toBeNull()
+      expect(typeof error.vmmExit?.code).toBe("number")
       expect(error.console).toMatch(/Kernel panic|Attempted to kill init/)
       expect(elapsed).toBeLessThan(30_000)
     }))
