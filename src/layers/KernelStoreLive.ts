@@ -9,9 +9,9 @@ import { sha256 } from "../host/files.js"
 import { type BootAssets, type KernelCacheStatus, KernelError, KernelStore } from "../services/KernelStore.js"
 import { Progress } from "../services/Progress.js"
 import { PyroConfig } from "../services/PyroConfig.js"
-import { AGENT_COMPILER, agentDigest, agentPath, ensureAgent } from "../vm/kernel/agentBuild.js"
-import { cachedDebianKernel, ensureDebianKernel, locateModules } from "../vm/kernel/debianKernel.js"
-import { ensureInitramfs, initramfsPath } from "../vm/kernel/initramfs.js"
+import { AGENT_COMPILER, agentDigest, agentPath, ensureAgent } from "../kernel/agentBuild.js"
+import { cachedDebianKernel, ensureDebianKernel, locateModules } from "../kernel/debianKernel.js"
+import { ensureInitramfs, initramfsPath } from "../kernel/initramfs.js"
 import { which } from "../host/which.js"
 
 interface KernelChoice {

@@ -21,10 +21,11 @@ import * as FsP from "node:fs/promises"
 import * as Path from "node:path"
 import * as NodeStreamLib from "node:stream"
 import * as Zlib from "node:zlib"
+import type { InvalidTar } from "../archive/errors.js"
+import { readTar, type TarEntry, type TarEntryBody } from "../archive/read.js"
 import { InvalidArchive, type OciIoError, UnsafeArchiveEntry, UnsupportedMediaType } from "./errors.js"
 import { io, lstatIfExists, writeAll } from "./io.js"
 import { layerCompression } from "./mediaTypes.js"
-import { readTar, type TarEntry, type TarEntryBody } from "./tar.js"
 
 export interface LayerSource {
   /** A tar, tar+gzip (or tar+zstd where Node supports it) file. */
@@ -298,7 +299,10 @@ const applyLayer = (x: Extraction, layer: LayerSource, label: string) =>
       })
 
     const source = yield* layerStream(layer, label)
-    yield* readTar(source, label, apply)
+    yield* readTar(source, label, apply).pipe(
+      Effect.catchTag("InvalidTar", (error: InvalidTar) =>
+        Effect.fail(new InvalidArchive({ layer: error.archive, detail: error.detail })))
+    )
   })
 
 /**

@@ -7,11 +7,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { tarEnd, tarEntry } from "../archive/write.js"
 import { type CommandOutcome, type KeptAt, runCommand } from "../vm/execCommand.js"
 import type { CappedOutput } from "../vm/output.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
 import { guestUntar } from "./import/guestUntar.js"
-import { tarEnd, tarEntry } from "./import/tarWriter.js"
 
 export const commandOutputDir = (sequence: number) => `/run/pyro/commands/${sequence}`
 

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { tarEnd, tarEntry, type TarWriterEntry } from "../../src/workspace/import/tarWriter.js"
+import { tarEnd, tarEntry, type TarWriterEntry } from "../../src/archive/write.js"
 
 const guest = Path.resolve(import.meta.dirname, "../../guest")
 let dir: string

@@ -8,8 +8,8 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { PyroConfig } from "../../src/services/PyroConfig.js"
-import { cpioArchive, type CpioEntry } from "../../src/vm/kernel/cpio.js"
-import { cachedDebianKernel } from "../../src/vm/kernel/debianKernel.js"
+import { cpioArchive, type CpioEntry } from "../../src/kernel/cpio.js"
+import { cachedDebianKernel } from "../../src/kernel/debianKernel.js"
 
 /** Shell lines that mount /dev and /sys and load the boot modules, as the agent would. */
 const prelude = (modules: ReadonlyArray<string>) =>

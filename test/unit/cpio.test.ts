@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { cpioArchive } from "../../src/vm/kernel/cpio.js"
+import { cpioArchive } from "../../src/kernel/cpio.js"
 
 describe("cpioArchive", () => {
   it("writes newc archives that cpio lists and extracts", () => {

@@ -10,7 +10,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { SYSTEM_TOOLS, type ToolName } from "../../src/host/systemTools.js"
 import { which } from "../../src/host/which.js"
-import { AGENT_COMPILER } from "../../src/vm/kernel/agentBuild.js"
+import { AGENT_COMPILER } from "../../src/kernel/agentBuild.js"
 import { REGISTRY_BINARY } from "../support/registry.js"
 
 const repoRoot = Path.resolve(import.meta.dirname, "../..")

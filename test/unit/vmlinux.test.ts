@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { extractVmlinux, hasPvhEntry, lz4LegacyDecompress } from "../../src/vm/kernel/vmlinux.js"
+import { extractVmlinux, hasPvhEntry, lz4LegacyDecompress } from "../../src/kernel/vmlinux.js"
 
 const cacheDir = process.env.PYRO_CACHE_DIR ?? Path.join(process.env.XDG_CACHE_HOME ?? Path.join(Os.homedir(), ".cache"), "pyro")
 const kernelsDir = Path.join(cacheDir, "kernels")

@@ -14,11 +14,11 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
-import { readTar, type TarEntry } from "../../src/oci/tar.js"
+import { readTar, type TarEntry } from "../../src/archive/read.js"
 import { ImportSourceError, UnsafeImportEntry } from "../../src/workspace/import/errors.js"
-import { type ImportEntryInput, makeImportPolicy } from "../../src/workspace/import/policy.js"
+import { type EntryInput, makeEntryPolicy } from "../../src/archive/policy.js"
 import { importTarStream, inspectImportSource } from "../../src/workspace/import/source.js"
-import { tarEnd, tarEntry, tarHeader } from "../../src/workspace/import/tarWriter.js"
+import { tarEnd, tarEntry, tarHeader } from "../../src/archive/write.js"
 import { END_OF_ARCHIVE, padToBlock, paxRecord, ustarHeader } from "../support/ustar.js"
 
 const scratchDirs: Array<string> = []
@@ -320,7 +320,7 @@ describe("archive sources: what is accepted", () => {
 
 // ---------------------------------------------------------------------------
 
-const input = (path: string, type: ImportEntryInput["type"], extra: Partial<ImportEntryInput> = {}): ImportEntryInput => ({
+const input = (path: string, type: EntryInput["type"], extra: Partial<EntryInput> = {}): EntryInput => ({
   path,
   type,
   mode: type === "directory" ? 0o755 : 0o644,
@@ -330,9 +330,9 @@ const input = (path: string, type: ImportEntryInput["type"], extra: Partial<Impo
   ...extra
 })
 
-describe("import policy", () => {
+describe("path policy (src/archive/policy.ts)", () => {
   it("normalises names and skips the root", () => {
-    const policy = makeImportPolicy()
+    const policy = makeEntryPolicy()
     expect(policy.check(input(".", "directory"))._tag).toBe("Skip")
     expect(policy.check(input("./", "directory"))._tag).toBe("Skip")
     expect(policy.check(input("./a//b/./c/", "directory"))).toEqual({
@@ -344,23 +344,23 @@ describe("import policy", () => {
   })
 
   it("refuses long components and empty names", () => {
-    expect(makeImportPolicy().check(input(`a/${"x".repeat(256)}`, "file"))).toMatchObject({
+    expect(makeEntryPolicy().check(input(`a/${"x".repeat(256)}`, "file"))).toMatchObject({
       _tag: "Refuse",
       reason: expect.stringMatching(/component longer than 255/)
     })
-    expect(makeImportPolicy().check(input("", "file"))).toMatchObject({ _tag: "Refuse", reason: expect.stringMatching(/empty/) })
-    expect(makeImportPolicy().check(input("l", "symlink", { linkname: "" }))).toMatchObject({ _tag: "Refuse" })
+    expect(makeEntryPolicy().check(input("", "file"))).toMatchObject({ _tag: "Refuse", reason: expect.stringMatching(/empty/) })
+    expect(makeEntryPolicy().check(input("l", "symlink", { linkname: "" }))).toMatchObject({ _tag: "Refuse" })
   })
 
   it("follows chains of symlinks in either order", () => {
-    const policy = makeImportPolicy()
+    const policy = makeEntryPolicy()
     expect(policy.check(input("a", "symlink", { linkname: "b/c/d" }))._tag).toBe("Accept")
     expect(policy.check(input("b", "symlink", { linkname: "x/y" }))._tag).toBe("Accept") // a -> x/y/c/d: inside
     expect(policy.check(input("x", "symlink", { linkname: "." }))._tag).toBe("Accept") // a -> y/c/d: inside
     expect(policy.check(input("y", "symlink", { linkname: ".." }))).toMatchObject({ _tag: "Refuse" }) // y itself escapes
-    const escaping = makeImportPolicy()
+    const escaping = makeEntryPolicy()
     expect(escaping.check(input("deep/er/l", "symlink", { linkname: "../../m/../../.." }))).toMatchObject({ _tag: "Refuse" })
-    const later = makeImportPolicy()
+    const later = makeEntryPolicy()
     // deep/er/k -> m/../../.. lands on the root while m is a directory...
     expect(later.check(input("deep/er/k", "symlink", { linkname: "m/../../.." }))._tag).toBe("Accept")
     // ...but once m -> . it lands on the root's parent: the innocent-looking m is refused.
@@ -368,13 +368,34 @@ describe("import policy", () => {
       _tag: "Refuse",
       reason: expect.stringMatching(/earlier symlink "deep\/er\/k"/)
     })
-    const dangling = makeImportPolicy()
+    const dangling = makeEntryPolicy()
     expect(dangling.check(input("deep/er/m", "symlink", { linkname: "../../r/s/t" }))._tag).toBe("Accept")
     expect(dangling.check(input("deep/er/k", "symlink", { linkname: "m/../.." }))._tag).toBe("Accept") // r/s: inside
   })
 
+  it("bounds depth, entries and content bytes when given limits (none by default)", () => {
+    const deep = `${"d/".repeat(300)}f`
+    expect(makeEntryPolicy().check(input(deep, "file"))._tag).toBe("Accept")
+    const limits = { maxEntries: 2, maxBytes: 10, maxDepth: 3 }
+    expect(makeEntryPolicy(limits).check(input("a/b/c/d", "file"))).toMatchObject({
+      _tag: "Refuse",
+      reason: expect.stringMatching(/nested 4 deep, more than the 3 allowed/)
+    })
+    const counted = makeEntryPolicy(limits)
+    expect(counted.check(input(".", "directory"))._tag).toBe("Skip") // the root is not counted
+    expect(counted.check(input("a", "file", { size: 6 }))._tag).toBe("Accept")
+    expect(counted.check(input("b", "file", { size: 5 }))).toMatchObject({
+      _tag: "Refuse",
+      reason: expect.stringMatching(/content to 11 bytes, more than the 10 allowed/)
+    })
+    const many = makeEntryPolicy(limits)
+    expect(many.check(input("a", "directory"))._tag).toBe("Accept")
+    expect(many.check(input("a/b", "symlink", { linkname: "." }))._tag).toBe("Accept")
+    expect(many.check(input("c", "file"))).toMatchObject({ _tag: "Refuse", reason: expect.stringMatching(/one entry more than the 2/) })
+  })
+
   it("clears setuid and setgid, keeps the sticky bit, and drops fractional seconds", () => {
-    const policy = makeImportPolicy()
+    const policy = makeEntryPolicy()
     expect(policy.check(input("tmp", "directory", { mode: 0o1777 }))).toMatchObject({ entry: { mode: 0o1777 }, neutralised: false })
     expect(policy.check(input("su", "file", { mode: 0o6755, size: 3 }))).toMatchObject({
       entry: { mode: 0o755, size: 3, mtime: 1_700_000_000 },

@@ -5,12 +5,7 @@
  * the message as is.
  */
 import * as Data from "effect/Data"
-
-/** Entry names come from untrusted sources: quoted, control characters escaped, bounded. */
-const shown = (name: string) => {
-  const quoted = JSON.stringify(name)
-  return quoted.length > 300 ? `${quoted.slice(0, 297)}..."` : quoted
-}
+import { quoteEntryName } from "../../archive/errors.js"
 
 /** An entry of the source that would write outside the destination, or that a sandbox must not receive. */
 export class UnsafeImportEntry extends Data.TaggedError("UnsafeImportEntry")<{
@@ -21,7 +16,7 @@ export class UnsafeImportEntry extends Data.TaggedError("UnsafeImportEntry")<{
   readonly reason: string
 }> {
   override get message() {
-    return `refusing to import ${this.source}: entry ${shown(this.entry)} ${this.reason}`
+    return `refusing to import ${this.source}: entry ${quoteEntryName(this.entry)} ${this.reason}`
   }
 }
 

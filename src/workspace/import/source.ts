@@ -1,52 +1,30 @@
 /**
  * The safe import path for workspaces, host side: a host directory or a
  * `.tar`/`.tar.gz`/`.tgz` becomes a sanitized tar stream that the guest can
- * extract with a plain `tar -x -f - -C DEST`. Everything is checked here,
- * before a byte is sent: see ./policy.ts for the rules.
+ * extract (./guestUntar.ts). Everything is checked here, before a byte is
+ * sent, by src/archive/ (policy.ts has the rules); this module picks the
+ * source's kind and says what a refusal means for an import.
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { archiveTarStream, walkArchive } from "./archive.js"
+import { readCheckedTar, sanitizedTar } from "../../archive/checked.js"
+import { checkDirectory, directoryTar } from "../../archive/directory.js"
+import type { RefusedEntry, SourceError } from "../../archive/errors.js"
+import { UNBOUNDED } from "../../archive/policy.js"
+import { type EntryTally, makeTally } from "../../archive/tally.js"
+import { tarFileBytes } from "../../archive/tarFile.js"
 import { detectSource } from "./detect.js"
-import { checkWalked, walkDirectory, walkedEntryStream } from "./directory.js"
-import type { ImportSourceError, UnsafeImportEntry } from "./errors.js"
-import { makeImportPolicy, type SafeEntry } from "./policy.js"
-import { tarEnd } from "./tarWriter.js"
+import { ImportSourceError, UnsafeImportEntry } from "./errors.js"
 
-export interface ImportSummary {
+export interface ImportSummary extends EntryTally {
   readonly kind: "directory" | "archive"
-  readonly files: number
-  readonly directories: number
-  readonly symlinks: number
-  readonly hardlinks: number
-  /** Regular-file content bytes. */
-  readonly bytes: number
-  /** Entries (normalised paths) whose setuid/setgid bits were cleared. */
-  readonly neutralised: ReadonlyArray<string>
 }
 
-const tally = (kind: ImportSummary["kind"]) => {
-  const summary = { kind, files: 0, directories: 0, symlinks: 0, hardlinks: 0, bytes: 0, neutralised: [] as Array<string> }
-  const add = (entry: SafeEntry, neutralised: boolean) => {
-    switch (entry.type) {
-      case "file":
-        summary.files++
-        summary.bytes += entry.size
-        break
-      case "directory":
-        summary.directories++
-        break
-      case "symlink":
-        summary.symlinks++
-        break
-      case "hardlink":
-        summary.hardlinks++
-        break
-    }
-    if (neutralised) summary.neutralised.push(entry.path)
-  }
-  return { summary: summary as ImportSummary, add }
-}
+/** The archive module's failures as the import's public errors (same fields, import wording). */
+const asImportError = (error: RefusedEntry | SourceError): UnsafeImportEntry | ImportSourceError =>
+  error._tag === "RefusedEntry"
+    ? new UnsafeImportEntry({ source: error.source, entry: error.entry, reason: error.reason })
+    : new ImportSourceError({ source: error.source, detail: error.detail })
 
 /**
  * Full validation pass, reading everything once (archives are decompressed
@@ -55,21 +33,15 @@ const tally = (kind: ImportSummary["kind"]) => {
 export const inspectImportSource: (path: string) => Effect.Effect<ImportSummary, UnsafeImportEntry | ImportSourceError> =
   Effect.fn("inspectImportSource")(function*(path: string) {
     const source = yield* detectSource(path)
+    const { add, tally } = makeTally()
     if (source._tag === "Archive") {
-      const { add, summary } = tally("archive")
-      yield* walkArchive(path, source.gzip, (entry, neutralised) => Effect.sync(() => add(entry, neutralised)))
-      return summary
+      yield* readCheckedTar(tarFileBytes(path, source.gzip), path, UNBOUNDED, (entry, neutralised) =>
+        Effect.sync(() => add(entry, neutralised)))
+      return { kind: "archive", ...tally() } satisfies ImportSummary
     }
-    const { add, summary } = tally("directory")
-    const policy = makeImportPolicy()
-    yield* Stream.runForEach(walkDirectory(path, source.root), (walked) =>
-      checkWalked(path, policy, walked).pipe(
-        Effect.map((checked) => {
-          if (checked !== undefined) add(checked.entry, checked.neutralised)
-        })
-      ))
-    return summary
-  })
+    yield* checkDirectory(path, source.root, UNBOUNDED, (checked) => add(checked.entry, checked.neutralised))
+    return { kind: "directory", ...tally() } satisfies ImportSummary
+  }, Effect.mapError(asImportError))
 
 /**
  * The sanitized tar stream of the same entries, generated lazily with
@@ -80,14 +52,9 @@ export const inspectImportSource: (path: string) => Effect.Effect<ImportSummary,
  */
 export const importTarStream = (path: string): Stream.Stream<Uint8Array, UnsafeImportEntry | ImportSourceError> =>
   Stream.unwrap(
-    detectSource(path).pipe(Effect.map((source) => {
-      if (source._tag === "Archive") return archiveTarStream(path, source.gzip)
-      return Stream.suspend(() => {
-        const policy = makeImportPolicy()
-        return Stream.concat(
-          Stream.flatMap(walkDirectory(path, source.root), (walked) => walkedEntryStream(path, policy, walked)),
-          Stream.succeed(tarEnd())
-        )
-      })
-    }))
-  )
+    detectSource(path).pipe(Effect.map((source) =>
+      source._tag === "Archive"
+        ? sanitizedTar(tarFileBytes(path, source.gzip), path, UNBOUNDED)
+        : directoryTar(path, source.root, UNBOUNDED)
+    ))
+  ).pipe(Stream.mapError(asImportError))

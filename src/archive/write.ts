@@ -1,7 +1,7 @@
 /**
- * A ustar writer for the sanitized import stream: regular files, directories,
- * symlinks and hard links, owned by root:root, with the mode and whole-second
- * mtime given. A pax extended header (`x`) carries what ustar cannot: a name
+ * A ustar writer for sanitized tar streams (what an import sends the guest,
+ * output kept in the guest): regular files, directories, symlinks and hard
+ * links, owned by root:root, with the mode and whole-second mtime given. A pax extended header (`x`) carries what ustar cannot: a name
  * that does not fit the name field nor splits into prefix + name, a link
  * target longer than 100 bytes, a size or mtime of 8^11 or more (those also go
  * in base-256 in the ustar field, which BusyBox reads and which BusyBox's pax

@@ -1,8 +1,8 @@
 /**
  * Directory sources: the tree under `root` walked with lstat (symlinks are
  * entries, never followed), names sorted, each directory before its contents,
- * the root itself left out. Every entry goes through the import policy in
- * walk order. Hard links inside the tree come out as separate regular files.
+ * the root itself left out. Every entry goes through the path policy
+ * (./policy.ts) in walk order. Hard links inside the tree come out as separate regular files.
  *
  * Regular files are opened without following symlinks or blocking on a FIFO,
  * checked to be the same inode the walk saw, and (on Linux) checked through
@@ -16,10 +16,10 @@ import * as Stream from "effect/Stream"
 import type * as Fs from "node:fs"
 import { constants as FsConstants } from "node:fs"
 import * as FsP from "node:fs/promises"
-import { errorText, io } from "./detect.js"
-import { ImportSourceError, UnsafeImportEntry } from "./errors.js"
-import type { ImportEntryInput, ImportEntryType, ImportPolicy, SafeEntry } from "./policy.js"
-import { tarHeader, tarPadding } from "./tarWriter.js"
+import { RefusedEntry, SourceError } from "./errors.js"
+import { type EntryInput, type EntryLimits, type EntryPolicy, type EntryType, makeEntryPolicy, type SafeEntry } from "./policy.js"
+import { errorText, io } from "./sourceIo.js"
+import { tarEnd, tarHeader, tarPadding } from "./write.js"
 
 /** One entry of the tree as the walk saw it. */
 export interface WalkedEntry {
@@ -29,7 +29,7 @@ export interface WalkedEntry {
   readonly stat: Fs.Stats
 }
 
-const entryType = (stat: Fs.Stats): ImportEntryType =>
+const entryType = (stat: Fs.Stats): EntryType =>
   stat.isFile()
     ? "file"
     : stat.isDirectory()
@@ -45,8 +45,8 @@ const entryType = (stat: Fs.Stats): ImportEntryType =>
     : "socket"
 
 /** Every entry under `root` (the root excluded), depth first, sorted, lazily. */
-export const walkDirectory = (source: string, root: string): Stream.Stream<WalkedEntry, ImportSourceError> => {
-  const walk = (rel: string): Stream.Stream<WalkedEntry, ImportSourceError> =>
+export const walkDirectory = (source: string, root: string): Stream.Stream<WalkedEntry, SourceError> => {
+  const walk = (rel: string): Stream.Stream<WalkedEntry, SourceError> =>
     Stream.unwrap(
       io(source, `cannot list ${rel === "" ? "the directory" : JSON.stringify(rel)}`, () =>
         FsP.readdir(rel === "" ? root : `${root}/${rel}`)).pipe(
@@ -71,7 +71,7 @@ export const walkDirectory = (source: string, root: string): Stream.Stream<Walke
   return walk("")
 }
 
-const inputOf = (entry: WalkedEntry, stat: Fs.Stats, linkname: string): ImportEntryInput => ({
+const inputOf = (entry: WalkedEntry, stat: Fs.Stats, linkname: string): EntryInput => ({
   path: entry.rel,
   type: entryType(stat),
   mode: stat.mode & 0o7777,
@@ -86,12 +86,12 @@ export interface CheckedEntry {
 }
 
 /** Run the policy on what lstat (and readlink) say about `entry`. */
-export const checkWalked = (
+const checkWalked = (
   source: string,
-  policy: ImportPolicy,
+  policy: EntryPolicy,
   entry: WalkedEntry,
   stat: Fs.Stats = entry.stat
-): Effect.Effect<CheckedEntry | undefined, UnsafeImportEntry | ImportSourceError> =>
+): Effect.Effect<CheckedEntry | undefined, RefusedEntry | SourceError> =>
   Effect.gen(function*() {
     const linkname = stat.isSymbolicLink()
       ? yield* io(source, `cannot read the symlink ${JSON.stringify(entry.rel)}`, () => FsP.readlink(entry.abs))
@@ -101,14 +101,14 @@ export const checkWalked = (
       case "Skip":
         return undefined
       case "Refuse":
-        return yield* new UnsafeImportEntry({ source, entry: entry.rel, reason: verdict.reason })
+        return yield* new RefusedEntry({ source, entry: entry.rel, reason: verdict.reason })
       case "Accept":
         return { entry: verdict.entry, neutralised: verdict.neutralised }
     }
   })
 
 const changed = (source: string, entry: WalkedEntry, detail: string) =>
-  new ImportSourceError({ source, detail: `${JSON.stringify(entry.rel)} changed while being read: ${detail}` })
+  new SourceError({ source, detail: `${JSON.stringify(entry.rel)} changed while being read: ${detail}` })
 
 /** Where an open descriptor really points, when /proc tells (Linux); undefined elsewhere. */
 const descriptorPath = (fd: number) =>
@@ -125,9 +125,9 @@ const READ_CHUNK = 64 * 1024
  */
 const fileEntryStream = (
   source: string,
-  policy: ImportPolicy,
+  policy: EntryPolicy,
   walked: WalkedEntry
-): Stream.Stream<Uint8Array, UnsafeImportEntry | ImportSourceError> =>
+): Stream.Stream<Uint8Array, RefusedEntry | SourceError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const handle = yield* Effect.acquireRelease(
       io(source, `cannot open ${JSON.stringify(walked.rel)}`, () => FsP.open(walked.abs, FILE_FLAGS)),
@@ -147,9 +147,9 @@ const fileEntryStream = (
     const header = Stream.succeed(tarHeader(entry))
     if (entry.size === 0) return header
     let read = 0
-    const content = NodeStream.fromReadable<ImportSourceError, Uint8Array>(
+    const content = NodeStream.fromReadable<SourceError, Uint8Array>(
       () => handle.createReadStream({ start: 0, end: entry.size - 1, autoClose: false, highWaterMark: READ_CHUNK }),
-      (error) => new ImportSourceError({ source, detail: `cannot read ${JSON.stringify(walked.rel)}: ${errorText(error)}` }),
+      (error) => new SourceError({ source, detail: `cannot read ${JSON.stringify(walked.rel)}: ${errorText(error)}` }),
       { chunkSize: READ_CHUNK }
     ).pipe(Stream.tap((chunk) => Effect.sync(() => void (read += chunk.byteLength))))
     const complete = Stream.fromEffect(Effect.suspend(() =>
@@ -161,11 +161,11 @@ const fileEntryStream = (
   }))
 
 /** The tar bytes of one walked entry, checked by the policy when the consumer reaches it. */
-export const walkedEntryStream = (
+const walkedEntryStream = (
   source: string,
-  policy: ImportPolicy,
+  policy: EntryPolicy,
   walked: WalkedEntry
-): Stream.Stream<Uint8Array, UnsafeImportEntry | ImportSourceError> =>
+): Stream.Stream<Uint8Array, RefusedEntry | SourceError> =>
   walked.stat.isFile()
     ? fileEntryStream(source, policy, walked)
     : Stream.unwrap(
@@ -173,3 +173,34 @@ export const walkedEntryStream = (
         Effect.map((checked) => (checked === undefined ? Stream.empty : Stream.succeed(tarHeader(checked.entry))))
       )
     )
+
+/** The sanitized tar stream of the tree under `root`, checked and read as the consumer pulls. */
+export const directoryTar = (
+  source: string,
+  root: string,
+  limits: EntryLimits
+): Stream.Stream<Uint8Array, RefusedEntry | SourceError> =>
+  Stream.suspend(() => {
+    const policy = makeEntryPolicy(limits)
+    return Stream.concat(
+      Stream.flatMap(walkDirectory(source, root), (walked) => walkedEntryStream(source, policy, walked)),
+      Stream.succeed(tarEnd())
+    )
+  })
+
+/** One checking pass over the tree under `root`, nothing read but metadata: `onEntry` gets each accepted entry. */
+export const checkDirectory = (
+  source: string,
+  root: string,
+  limits: EntryLimits,
+  onEntry: (checked: CheckedEntry) => void
+): Effect.Effect<void, RefusedEntry | SourceError> =>
+  Effect.suspend(() => {
+    const policy = makeEntryPolicy(limits)
+    return Stream.runForEach(walkDirectory(source, root), (walked) =>
+      checkWalked(source, policy, walked).pipe(
+        Effect.map((checked) => {
+          if (checked !== undefined) onEntry(checked)
+        })
+      ))
+  })

@@ -6,11 +6,11 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Path from "node:path"
-import { runHostCommand } from "../../host/command.js"
-import { installDirectory, sha256 } from "../../host/files.js"
-import { packageRoot } from "../../host/packageRoot.js"
-import { report } from "../../services/Progress.js"
-import { KernelError } from "../../services/KernelStore.js"
+import { runHostCommand } from "../host/command.js"
+import { installDirectory, sha256 } from "../host/files.js"
+import { packageRoot } from "../host/packageRoot.js"
+import { report } from "../services/Progress.js"
+import { KernelError } from "../services/KernelStore.js"
 
 export const AGENT_COMPILER = "musl-gcc"
 const CFLAGS = ["-static", "-Os", "-Wall", "-Wextra", "-Werror"]

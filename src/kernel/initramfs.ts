@@ -7,9 +7,9 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Path from "node:path"
-import { writeFileAtomic } from "../../host/files.js"
-import { report } from "../../services/Progress.js"
-import { KernelError } from "../../services/KernelStore.js"
+import { writeFileAtomic } from "../host/files.js"
+import { report } from "../services/Progress.js"
+import { KernelError } from "../services/KernelStore.js"
 import { type CpioEntry, cpioArchive } from "./cpio.js"
 import { NETWORK_MODULES } from "./modules.js"
 

@@ -9,12 +9,15 @@
  * pull-based reader that fits Effect's Stream (backpressure comes from the
  * consumer pulling), strict bounds on pax and long-name records, and a typed
  * error for every malformed header. That is a couple of hundred lines.
+ *
+ * It reads OCI layers (src/oci/flatten.ts) and host archives for imports
+ * (./checked.ts); it makes nothing safe itself: that is ./policy.ts.
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { InvalidArchive } from "./errors.js"
+import { InvalidTar } from "./errors.js"
 
 export type TarEntryType =
   | "file"
@@ -45,7 +48,7 @@ export interface TarEntryBody<SE, SR> {
   /** Hand each chunk of the entry's content to `f`, in order. Content not read is skipped. */
   readonly forEachChunk: <E, R>(
     f: (chunk: Uint8Array) => Effect.Effect<void, E, R>
-  ) => Effect.Effect<void, E | SE | InvalidArchive, R | SR>
+  ) => Effect.Effect<void, E | SE | InvalidTar, R | SR>
 }
 
 const BLOCK = 512
@@ -139,6 +142,7 @@ const parseNumber = (field: Uint8Array): number | undefined => {
 
 const isZeroBlock = (block: Uint8Array) => block.every((b) => b === 0)
 
+/** Whether a header block's stored checksum is right (signed or unsigned, as readers accept). */
 const checksumMatches = (header: Uint8Array) => {
   const stored = parseNumber(header.subarray(148, 156))
   let unsigned = 0
@@ -151,8 +155,16 @@ const checksumMatches = (header: Uint8Array) => {
   return stored === unsigned || stored === signed
 }
 
+/**
+ * Whether a 512-byte block opens a tar archive: a header whose checksum is
+ * right, or a zero block (an empty archive is its end marker alone). Used to
+ * tell a tar file by its content.
+ */
+export const isTarStart = (block: Uint8Array): boolean =>
+  block.byteLength === BLOCK && (isZeroBlock(block) || checksumMatches(block))
+
 /** pax records: `<length> <key>=<value>\n`. */
-const parsePax = (data: Uint8Array, invalid: (detail: string) => InvalidArchive) => {
+const parsePax = (data: Uint8Array, invalid: (detail: string) => InvalidTar) => {
   const records: Record<string, string> = {}
   let pos = 0
   while (pos < data.byteLength) {
@@ -192,10 +204,10 @@ export const readTar = <SE, SR, E, R>(
   source: Stream.Stream<Uint8Array, SE, SR>,
   label: string,
   onEntry: (entry: TarEntry, body: TarEntryBody<SE, SR>) => Effect.Effect<void, E, R>
-): Effect.Effect<void, SE | E | InvalidArchive, SR | R> =>
+): Effect.Effect<void, SE | E | InvalidTar, SR | R> =>
   Effect.scoped(Effect.gen(function*() {
     const reader = new ByteReader(yield* Stream.toPull(source))
-    const invalid = (detail: string) => new InvalidArchive({ layer: label, detail })
+    const invalid = (detail: string) => new InvalidTar({ archive: label, detail })
     const truncated = () => invalid("unexpected end of archive")
 
     const readExact = (n: number) =>

@@ -1,11 +1,13 @@
 /**
- * What may be imported into a workspace: a pure check of a source's entries,
- * in order, the same for archives and directory trees. No I/O.
+ * What may cross from an untrusted source into a destination directory DEST:
+ * a pure check of the source's entries, in order, the same for archives and
+ * directory trees and in both directions (an import: host files into the
+ * guest; an export: the guest's files onto the host). No I/O.
  *
- * The guest extracts the result with a plain `tar -x -C DEST` (BusyBox or
- * GNU), which would follow symlinks it has just created, so the host refuses
- * everything that could make an extraction write outside DEST or leave a link
- * pointing out of it:
+ * Whoever extracts the result (the agent's untar for an import, the host for
+ * an export) must not be led to write outside DEST or to leave a link
+ * pointing out of it, even by an extractor that follows the links it has just
+ * created, so the policy refuses:
  *
  * - names: absolute, with a `..` component, with a NUL byte, longer than 4096
  *   bytes (or a component longer than 255), or empty;
@@ -18,7 +20,9 @@
  *   re-checks every earlier symlink whose target passed through its path);
  *   symlink loops are refused too;
  * - hard links whose target is not an earlier regular file of the same source;
- * - character and block devices, FIFOs, sockets.
+ * - character and block devices, FIFOs, sockets;
+ * - past the pass's limits (`EntryLimits`): a name nested too deep, one entry
+ *   too many, content bytes over the total. An import sets none.
  *
  * setuid and setgid bits are cleared rather than refused; the verdict says
  * when that happened so the caller can list the entry. The output is owned by
@@ -28,7 +32,7 @@
  * one pass over one source; after a refusal the pass is over.
  */
 
-export type ImportEntryType =
+export type EntryType =
   | "file"
   | "directory"
   | "symlink"
@@ -39,10 +43,10 @@ export type ImportEntryType =
   | "socket"
 
 /** An entry as a source presents it: a tar header, or what lstat saw. */
-export interface ImportEntryInput {
+export interface EntryInput {
   /** The name as stored, relative to the source's root (not yet normalised). */
   readonly path: string
-  readonly type: ImportEntryType
+  readonly type: EntryType
   readonly mode: number
   /** Content bytes (regular files only). */
   readonly size: number
@@ -75,9 +79,22 @@ export type Verdict =
   | { readonly _tag: "Accept"; readonly entry: SafeEntry; readonly neutralised: boolean }
   | { readonly _tag: "Refuse"; readonly reason: string }
 
-export interface ImportPolicy {
-  readonly check: (input: ImportEntryInput) => Verdict
+export interface EntryPolicy {
+  readonly check: (input: EntryInput) => Verdict
 }
+
+/** Bounds on one pass, for a source that could otherwise flood the destination's side. */
+export interface EntryLimits {
+  /** Entries accepted (the root, skipped, not counted). */
+  readonly maxEntries: number
+  /** Content bytes of all regular files together. */
+  readonly maxBytes: number
+  /** Components of a normalised name (`a/b/c` is 3). */
+  readonly maxDepth: number
+}
+
+/** No bounds beyond those on names (an import's: the guest's disk bounds what it takes). */
+export const UNBOUNDED: EntryLimits = { maxEntries: Infinity, maxBytes: Infinity, maxDepth: Infinity }
 
 export const MAX_NAME_BYTES = 4096
 export const MAX_COMPONENT_BYTES = 255
@@ -119,7 +136,7 @@ export const normaliseName = (
   return { _tag: "Name", parts }
 }
 
-const REFUSED_TYPES: Partial<Record<ImportEntryType, string>> = {
+const REFUSED_TYPES: Partial<Record<EntryType, string>> = {
   "character-device": "is a character device",
   "block-device": "is a block device",
   fifo: "is a FIFO (named pipe)",
@@ -135,12 +152,15 @@ type Resolution = { readonly _tag: "Inside"; readonly traversed: ReadonlyArray<s
   readonly _tag: "Loop"
 }
 
-export const makeImportPolicy = (): ImportPolicy => {
+export const makeEntryPolicy = (limits: EntryLimits = UNBOUNDED): EntryPolicy => {
   /** What each path is so far; parents created implicitly count as directories. */
   const kinds = new Map<string, SafeEntryType>()
   const symlinks = new Map<string, Symlink>()
   /** For each path some symlink's target passes through as a directory: those symlinks. */
   const dependents = new Map<string, Set<string>>()
+  /** Entries accepted and their content bytes so far, against `limits`. */
+  let accepted = 0
+  let bytes = 0
 
   /**
    * Where `target`, read from directory `dir`, leads once the source's symlinks
@@ -213,7 +233,7 @@ export const makeImportPolicy = (): ImportPolicy => {
     return undefined
   }
 
-  const check = (input: ImportEntryInput): Verdict => {
+  const check = (input: EntryInput): Verdict => {
     const name = normaliseName(input.path)
     if (name._tag === "Unsafe") return refuse(name.problem)
     const parts = name.parts
@@ -223,6 +243,7 @@ export const makeImportPolicy = (): ImportPolicy => {
       return input.type === "directory" ? skip : refuse("names the destination directory itself but is not a directory")
     }
     const path = parts.join("/")
+    if (parts.length > limits.maxDepth) return refuse(`is nested ${parts.length} deep, more than the ${limits.maxDepth} allowed`)
 
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/")
@@ -257,6 +278,14 @@ export const makeImportPolicy = (): ImportPolicy => {
       }
     }
 
+    const size = type === "file" ? input.size : 0
+    if (accepted >= limits.maxEntries) return refuse(`is one entry more than the ${limits.maxEntries} allowed`)
+    if (bytes + size > limits.maxBytes) {
+      return refuse(`would bring the content to ${bytes + size} bytes, more than the ${limits.maxBytes} allowed`)
+    }
+    accepted++
+    bytes += size
+
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/")
       if (!kinds.has(parent)) kinds.set(parent, "directory")
@@ -268,7 +297,7 @@ export const makeImportPolicy = (): ImportPolicy => {
     const mtime = Number.isFinite(input.mtime) ? Math.max(0, Math.floor(input.mtime)) : 0
     return {
       _tag: "Accept",
-      entry: { path, type, mode, size: type === "file" ? input.size : 0, mtime, linkname },
+      entry: { path, type, mode, size, mtime, linkname },
       neutralised: setid !== 0
     }
   }
