@@ -242,6 +242,25 @@ static void out_number(int64_t v)
 	out_field(s);
 }
 
+/* Up to `max` bytes of `fd` to stdout, fewer at its end; returns how many. */
+static uint64_t copy_out(int fd, uint64_t max, const char *path)
+{
+	static char buf[COPY_BYTES];
+	uint64_t done = 0;
+	while (done < max) {
+		ssize_t n = read(fd, buf, max - done < sizeof buf ? (size_t)(max - done) : sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail_errno(path, errno);
+		if (n == 0)
+			break;
+		out(buf, (size_t)n);
+		done += (uint64_t)n;
+	}
+	return done;
+}
+
 /* ---- paths beneath the root ---- */
 
 /* PATH relative to the root ("" for the root itself); exits unless PATH is in normal form under it. */
@@ -480,19 +499,7 @@ static void run_read(const char *path, uint64_t max)
 	if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino || !S_ISREG(opened.st_mode))
 		fail(EXIT_FAILED, path, "changed while being opened");
 	out_number((int64_t)opened.st_size);
-	uint64_t left = (uint64_t)opened.st_size < max ? (uint64_t)opened.st_size : max;
-	static char buf[COPY_BYTES];
-	while (left > 0) {
-		ssize_t n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			fail_errno(path, errno);
-		if (n == 0)
-			break;
-		out(buf, (size_t)n);
-		left -= (uint64_t)n;
-	}
+	copy_out(fd, (uint64_t)opened.st_size < max ? (uint64_t)opened.st_size : max, path);
 	close(fd);
 	out_flush();
 }
@@ -693,31 +700,19 @@ static void warn(const char *path, const char *why) { report(path, why); }
 /* Exactly `size` bytes of the file (zeros past its end if it shrank), then the padding. */
 static void tar_content(int dir, const char *name, uint64_t size, const char *path)
 {
-	static char buf[COPY_BYTES];
+	static const char zeros[BLOCK];
 	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		fail_errno(path, errno);
-	uint64_t left = size;
-	while (left > 0) {
-		ssize_t n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			fail_errno(path, errno);
-		if (n == 0) {
-			warn(path, "file shrank while being read; padded with zeros");
-			memset(buf, 0, sizeof buf);
-			for (; left > 0; left -= left < sizeof buf ? left : sizeof buf)
-				out(buf, left < sizeof buf ? (size_t)left : sizeof buf);
-			break;
-		}
-		out(buf, (size_t)n);
-		left -= (uint64_t)n;
-	}
-	if (read(fd, buf, 1) > 0)
+	uint64_t left = size - copy_out(fd, size, path);
+	if (left > 0)
+		warn(path, "file shrank while being read; padded with zeros");
+	for (; left > 0; left -= left < BLOCK ? left : BLOCK)
+		out(zeros, left < BLOCK ? (size_t)left : BLOCK);
+	char probe;
+	if (read(fd, &probe, 1) > 0)
 		warn(path, "file grew while being read; cut at its size when it was stored");
 	close(fd);
-	static const char zeros[BLOCK];
 	out(zeros, (BLOCK - size % BLOCK) % BLOCK);
 }
 

@@ -4,31 +4,21 @@
  * and tar stay beneath the root whatever links the tree holds, and the tar
  * stream reads back with GNU tar and with the host's own reader.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { readTar, type TarEntry } from "../../src/oci/tar.js"
+import { guestNativeTool } from "../support/guestNative.js"
 
-const guest = Path.resolve(import.meta.dirname, "../../guest")
-let dir: string
-let tool: string
-
-beforeAll(() => {
-  dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-fs-"))
-  tool = Path.join(dir, "fs")
-  execFileSync("gcc", ["-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined", "-o", tool,
-    Path.join(guest, "test", "fs_main.c"), Path.join(guest, "agent", "fs.c")])
-})
-afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
+const native = guestNativeTool("fs", ["test/fs_main.c", "agent/fs.c"])
 
 /** A fresh root (standing in for /workspace) named `name`, next to an `outside` directory holding a secret. */
 const fresh = (name: string) => {
-  const base = Fs.mkdtempSync(Path.join(dir, "case-"))
+  const base = Fs.mkdtempSync(Path.join(native.dir, "case-"))
   const root = Path.join(base, name)
   Fs.mkdirSync(root)
   Fs.mkdirSync(Path.join(base, "outside"))
@@ -37,7 +27,7 @@ const fresh = (name: string) => {
 }
 
 const run = (root: string, args: ReadonlyArray<string>, input?: string | Buffer) => {
-  const r = spawnSync(tool, ["fs", "--root", root, ...args], { input: input ?? "" })
+  const r = spawnSync(native.tool, ["fs", "--root", root, ...args], { input: input ?? "" })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() }
 }
 
@@ -300,7 +290,7 @@ describe("guest fs.c", () => {
         [`src/outlink -> ${Path.dirname(root)}/outside`]: "l",
         "src/pipe": "p"
       })
-      const out = Fs.mkdtempSync(Path.join(dir, "untar-"))
+      const out = Fs.mkdtempSync(Path.join(native.dir, "untar-"))
       execFileSync("tar", ["-x", "-f", "-", "-C", out], { input: archive })
       const back = Path.join(out, "src")
       expect(Fs.readFileSync(Path.join(back, "a.txt"), "utf8")).toBe("hello\n")
@@ -351,7 +341,7 @@ describe("guest fs.c", () => {
         const r = run(root, ["tar", root])
         expect(r.status).toBe(0)
         expect(r.stderr).toBe(`fs: tar: ${root}/sock: socket left out (tar has no type for it)\n`)
-        const out = Fs.mkdtempSync(Path.join(dir, "untar-"))
+        const out = Fs.mkdtempSync(Path.join(native.dir, "untar-"))
         execFileSync("tar", ["-x", "-f", "-", "-C", out], { input: r.stdout, stdio: ["pipe", "pipe", "ignore"] })
         expect(Fs.readdirSync(Path.join(out, "workspace"))).toEqual(["old"])
         expect(Fs.statSync(Path.join(out, "workspace/old")).mtimeMs).toBe(-86_400_000)
