@@ -59,8 +59,9 @@
  *          content; the host decides what to refuse). Sockets have no tar type
  *          and are left out with a warning. Numeric owners only, no uname.
  *          Ends with two zero blocks (no padding to a 10 KiB record). A file
- *          that shrinks while being read is padded with zeros, one that grows
- *          is cut at its size when its header was written; both warn.
+ *          that shrinks while being read is padded with zeros (one removed
+ *          or replaced by a link before it is read is all zeros), one that
+ *          grows is cut at its size when its header was written; all warn.
  *
  * Errors: one line on stderr, `fs: OP: PATH: WHY` (bytes below 0x20, 0x7f and
  * '\' in PATH escaped as \xHH), and an exit status saying what kind:
@@ -702,17 +703,20 @@ static void tar_content(int dir, const char *name, uint64_t size, const char *pa
 {
 	static const char zeros[BLOCK];
 	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
+	/* Gone, or now a link, since its header went out: the stream must still hold `size` bytes. */
+	if (fd < 0 && errno != ENOENT && errno != ELOOP)
 		fail_errno(path, errno);
-	uint64_t left = size - copy_out(fd, size, path);
+	uint64_t left = fd < 0 ? size : size - copy_out(fd, size, path);
 	if (left > 0)
-		warn(path, "file shrank while being read; padded with zeros");
+		warn(path, fd < 0 ? "file removed or replaced before it was read; stored as zeros"
+				  : "file shrank while being read; padded with zeros");
 	for (; left > 0; left -= left < BLOCK ? left : BLOCK)
 		out(zeros, left < BLOCK ? (size_t)left : BLOCK);
 	char probe;
-	if (read(fd, &probe, 1) > 0)
+	if (fd >= 0 && read(fd, &probe, 1) > 0)
 		warn(path, "file grew while being read; cut at its size when it was stored");
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	out(zeros, (BLOCK - size % BLOCK) % BLOCK);
 }
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
@@ -348,6 +348,46 @@ describe("guest fs.c", () => {
       } finally {
         server.close()
       }
+    })
+
+    /** Resolves once process `pid` has read into `file` (its offset there, from /proc, is past 0). */
+    const readingStarted = async (pid: number, file: string) => {
+      for (let tries = 0; tries < 1000; tries++) {
+        const fds = Fs.readdirSync(`/proc/${pid}/fd`)
+        const fd = fds.find((n) => {
+          try {
+            return Fs.readlinkSync(`/proc/${pid}/fd/${n}`) === file
+          } catch {
+            return false
+          }
+        })
+        if (fd !== undefined && !/^pos:\s+0$/m.test(Fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))) return
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      throw new Error(`process ${pid} never read ${file}`)
+    }
+
+    it("keeps the stream whole when a file shrinks while it is read: zeros to its stored size, and a warning", async () => {
+      const { root } = fresh("workspace")
+      const big = Path.join(root, "big")
+      Fs.writeFileSync(big, Buffer.alloc(8 << 20, 1))
+      const child = spawn(native.tool, ["fs", "--root", root, "tar", big])
+      const stderr: Array<Buffer> = []
+      child.stderr.on("data", (b: Buffer) => stderr.push(b))
+      // Nobody reads stdout yet: the tool blocks on a full pipe long before the end of the file.
+      await readingStarted(child.pid!, big)
+      Fs.truncateSync(big, 1000)
+      const chunks: Array<Buffer> = []
+      child.stdout.on("data", (b: Buffer) => chunks.push(b))
+      const status = await new Promise((resolve) => child.on("close", resolve))
+      expect(status).toBe(0)
+      expect(Buffer.concat(stderr).toString()).toBe(`fs: tar: ${big}: file shrank while being read; padded with zeros\n`)
+      const out = Fs.mkdtempSync(Path.join(native.dir, "untar-"))
+      execFileSync("tar", ["-x", "-f", "-", "-C", out], { input: Buffer.concat(chunks) })
+      const back = Fs.readFileSync(Path.join(out, "big"))
+      expect(back.byteLength).toBe(8 << 20)
+      expect(back.subarray(0, 1000).every((b) => b === 1)).toBe(true)
+      expect(back.subarray(back.byteLength - 1000).every((b) => b === 0)).toBe(true)
     })
 
     it("refuses a PATH through a link out", () => {
