@@ -9,8 +9,8 @@
  * VM off, which the host sees as the VMM exiting.
  *
  * The same binary is also a command the host runs in the guest, as
- * /proc/1/exe: `untar DEST` (untar.c), so imports need nothing from the
- * environment.
+ * /proc/1/exe: `untar DEST` (untar.c) and `fs ...` (fs.c), so imports and
+ * file operations need nothing from the environment.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "fs.h"
 #include "untar.h"
 
 static void block_signals(void)
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 	/* Run again as a command (`/proc/1/exe untar DEST`): a tool, not PID 1. */
 	if (getpid() != 1 && argc >= 2 && strcmp(argv[1], "untar") == 0)
 		return untar_main(argc, argv);
+	if (getpid() != 1 && argc >= 2 && strcmp(argv[1], "fs") == 0)
+		return fs_main(argc, argv);
 	block_signals();
 	if (boot_early_mounts() < 0)
 		power_off("early mounts failed");

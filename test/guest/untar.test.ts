@@ -3,24 +3,14 @@
  * sanitizers and fed the host's own import streams: it unpacks what GNU tar
  * unpacks, and never writes through a link already on an entry's way.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { tarEnd, tarEntry, type TarWriterEntry } from "../../src/archive/write.js"
+import { guestNativeTool } from "../support/guestNative.js"
 
-const guest = Path.resolve(import.meta.dirname, "../../guest")
-let dir: string
-let untar: string
-
-beforeAll(() => {
-  dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-untar-"))
-  untar = Path.join(dir, "untar")
-  execFileSync("gcc", ["-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined", "-o", untar,
-    Path.join(guest, "test", "untar_main.c"), Path.join(guest, "agent", "untar.c")])
-})
-afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
+const native = guestNativeTool("untar", ["test/untar_main.c", "agent/untar.c"])
 
 const entry = (path: string, type: TarWriterEntry["type"], extra: Partial<TarWriterEntry> = {}) =>
   ({ path, type, mode: type === "directory" ? 0o755 : 0o644, size: 0, mtime: 1_700_000_000, linkname: "", ...extra }) as TarWriterEntry
@@ -32,10 +22,10 @@ const file = (path: string, text: string, mode = 0o644) => {
 
 const stream = (...parts: Array<Uint8Array>) => Buffer.concat([...parts, tarEnd()])
 
-const run = (dest: string, input: Buffer) => spawnSync(untar, ["untar", dest], { input, encoding: "utf8" })
+const run = (dest: string, input: Buffer) => spawnSync(native.tool, ["untar", dest], { input, encoding: "utf8" })
 
 const fresh = (name: string) => {
-  const d = Path.join(dir, name)
+  const d = Path.join(native.dir, name)
   Fs.mkdirSync(d, { recursive: true })
   return d
 }

@@ -31,7 +31,7 @@ const KNOWN_EXPRESSIONS: Record<string, ToolName | "not a system command"> = {
   BUSYBOX: "busybox",
   "Path.join(root": "not a system command", // the tiny environment's own busybox, run to list its applets
   out: "not a system command", // the wire test binary just compiled
-  untar: "not a system command", // the extractor test binary just compiled
+  "native.tool": "not a system command", // a guest C test binary just compiled (test/support/guestNative.ts)
   runsc: "runsc",
   // Wrappers that run a command they were given; their callers are checked here too.
   command: "not a system command",

@@ -2,13 +2,15 @@
  * The guest agent through the VMM layer: several commands at once on one
  * connection, timeouts that leave nothing behind, and a malformed frame from
  * the host answered with a protocol error, after which a new connection works;
- * REFRESH only once attached.
+ * REFRESH only once attached. The same binary as the workspace file tool
+ * (`/proc/1/exe fs`), on the real overlay and kernel.
  */
 import { afterAll, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { execFileSync } from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -109,6 +111,32 @@ layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true }
       expect(missing.exitCode).toBe(127)
       const found = yield* run([["PATH", "/bin"], ["ONLY", "this"]], ["env"])
       expect(found.stdout.text().split("\n").filter(Boolean).sort()).toEqual(["ONLY=this", "PATH=/bin"])
+    }))
+
+  it.scoped("is also the workspace file tool: write, read, list and tar under /workspace, and no further", () =>
+    Effect.gen(function*() {
+      const vm = yield* bootTiny
+      const fs = (args: ReadonlyArray<string>, stdin?: string) =>
+        runCommand(vm.connection, {
+          command: ["/proc/1/exe", "fs", ...args],
+          cwd: "/",
+          timeoutSeconds: 30,
+          maxOutputBytes: 1 << 20,
+          ...(stdin === undefined ? {} : { stdin: Stream.make(new TextEncoder().encode(stdin)) })
+        })
+      expect((yield* fs(["write", "/workspace/src/a.txt"], "hello\n")).stdout.text()).toBe("6\0")
+      expect((yield* fs(["read", "/workspace/src/a.txt", "3"])).stdout.text()).toBe("6\0hel")
+      yield* runCommand(vm.connection, sh("ln -s /etc /workspace/src/etc"))
+      const out = yield* fs(["read", "/workspace/src/etc/passwd", "100"])
+      expect(out.exitCode).toBe(4)
+      expect(out.stderr.text()).toBe("fs: read: /workspace/src/etc/passwd: outside /workspace\n")
+      const listed = (yield* fs(["list", "/workspace", "--recursive"])).stdout.text().split("\0")
+      expect(listed.slice(-4)).toEqual(["end", "complete", "3", ""])
+      expect(listed).toContain("/workspace/src/a.txt")
+      const tar = yield* fs(["tar", "/workspace/src"])
+      expect(tar.exitCode).toBe(0)
+      const names = execFileSync("tar", ["-tf", "-"], { input: tar.stdout.bytes() }).toString().split("\n").sort()
+      expect(names).toEqual(["", "src/", "src/a.txt", "src/etc"])
     }))
 
   it.scoped("REFRESH renames and reseeds an attached VM, and is refused before attach", () =>
