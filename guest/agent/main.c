@@ -3,8 +3,9 @@
  *
  * Boot: mount /dev, /proc, /sys; load the virtio modules; bring up lo (and
  * eth0 when the kernel command line says pyro.net=1); mount the
- * environment's root image read-only; open the channel port; serve. The host's
- * ATTACH (serve.c -> attach.c) then mounts the scratch disk, builds the overlay
+ * environment's root image read-only; open the channel port; run the loop
+ * (loop.c), serving the host through channel.c and dispatch.c. The host's
+ * ATTACH (dispatch.c -> attach.c) then mounts the scratch disk, builds the overlay
  * root and switches into it. PID 1 must never exit: a fatal error powers the
  * VM off, which the host sees as the VMM exiting.
  *
@@ -19,6 +20,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "channel.h"
+#include "dispatch.h"
+#include "exec.h"
+#include "loop.h"
+#include "proc.h"
 #include "untar.h"
 
 static void block_signals(void)
@@ -53,5 +59,10 @@ int main(int argc, char **argv)
 	/* bench/boot: boot fully, then power off instead of serving (raw-QEMU baseline). */
 	if (boot_cmdline_has("pyro.poweroff_when_ready"))
 		power_off("ready (pyro.poweroff_when_ready)");
-	serve(port);
+	loop_init();
+	proc_init();
+	sessions_init();
+	if (!channel_open(port, PYRO_PORT_NAME, &dispatch_handler))
+		power_off("cannot serve the channel port");
+	loop_run();
 }
