@@ -29,10 +29,21 @@ int boot_early_mounts(void);
 void boot_load_modules(int network);
 /* Whether the kernel command line holds `token` as a whole word. */
 int boot_cmdline_has(const char *token);
+/* The number after `prefix` ("name=") on the kernel command line, or `fallback`. */
+long boot_cmdline_number(const char *prefix, long fallback);
 int boot_mount_root(void);
 /* Path of the block device whose virtio serial is `serial`, waiting briefly for it. */
 int find_block_device(const char *serial, char *path, size_t size);
-int open_channel_port(void);
+/* Kernel command line token giving the number of host channels when above 1. */
+#define PYRO_CMDLINE_CHANNELS "pyro.channels="
+#define MAX_CHANNEL_PORTS 16
+struct channel_port {
+	int fd;
+	char name[64];
+};
+/* Open every channel port (PYRO_PORT_PREFIX), waiting for as many as the
+ * kernel command line announces; returns how many (0 when none). */
+size_t open_channel_ports(struct channel_port *ports, size_t max);
 
 /* net.c: interfaces, configured at boot; never fatal. */
 /* Kernel command line token the host adds when the VM has a NIC. */

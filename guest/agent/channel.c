@@ -19,7 +19,6 @@
 #define DATA_CHUNK_BYTES (64u * 1024u)
 /* With the host away, re-check the port this often in case a SIGIO was missed. */
 #define DISCONNECTED_RECHECK_MS 1000
-#define MAX_CHANNELS 16
 
 struct channel {
 	int fd;
@@ -31,7 +30,7 @@ struct channel {
 	size_t outq_head;
 };
 
-static struct channel *channels[MAX_CHANNELS];
+static struct channel *channels[MAX_CHANNEL_PORTS];
 static size_t channel_count;
 static struct buf scratch; /* payload being built */
 
@@ -250,7 +249,7 @@ static int prepare(void *ctx)
 
 struct channel *channel_open(int fd, const char *name, const struct channel_handler *handler)
 {
-	if (channel_count == MAX_CHANNELS) {
+	if (channel_count == MAX_CHANNEL_PORTS) {
 		errno = EMFILE;
 		return NULL;
 	}
