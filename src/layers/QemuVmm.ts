@@ -151,7 +151,7 @@ export const make = Effect.gen(function*() {
   const bootEphemeral = (spec: BootSpec) =>
     Effect.gen(function*() {
       yield* qemuPresent
-      const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
+      const paths = yield* makeEphemeralDir(config.stateDir, spec.id, spec.channels)
       return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false })
     }).pipe(
       Effect.provide(context),
@@ -219,6 +219,7 @@ export const make = Effect.gen(function*() {
           rootImage: spec.rootImage,
           scratchImage: paths.scratch,
           channelSocket: paths.channelSocket,
+          channels: spec.channels ?? 1,
           qmpSocket: paths.qmpSocket,
           consoleLog: paths.consoleLog,
           network: spec.network,
@@ -346,6 +347,7 @@ export const make = Effect.gen(function*() {
       stage: kind.stage,
       scratch_journal: kind.stage === "attached" && kind.journal,
       network: spec.network,
+      ...((spec.channels ?? 1) > 1 ? { channels: spec.channels } : {}),
       accel: accel.accel,
       qemu
     }
@@ -359,7 +361,7 @@ export const make = Effect.gen(function*() {
     Effect.scoped(Effect.gen(function*() {
       const tpl = templatePaths(aside)
       const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
-      const paths = yield* makeEphemeralDir(config.stateDir, id)
+      const paths = yield* makeEphemeralDir(config.stateDir, id, spec.channels)
       const attached = inputs.stage === "attached"
       if (!attached) yield* createScratch(paths)
       const vm = yield* boot({ ...spec, id }, paths, { _tag: "ephemeral" }, attached ? { journal: inputs.scratch_journal } : undefined, {
