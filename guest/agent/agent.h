@@ -29,10 +29,21 @@ int boot_early_mounts(void);
 void boot_load_modules(int network);
 /* Whether the kernel command line holds `token` as a whole word. */
 int boot_cmdline_has(const char *token);
+/* The number after `prefix` ("name=") on the kernel command line, or `fallback`. */
+long boot_cmdline_number(const char *prefix, long fallback);
 int boot_mount_root(void);
 /* Path of the block device whose virtio serial is `serial`, waiting briefly for it. */
 int find_block_device(const char *serial, char *path, size_t size);
-int open_channel_port(void);
+/* Kernel command line token giving the number of host channels when above 1. */
+#define PYRO_CMDLINE_CHANNELS "pyro.channels="
+#define MAX_CHANNEL_PORTS 16
+struct channel_port {
+	int fd;
+	char name[64];
+};
+/* Open every channel port (PYRO_PORT_PREFIX), waiting for as many as the
+ * kernel command line announces; returns how many (0 when none). */
+size_t open_channel_ports(struct channel_port *ports, size_t max);
 
 /* net.c: interfaces, configured at boot; never fatal. */
 /* Kernel command line token the host adds when the VM has a NIC. */
@@ -58,47 +69,5 @@ int attach(const struct attach_request *req, const char **stage);
  * a template taken after attach (scratch_serial is ignored). */
 int personalise(const struct attach_request *req, const char **stage);
 extern int attached;
-
-/* serve.c: the poll loop. Never returns. */
-__attribute__((noreturn)) void serve(int port_fd);
-
-/* exec.c: exec sessions. */
-#define MAX_SESSIONS 64
-struct exec_request {
-	char **argv; /* NULL-terminated */
-	char **envp; /* NULL-terminated */
-	const char *cwd;
-	int64_t timeout_ms;
-	int with_stdin;
-};
-void sessions_init(void);
-/* Starts a session for `stream`; on failure returns -1 with errno and *stage set. */
-int session_start(uint32_t stream, const struct exec_request *req, const char **stage);
-int session_exists(uint32_t stream);
-void session_stdin(uint32_t stream, const uint8_t *data, size_t len);
-void session_stdin_eof(uint32_t stream);
-/* The largest stdin backlog of any session: the loop stops reading the channel
- * above STDIN_HIGH_WATER, which pushes back on the host through the port. */
-size_t sessions_stdin_backlog(void);
-void session_signal(uint32_t stream, int signo);
-/* Kill every session's processes and forget their streams (connection lost). */
-void sessions_abandon(void);
-int sessions_active(void);
-/* Poll registration: fill pfds from `start`, returning the new count. */
-struct pollfd;
-size_t sessions_pollfds(struct pollfd *pfds, size_t start, size_t max, int read_output);
-void sessions_handle_poll(struct pollfd *pfds, size_t start, size_t count);
-/* Reap children (SIGCHLD) and report finished sessions. */
-void sessions_reap(void);
-/* Kill sessions past their deadline; returns ms until the next deadline or -1. */
-int sessions_check_deadlines(void);
-
-/* serve.c: outgoing frames, queued until the channel can take them. */
-int send_frame(uint8_t type, uint8_t flags, uint32_t stream, const void *payload, size_t len);
-/* Read up to `max` bytes from fd straight into a DATA frame. Returns bytes read,
- * 0 at EOF, -1 with errno (EAGAIN when empty). */
-long send_data_from_fd(uint32_t stream, uint8_t fd_flag, int fd, size_t max);
-int send_error(uint32_t stream, int err, const char *stage, const char *message);
-int send_exit(uint32_t stream, int code, int signo, int timed_out);
 
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -103,30 +104,48 @@ void boot_load_modules(int network)
 	boot_marks.modules_ns = boottime_ns();
 }
 
-/* Whether the kernel command line holds `token` as a whole word. */
-int boot_cmdline_has(const char *token)
+static const char *cmdline(void)
 {
-	static char cmdline[4096];
+	static char text[4096];
 	static int loaded;
 	if (!loaded) {
 		FILE *f = fopen("/proc/cmdline", "re");
 		if (f) {
-			size_t n = fread(cmdline, 1, sizeof cmdline - 1, f);
-			cmdline[n] = 0;
+			size_t n = fread(text, 1, sizeof text - 1, f);
+			text[n] = 0;
 			fclose(f);
 		}
 		loaded = 1;
 	}
+	return text;
+}
+
+/* Where `token` starts a word of the command line, or NULL; `whole`: it must end one too. */
+static const char *cmdline_word(const char *token, int whole)
+{
+	const char *line = cmdline();
 	size_t len = strlen(token);
 	if (len == 0)
-		return 0;
-	for (const char *p = cmdline; (p = strstr(p, token)) != NULL; p += len) {
-		int starts = p == cmdline || p[-1] == ' ';
+		return NULL;
+	for (const char *p = line; (p = strstr(p, token)) != NULL; p += len) {
+		int starts = p == line || p[-1] == ' ';
 		int ends = p[len] == 0 || p[len] == ' ' || p[len] == '\n';
-		if (starts && ends)
-			return 1;
+		if (starts && (ends || !whole))
+			return p;
 	}
-	return 0;
+	return NULL;
+}
+
+int boot_cmdline_has(const char *token) { return cmdline_word(token, 1) != NULL; }
+
+long boot_cmdline_number(const char *prefix, long fallback)
+{
+	const char *p = cmdline_word(prefix, 0);
+	if (!p)
+		return fallback;
+	char *end;
+	long n = strtol(p + strlen(prefix), &end, 10);
+	return end == p + strlen(prefix) ? fallback : n;
 }
 
 static int read_small_file(const char *path, char *out, size_t size)
@@ -200,11 +219,8 @@ int boot_mount_root(void)
 	return 0;
 }
 
-int open_channel_port(void)
+static int open_port(const char *path)
 {
-	char path[64];
-	if (wait_for("/sys/class/virtio-ports", "name", PYRO_PORT_NAME, path, sizeof path) < 0)
-		return -1;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(path);
@@ -214,4 +230,40 @@ int open_channel_port(void)
 	    fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK | O_ASYNC) < 0)
 		log_errno("fcntl O_ASYNC on channel");
 	return fd;
+}
+
+size_t open_channel_ports(struct channel_port *ports, size_t max)
+{
+	/* Ports appear (and get their names) one by one as the device probes:
+	 * wait for each one the host announced, then take every one there is. */
+	long announced = boot_cmdline_number(PYRO_CMDLINE_CHANNELS, 1);
+	for (long i = 0; i < announced && i < (long)max; i++) {
+		char name[64], path[64];
+		snprintf(name, sizeof name, PYRO_PORT_PREFIX "%ld", i);
+		if (wait_for("/sys/class/virtio-ports", "name", name, path, sizeof path) < 0 && i == 0)
+			return 0;
+	}
+	DIR *dir = opendir("/sys/class/virtio-ports");
+	if (!dir)
+		return 0;
+	size_t n = 0;
+	struct dirent *entry;
+	while ((entry = readdir(dir)) && n < max) {
+		if (entry->d_name[0] == '.')
+			continue;
+		char file[512], name[64], path[300];
+		snprintf(file, sizeof file, "/sys/class/virtio-ports/%s/name", entry->d_name);
+		if (read_small_file(file, name, sizeof name) < 0 ||
+		    strncmp(name, PYRO_PORT_PREFIX, strlen(PYRO_PORT_PREFIX)) != 0)
+			continue;
+		snprintf(path, sizeof path, "/dev/%s", entry->d_name);
+		int fd = open_port(path);
+		if (fd < 0)
+			continue;
+		ports[n].fd = fd;
+		snprintf(ports[n].name, sizeof ports[n].name, "%s", name);
+		n++;
+	}
+	closedir(dir);
+	return n;
 }

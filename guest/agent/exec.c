@@ -1,269 +1,70 @@
 /*
- * Exec sessions: one child process per EXEC stream, in its own session and
- * process group and, when cgroup2 is mounted, its own cgroup, so that a
- * timeout or a lost host kills everything the command started.
+ * Exec sessions. A session lives from EXEC until its process has exited and
+ * both of its output pipes are drained and closed; then EXIT goes to the host.
+ * A session whose host went away ends at once, unreported (proc.c kills its
+ * process and calls `abandoned`).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "channel.h"
+#include "exec.h"
+#include "loop.h"
+#include "proc.h"
 
 #define STDIN_PENDING_MAX (8u * 1024u * 1024u)
-#define CGROUP_ROOT "/sys/fs/cgroup"
-#define MAX_LINGERING_CGROUPS 256
-
-extern char **environ;
 
 struct session {
-	uint32_t stream; /* 0: free slot */
-	int abandoned;   /* the host that asked is gone: finish without reporting */
-	pid_t pid;       /* 0 once reaped */
+	struct channel *ch; /* NULL: free slot */
+	uint32_t stream;
+	struct proc *proc;
+	int exited;
 	int status;
-	int fds[3];      /* stdin write end, stdout and stderr read ends; -1 when closed */
+	int fds[3]; /* stdin write end, stdout and stderr read ends; -1 when closed */
 	struct buf stdin_pending;
-	int stdin_eof;   /* close stdin once pending bytes are written */
-	int64_t deadline_ms;
+	int stdin_eof; /* close stdin once pending bytes are written */
+	struct loop_timer deadline;
 	int timed_out;
-	char cgroup[64]; /* "" without cgroup2 */
 };
 
 static struct session sessions[MAX_SESSIONS];
-static char lingering[MAX_LINGERING_CGROUPS][64];
-static unsigned cgroup_counter;
 
-void sessions_init(void)
-{
-	for (int i = 0; i < MAX_SESSIONS; i++) {
-		sessions[i].stream = 0;
-		sessions[i].fds[0] = sessions[i].fds[1] = sessions[i].fds[2] = -1;
-	}
-}
-
-static struct session *find(uint32_t stream)
+static struct session *find(struct channel *ch, uint32_t stream)
 {
 	if (stream == 0)
 		return NULL;
 	for (int i = 0; i < MAX_SESSIONS; i++)
-		if (sessions[i].stream == stream && !sessions[i].abandoned)
+		if (sessions[i].ch == ch && sessions[i].stream == stream)
 			return &sessions[i];
 	return NULL;
 }
 
-int session_exists(uint32_t stream) { return find(stream) != NULL; }
+int session_exists(struct channel *ch, uint32_t stream) { return find(ch, stream) != NULL; }
 
-int sessions_active(void)
+static void close_fd(struct session *s, int which)
 {
-	int n = 0;
-	for (int i = 0; i < MAX_SESSIONS; i++)
-		n += sessions[i].stream != 0 && !sessions[i].abandoned;
-	return n;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
+	if (s->fds[which] >= 0) {
+		loop_remove(s->fds[which]);
+		close(s->fds[which]);
+		s->fds[which] = -1;
 	}
-}
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
-
-static void make_cgroup(struct session *s)
-{
-	s->cgroup[0] = 0;
-	char path[64];
-	snprintf(path, sizeof path, CGROUP_ROOT "/pyro-exec-%u", ++cgroup_counter);
-	if (mkdir(path, 0755) == 0)
-		snprintf(s->cgroup, sizeof s->cgroup, "%s", path);
-}
-
-static void remove_cgroup(const char *path)
-{
-	if (rmdir(path) == 0 || errno == ENOENT)
-		return;
-	/* Still has processes (a background job that outlived its command). */
-	for (int i = 0; i < MAX_LINGERING_CGROUPS; i++)
-		if (!lingering[i][0]) {
-			snprintf(lingering[i], sizeof lingering[i], "%s", path);
-			return;
-		}
-}
-
-static void retry_lingering_cgroups(void)
-{
-	for (int i = 0; i < MAX_LINGERING_CGROUPS; i++)
-		if (lingering[i][0] && (rmdir(lingering[i]) == 0 || errno == ENOENT))
-			lingering[i][0] = 0;
-}
-
-static void kill_all(struct session *s)
-{
-	if (s->cgroup[0]) {
-		char path[96];
-		snprintf(path, sizeof path, "%s/cgroup.kill", s->cgroup);
-		write_file(path, "1");
-	}
-	if (s->pid > 0)
-		kill(-s->pid, SIGKILL);
 }
 
 static void free_session(struct session *s)
 {
 	for (int i = 0; i < 3; i++)
-		close_fd(&s->fds[i]);
+		close_fd(s, i);
 	buf_free(&s->stdin_pending);
-	if (s->cgroup[0])
-		remove_cgroup(s->cgroup);
-	s->cgroup[0] = 0;
+	loop_timer_disarm(&s->deadline);
+	s->ch = NULL;
 	s->stream = 0;
-	s->abandoned = 0;
-	s->pid = 0;
-}
-
-/* Runs in a vfork child, on the agent's memory: system calls, stack buffers and
- * musl functions that use nothing else (snprintf, execvp). No heap; the only
- * globals touched are errno (the agent reads it only after a failed vfork) and
- * environ, which spawn_child set to the request's for this. The agent handles
- * no signals, so none can run its code here. */
-__attribute__((noreturn)) static void child(const struct exec_request *req, int in, int out, int err,
-					    int report, const char *cgroup)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	setsid();
-	if (cgroup[0]) {
-		char path[96];
-		snprintf(path, sizeof path, "%s/cgroup.procs", cgroup);
-		write_file(path, "0");
-	}
-	dup2(in, 0);
-	dup2(out, 1);
-	dup2(err, 2);
-	const char *stage = "chdir";
-	if (chdir(req->cwd) == 0) {
-		stage = "exec";
-		execvp(req->argv[0], req->argv); /* environ is the request's (spawn_child) */
-	}
-	/* Tell the agent why, through the close-on-exec report pipe. */
-	int e = errno;
-	char msg[8];
-	memcpy(msg, &e, 4);
-	memcpy(msg + 4, stage[0] == 'c' ? "cdir" : "exec", 4);
-	ssize_t ignored = write(report, msg, sizeof msg);
-	(void)ignored;
-	_exit(e == ENOENT ? 127 : 126);
-}
-
-/* vfork: the child borrows the agent's memory until it execs, so no page tables are
- * copied and nothing faults copy-on-write; under TCG that is code the first exec of
- * a restored VM need not translate. Kept apart so no caller's locals live across it.
- * environ is the request's while the child runs (execvp searches its PATH), and the
- * agent's own again once the child has exec'd or exited. */
-static pid_t spawn_child(const struct exec_request *req, int in, int out, int err, int report, const char *cgroup)
-{
-	char **agent_environ = environ;
-	environ = req->envp;
-	pid_t pid = vfork();
-	if (pid == 0)
-		child(req, in, out, err, report, cgroup);
-	environ = agent_environ;
-	return pid;
-}
-
-int session_start(uint32_t stream, const struct exec_request *req, const char **stage)
-{
-	struct session *s = NULL;
-	for (int i = 0; i < MAX_SESSIONS; i++)
-		if (sessions[i].stream == 0) {
-			s = &sessions[i];
-			break;
-		}
-	*stage = "spawn";
-	if (!s) {
-		errno = EMFILE;
-		return -1;
-	}
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, report[2] = {-1, -1};
-	if (req->with_stdin ? pipe2(in, O_CLOEXEC) < 0
-			    : (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		goto fail;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0)
-		goto fail;
-	make_cgroup(s);
-	pid_t pid = spawn_child(req, in[0], out[1], err[1], report[1], s->cgroup);
-	if (pid < 0)
-		goto fail;
-
-	/* Registered before anything else can reap it (the spawn-guard rule). */
-	s->stream = stream;
-	s->abandoned = 0;
-	s->pid = pid;
-	s->status = 0;
-	s->timed_out = 0;
-	s->stdin_eof = 0;
-	s->deadline_ms = req->timeout_ms > 0 ? monotonic_ms() + req->timeout_ms : 0;
-	s->fds[0] = in[1];
-	s->fds[1] = out[0];
-	s->fds[2] = err[0];
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	close(report[1]);
-	for (int i = 0; i < 3; i++)
-		if (s->fds[i] >= 0)
-			fcntl(s->fds[i], F_SETFL, O_NONBLOCK);
-
-	/* Blocks only until the child execs or fails: a successful exec closes it. */
-	char msg[8];
-	ssize_t n;
-	while ((n = read(report[0], msg, sizeof msg)) < 0 && errno == EINTR) {
-	}
-	close(report[0]);
-	if (n == (ssize_t)sizeof msg) {
-		int e;
-		memcpy(&e, msg, 4);
-		*stage = memcmp(msg + 4, "cdir", 4) == 0 ? "chdir" : "exec";
-		/* The child exits at once; reap it here so no EXIT follows the ERROR. */
-		waitpid(pid, NULL, 0);
-		s->pid = 0;
-		free_session(s);
-		errno = e;
-		return -1;
-	}
-	return 0;
-
-fail: {
-	int e = errno;
-	int *fds[] = {in, out, err, report};
-	for (int i = 0; i < 4; i++)
-		for (int j = 0; j < 2; j++)
-			if (fds[i][j] >= 0)
-				close(fds[i][j]);
-	if (s->cgroup[0]) {
-		rmdir(s->cgroup);
-		s->cgroup[0] = 0;
-	}
-	errno = e;
-	return -1;
-}
+	s->proc = NULL;
 }
 
 static void flush_stdin(struct session *s)
@@ -274,122 +75,34 @@ static void flush_stdin(struct session *s)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN) /* EPIPE: the command stopped reading */
-				close_fd(&s->fds[0]);
+				close_fd(s, 0);
 			return;
 		}
 		memmove(s->stdin_pending.data, s->stdin_pending.data + n, s->stdin_pending.len - (size_t)n);
 		s->stdin_pending.len -= (size_t)n;
 	}
 	if (s->stdin_eof && s->stdin_pending.len == 0)
-		close_fd(&s->fds[0]);
-}
-
-void session_stdin(uint32_t stream, const uint8_t *data, size_t len)
-{
-	struct session *s = find(stream);
-	if (!s || s->fds[0] < 0 || s->stdin_eof)
-		return;
-	if (s->stdin_pending.len + len > STDIN_PENDING_MAX || buf_append(&s->stdin_pending, data, len) < 0) {
-		log_line("stream %u: stdin backlog over %u bytes; closing stdin", stream, STDIN_PENDING_MAX);
-		buf_free(&s->stdin_pending);
-		close_fd(&s->fds[0]);
-		return;
-	}
-	flush_stdin(s);
-}
-
-void session_stdin_eof(uint32_t stream)
-{
-	struct session *s = find(stream);
-	if (!s)
-		return;
-	s->stdin_eof = 1;
-	flush_stdin(s);
-}
-
-void session_signal(uint32_t stream, int signo)
-{
-	struct session *s = find(stream);
-	if (!s || s->pid <= 0)
-		return;
-	/* SIGKILL is a cancel: take everything the command started, including
-	 * processes that left its group with setsid, as timeouts do. */
-	if (signo == SIGKILL)
-		kill_all(s);
-	else
-		kill(-s->pid, signo);
-}
-
-void sessions_abandon(void)
-{
-	for (int i = 0; i < MAX_SESSIONS; i++) {
-		struct session *s = &sessions[i];
-		if (s->stream == 0 || s->abandoned)
-			continue;
-		kill_all(s);
-		s->abandoned = 1;
-		close_fd(&s->fds[0]);
-		close_fd(&s->fds[1]);
-		close_fd(&s->fds[2]);
-		if (s->pid == 0)
-			free_session(s);
-	}
-}
-
-size_t sessions_stdin_backlog(void)
-{
-	size_t most = 0;
-	for (int i = 0; i < MAX_SESSIONS; i++)
-		if (sessions[i].stream != 0 && sessions[i].stdin_pending.len > most)
-			most = sessions[i].stdin_pending.len;
-	return most;
-}
-
-size_t sessions_pollfds(struct pollfd *pfds, size_t start, size_t max, int read_output)
-{
-	size_t n = start;
-	for (int i = 0; i < MAX_SESSIONS && n + 3 <= max; i++) {
-		struct session *s = &sessions[i];
-		if (s->stream == 0 || s->abandoned)
-			continue;
-		if (s->fds[0] >= 0 && s->stdin_pending.len > 0)
-			pfds[n++] = (struct pollfd){s->fds[0], POLLOUT, 0};
-		for (int fd = 1; fd <= 2; fd++)
-			if (s->fds[fd] >= 0 && read_output)
-				pfds[n++] = (struct pollfd){s->fds[fd], POLLIN, 0};
-	}
-	return n;
-}
-
-static struct session *owner_of(int fd, int *which)
-{
-	for (int i = 0; i < MAX_SESSIONS; i++)
-		for (int j = 0; j < 3; j++)
-			if (sessions[i].stream && sessions[i].fds[j] == fd) {
-				*which = j;
-				return &sessions[i];
-			}
-	return NULL;
+		close_fd(s, 0);
 }
 
 /* Read what the command wrote. `drain`: until empty, ignoring the high-water mark. */
 static void pump_output(struct session *s, int which, int drain)
 {
 	for (int rounds = 0; s->fds[which] >= 0 && (drain || rounds < 4); rounds++) {
-		long n = send_data_from_fd(s->stream, (uint8_t)which, s->fds[which], 64 * 1024);
+		long n = send_data_from_fd(s->ch, s->stream, (uint8_t)which, s->fds[which], 64 * 1024);
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0 || errno != EAGAIN)
-			close_fd(&s->fds[which]);
+			close_fd(s, which);
 		return;
 	}
 }
 
 static void finish_if_done(struct session *s)
 {
-	if (s->pid != 0 || s->fds[1] >= 0 || s->fds[2] >= 0)
+	if (!s->exited || s->fds[1] >= 0 || s->fds[2] >= 0)
 		return;
 	int code = 0, signo = 0;
 	if (WIFEXITED(s->status))
@@ -398,68 +111,172 @@ static void finish_if_done(struct session *s)
 		signo = WTERMSIG(s->status);
 		code = 128 + signo;
 	}
-	if (!s->abandoned)
-		send_exit(s->stream, code, signo, s->timed_out);
+	send_exit(s->ch, s->stream, code, signo, s->timed_out);
+	proc_release(s->proc);
 	free_session(s);
 }
 
-void sessions_handle_poll(struct pollfd *pfds, size_t start, size_t count)
+static void on_exited(void *ctx, int status)
 {
-	for (size_t i = start; i < start + count; i++) {
-		if (!pfds[i].revents)
-			continue;
-		int which;
-		struct session *s = owner_of(pfds[i].fd, &which);
-		if (!s)
-			continue;
-		if (which == 0)
-			flush_stdin(s);
-		else
-			pump_output(s, which, 0);
-		finish_if_done(s);
-	}
+	struct session *s = ctx;
+	s->exited = 1;
+	s->status = status;
+	loop_timer_disarm(&s->deadline);
+	/* Everything the command itself wrote is already in the pipes; a
+	 * background job still holding them must not delay the result. */
+	pump_output(s, 1, 1);
+	pump_output(s, 2, 1);
+	for (int i = 0; i < 3; i++)
+		close_fd(s, i);
+	finish_if_done(s);
 }
 
-void sessions_reap(void)
+static void on_abandoned(void *ctx) { free_session(ctx); }
+
+static const struct proc_client session_client = {on_exited, on_abandoned};
+
+static void on_fd(void *ctx, int fd, short revents)
 {
-	int status;
-	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int i = 0; i < MAX_SESSIONS; i++) {
-			struct session *s = &sessions[i];
-			if (s->stream == 0 || s->pid != pid)
-				continue;
-			s->pid = 0;
-			s->status = status;
-			/* Everything the command itself wrote is already in the pipes; a
-			 * background job still holding them must not delay the result. */
-			pump_output(s, 1, 1);
-			pump_output(s, 2, 1);
-			close_fd(&s->fds[0]);
-			close_fd(&s->fds[1]);
-			close_fd(&s->fds[2]);
-			finish_if_done(s);
-		}
-	}
-	retry_lingering_cgroups();
+	(void)revents;
+	struct session *s = ctx;
+	if (fd == s->fds[0])
+		flush_stdin(s);
+	else
+		pump_output(s, fd == s->fds[1] ? 1 : 2, 0);
+	finish_if_done(s);
 }
 
-int sessions_check_deadlines(void)
+static void on_deadline(void *ctx)
 {
-	int64_t now = monotonic_ms(), next = -1;
+	struct session *s = ctx;
+	s->timed_out = 1;
+	proc_kill(s->proc);
+}
+
+/* Interest that follows state: stdin while bytes wait for it, output while
+ * the session's channel is below its high-water mark. */
+static int prepare(void *ctx)
+{
+	(void)ctx;
 	for (int i = 0; i < MAX_SESSIONS; i++) {
 		struct session *s = &sessions[i];
-		if (s->stream == 0 || s->deadline_ms == 0 || s->pid == 0)
+		if (!s->ch)
 			continue;
-		if (s->deadline_ms <= now) {
-			s->timed_out = 1;
-			s->deadline_ms = 0;
-			kill_all(s);
-			continue;
-		}
-		int64_t left = s->deadline_ms - now;
-		if (next < 0 || left < next)
-			next = left;
+		if (s->fds[0] >= 0)
+			loop_set_events(s->fds[0], s->stdin_pending.len > 0 ? POLLOUT : 0);
+		short out = channel_takes_output(s->ch) ? POLLIN : 0;
+		for (int fd = 1; fd <= 2; fd++)
+			if (s->fds[fd] >= 0)
+				loop_set_events(s->fds[fd], out);
 	}
-	return next > 0x7fffffff ? 0x7fffffff : (int)next;
+	return -1;
+}
+
+void sessions_init(void)
+{
+	for (int i = 0; i < MAX_SESSIONS; i++)
+		sessions[i].fds[0] = sessions[i].fds[1] = sessions[i].fds[2] = -1;
+	loop_add_hooks(NULL, prepare, NULL);
+}
+
+int session_start(struct channel *ch, uint32_t stream, const struct exec_request *req, const char **stage)
+{
+	struct session *s = NULL;
+	for (int i = 0; i < MAX_SESSIONS && !s; i++)
+		if (!sessions[i].ch)
+			s = &sessions[i];
+	*stage = "spawn";
+	if (!s) {
+		errno = EMFILE;
+		return -1;
+	}
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	if (req->with_stdin ? pipe2(in, O_CLOEXEC) < 0
+			    : (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		goto fail;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		goto fail;
+	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {in[0], out[1], err[1]}};
+	struct proc *p = proc_spawn(&spawn, ch, &session_client, s, stage);
+	if (!p)
+		goto fail;
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+
+	s->ch = ch;
+	s->stream = stream;
+	s->proc = p;
+	s->exited = 0;
+	s->status = 0;
+	s->timed_out = 0;
+	s->stdin_eof = 0;
+	s->fds[0] = in[1];
+	s->fds[1] = out[0];
+	s->fds[2] = err[0];
+	for (int i = 0; i < 3; i++)
+		if (s->fds[i] >= 0) {
+			fcntl(s->fds[i], F_SETFL, O_NONBLOCK);
+			if (loop_add(s->fds[i], 0, on_fd, s) < 0)
+				log_errno("watch session pipe");
+		}
+	if (req->timeout_ms > 0)
+		loop_timer_arm(&s->deadline, monotonic_ms() + req->timeout_ms, on_deadline, s);
+	return 0;
+
+fail: {
+	int e = errno;
+	int *fds[] = {in, out, err};
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++)
+			if (fds[i][j] >= 0)
+				close(fds[i][j]);
+	errno = e;
+	return -1;
+}
+}
+
+void session_stdin(struct channel *ch, uint32_t stream, const uint8_t *data, size_t len)
+{
+	struct session *s = find(ch, stream);
+	if (!s || s->fds[0] < 0 || s->stdin_eof)
+		return;
+	if (s->stdin_pending.len + len > STDIN_PENDING_MAX || buf_append(&s->stdin_pending, data, len) < 0) {
+		log_line("stream %u: stdin backlog over %u bytes; closing stdin", stream, STDIN_PENDING_MAX);
+		buf_free(&s->stdin_pending);
+		close_fd(s, 0);
+		return;
+	}
+	flush_stdin(s);
+}
+
+void session_stdin_eof(struct channel *ch, uint32_t stream)
+{
+	struct session *s = find(ch, stream);
+	if (!s)
+		return;
+	s->stdin_eof = 1;
+	flush_stdin(s);
+}
+
+void session_signal(struct channel *ch, uint32_t stream, int signo)
+{
+	struct session *s = find(ch, stream);
+	if (!s || s->exited)
+		return;
+	/* SIGKILL is a cancel: take everything the command started, including
+	 * processes that left its group with setsid, as timeouts do. */
+	if (signo == SIGKILL)
+		proc_kill(s->proc);
+	else
+		proc_signal(s->proc, signo);
+}
+
+size_t sessions_stdin_backlog(struct channel *ch)
+{
+	size_t most = 0;
+	for (int i = 0; i < MAX_SESSIONS; i++)
+		if (sessions[i].ch == ch && sessions[i].stdin_pending.len > most)
+			most = sessions[i].stdin_pending.len;
+	return most;
 }

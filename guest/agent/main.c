@@ -3,8 +3,10 @@
  *
  * Boot: mount /dev, /proc, /sys; load the virtio modules; bring up lo (and
  * eth0 when the kernel command line says pyro.net=1); mount the
- * environment's root image read-only; open the channel port; serve. The host's
- * ATTACH (serve.c -> attach.c) then mounts the scratch disk, builds the overlay
+ * environment's root image read-only; open the channel ports; run the loop
+ * (loop.c), serving each port as its own host connection (channel.c,
+ * dispatch.c). The host's
+ * ATTACH (dispatch.c -> attach.c) then mounts the scratch disk, builds the overlay
  * root and switches into it. PID 1 must never exit: a fatal error powers the
  * VM off, which the host sees as the VMM exiting.
  *
@@ -19,6 +21,11 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "channel.h"
+#include "dispatch.h"
+#include "exec.h"
+#include "loop.h"
+#include "proc.h"
 #include "fs.h"
 #include "untar.h"
 
@@ -50,11 +57,18 @@ int main(int argc, char **argv)
 	net_setup();
 	if (boot_mount_root() < 0)
 		power_off("no root disk");
-	int port = open_channel_port();
-	if (port < 0)
+	struct channel_port ports[MAX_CHANNEL_PORTS];
+	size_t port_count = open_channel_ports(ports, MAX_CHANNEL_PORTS);
+	if (port_count == 0)
 		power_off("no channel port");
 	/* bench/boot: boot fully, then power off instead of serving (raw-QEMU baseline). */
 	if (boot_cmdline_has("pyro.poweroff_when_ready"))
 		power_off("ready (pyro.poweroff_when_ready)");
-	serve(port);
+	loop_init();
+	proc_init();
+	sessions_init();
+	for (size_t i = 0; i < port_count; i++)
+		if (!channel_open(ports[i].fd, ports[i].name, &dispatch_handler))
+			power_off("cannot serve a channel port");
+	loop_run();
 }

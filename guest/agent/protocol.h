@@ -82,7 +82,10 @@
 
 #define PYRO_MAX_NONCE_BYTES 64u
 
-/* The virtio-serial port name the agent serves on. */
+/* The agent serves every virtio-serial port whose name starts with this, each
+ * an independent connection with its own streams; the host's channel N is
+ * PYRO_PORT_PREFIX "N". Channel 0 is always there. */
+#define PYRO_PORT_PREFIX "org.pyro.channel."
 #define PYRO_PORT_NAME "org.pyro.channel.0"
 /* virtio-blk serial of the read-only environment root. */
 #define PYRO_ROOT_SERIAL "pyro-root"

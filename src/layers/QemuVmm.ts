@@ -110,7 +110,7 @@ export const make = Effect.gen(function*() {
   const bootEphemeral = (spec: BootSpec) =>
     Effect.gen(function*() {
       yield* qemuPresent
-      const paths = yield* makeEphemeralDir(config.stateDir, spec.id)
+      const paths = yield* makeEphemeralDir(config.stateDir, spec.id, spec.channels)
       return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false })
     }).pipe(
       Effect.provide(context),
@@ -176,6 +176,7 @@ export const make = Effect.gen(function*() {
           rootImage: spec.rootImage,
           scratchImage: paths.scratch,
           channelSocket: paths.channelSocket,
+          channels: spec.channels ?? 1,
           qmpSocket: paths.qmpSocket,
           consoleLog: paths.consoleLog,
           network: spec.network,

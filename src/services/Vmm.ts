@@ -18,6 +18,13 @@ export interface BootSpec {
   readonly vcpus: number
   readonly memMib: number
   readonly network: boolean
+  /**
+   * Host channels: independent connections to the agent, each with its own
+   * streams, on channel 0's socket and its `channel-N.sock` siblings
+   * (`channelSocketPath`). A lost host on one ends only its own commands.
+   * Default 1; the agent serves at most 16 (MAX_CHANNEL_PORTS, guest/agent/agent.h).
+   */
+  readonly channels?: number
   /** Spawn to agent handshake; defaults to the configured boot timeout. */
   readonly timeoutMs?: number
   /**

@@ -7,6 +7,8 @@ export interface Sizing {
   readonly vcpus: number
   readonly memMib: number
   readonly network: boolean
+  /** Host channels (BootSpec.channels); default 1. */
+  readonly channels?: number
 }
 
 /** The sizing of a contract input or a machine record (`vcpu_count`, `mem_mib`, `network`). */
@@ -29,6 +31,7 @@ export const bootSpecFor = (
   vcpus: sizing.vcpus,
   memMib: sizing.memMib,
   network: sizing.network,
+  ...(sizing.channels === undefined ? {} : { channels: sizing.channels }),
   template: {
     environment: environment.name,
     rootDigest: environment.manifest.rootfs.sha256,

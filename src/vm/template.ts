@@ -44,6 +44,8 @@ export const TemplateInputs = Schema.Struct({
   /** An attached template's scratch disk has a journal (workspaces). */
   scratch_journal: Schema.Boolean,
   network: Schema.Boolean,
+  /** Host channels when more than one: a clone must have the template's virtio-serial ports. */
+  channels: Schema.optional(Schema.Int),
   accel: Schema.String,
   /** The QEMU binary's path, size and mtime: a new QEMU cannot load another's device state. */
   qemu: Schema.String

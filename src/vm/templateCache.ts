@@ -95,6 +95,7 @@ export const makeTemplateCache = <R>(options: { readonly accel: "kvm" | "tcg"; r
         stage: kind.stage,
         scratch_journal: kind.stage === "attached" && kind.journal,
         network: spec.network,
+        ...((spec.channels ?? 1) > 1 ? { channels: spec.channels } : {}),
         accel: options.accel,
         qemu
       }
@@ -108,7 +109,7 @@ export const makeTemplateCache = <R>(options: { readonly accel: "kvm" | "tcg"; r
       Effect.scoped(Effect.gen(function*() {
         const tpl = templatePaths(aside)
         const id = `${TEMPLATE_VM_PREFIX}${randomBytes(5).toString("hex")}`
-        const paths = yield* makeEphemeralDir(config.stateDir, id)
+        const paths = yield* makeEphemeralDir(config.stateDir, id, spec.channels)
         const attached = inputs.stage === "attached"
         if (!attached) yield* createScratch(paths.scratch, config.scratchMib)
         const vm = yield* options.bootForTemplate(

@@ -38,6 +38,13 @@ export interface VmPaths {
   readonly scratch: string
 }
 
+/**
+ * Host channel N's socket, beside channel 0's (`channelSocket`, what a VM with
+ * one channel has always had): `channel-N.sock`.
+ */
+export const channelSocketPath = (channelSocket: string, channel: number) =>
+  channel === 0 ? channelSocket : Path.join(Path.dirname(channelSocket), `channel-${channel}.sock`)
+
 export const vmsRoot = (stateDir: string) => Path.join(stateDir, "vms")
 
 export const vmPaths = (stateDir: string, id: string): VmPaths => {
@@ -71,15 +78,17 @@ export const ephemeralVms = machineKind({
 /** Create an ephemeral VM's directory; it and its contents go when the scope closes. */
 export const makeEphemeralDir = (
   stateDir: string,
-  id: string
+  id: string,
+  channels = 1
 ): Effect.Effect<VmPaths, BootError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const paths = vmPaths(stateDir, id)
-    if (Buffer.byteLength(paths.channelSocket) > MAX_SOCKET_PATH) {
+    const longest = channelSocketPath(paths.channelSocket, channels - 1)
+    if (Buffer.byteLength(longest) > MAX_SOCKET_PATH) {
       return yield* new BootError({
         stage: "Prepare",
-        detail: `socket path ${paths.channelSocket} is longer than ${MAX_SOCKET_PATH} bytes; set PYRO_STATE_DIR to a shorter directory`
+        detail: `socket path ${longest} is longer than ${MAX_SOCKET_PATH} bytes; set PYRO_STATE_DIR to a shorter directory`
       })
     }
     yield* Effect.acquireRelease(

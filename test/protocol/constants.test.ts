@@ -35,6 +35,7 @@ describe("protocol.h and constants.ts", () => {
 
   it("agree on names the host puts on the QEMU command line", () => {
     expect(defines.get("PYRO_PORT_NAME")).toBe(`"${C.PORT_NAME}"`)
+    expect(defines.get("PYRO_PORT_PREFIX")).toBe(`"${C.PORT_PREFIX}"`)
     expect(defines.get("PYRO_ROOT_SERIAL")).toBe(`"${C.ROOT_SERIAL}"`)
   })
 })

@@ -37,6 +37,20 @@ describe("qemuArgs", () => {
     expect(valueAfter(args, "-serial")).toBe("chardev:console")
   })
 
+  it("gives each extra channel its own port and a sibling socket, and tells the agent how many", () => {
+    const args = qemuArgs({ ...spec, channels: 3 })
+    expect(args).toContain("virtio-serial-device,max_ports=4")
+    expect(args).toContain("socket,id=channel,path=/state/vms/abc/channel.sock,server=on,wait=off")
+    expect(args).toContain("socket,id=channel-1,path=/state/vms/abc/channel-1.sock,server=on,wait=off")
+    expect(args).toContain("socket,id=channel-2,path=/state/vms/abc/channel-2.sock,server=on,wait=off")
+    expect(args).toContain("virtserialport,chardev=channel-2,name=org.pyro.channel.2")
+    expect(valueAfter(args, "-append")?.split(" ")).toContain("pyro.channels=3")
+    // One channel, the default: the command line of every VM so far.
+    expect(qemuArgs(spec)).toContain("virtio-serial-device,max_ports=2")
+    expect(qemuArgs(spec)).toEqual(qemuArgs({ ...spec, channels: 1 }))
+    expect(valueAfter(qemuArgs(spec), "-append")).not.toContain("pyro.channels")
+  })
+
   it("uses KVM with the host CPU when told to", () => {
     const args = qemuArgs({ ...spec, accel: "kvm" })
     expect(valueAfter(args, "-accel")).toBe("kvm")

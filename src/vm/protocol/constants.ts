@@ -65,5 +65,8 @@ export const FieldKey = {
   HOSTNAME: 33
 } as const
 
-export const PORT_NAME = "org.pyro.channel.0"
+/** The agent serves every virtio-serial port named PORT_PREFIX + N, each its own connection. */
+export const PORT_PREFIX = "org.pyro.channel."
+export const portName = (channel: number) => `${PORT_PREFIX}${channel}`
+export const PORT_NAME = portName(0)
 export const ROOT_SERIAL = "pyro-root"

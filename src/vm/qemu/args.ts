@@ -4,12 +4,15 @@
  * Debian's cloud kernel uses to find the virtio-mmio devices (its
  * VIRTIO_MMIO_CMDLINE_DEVICES is off).
  */
-import { PORT_NAME, ROOT_SERIAL } from "../protocol/constants.js"
+import { portName, ROOT_SERIAL } from "../protocol/constants.js"
+import { channelSocketPath } from "../vmDir.js"
 import { CONSOLE_CHARDEV } from "./console.js"
 
 export const SCRATCH_SERIAL = "pyro-scratch"
 /** The agent configures eth0 only when the kernel command line holds this (guest/agent/agent.h). */
 export const NETWORK_KERNEL_ARG = "pyro.net=1"
+/** With more than one channel, the agent waits for each port this announces (PYRO_CMDLINE_CHANNELS, agent.h). */
+export const CHANNELS_KERNEL_ARG = "pyro.channels="
 
 export interface QemuSpec {
   readonly name: string
@@ -20,7 +23,10 @@ export interface QemuSpec {
   readonly initrd: string
   readonly rootImage: string
   readonly scratchImage: string
+  /** Channel 0's socket; channel N's is `channelSocketPath(channelSocket, N)`. */
   readonly channelSocket: string
+  /** Host channels: virtio-serial ports the agent serves independently. Default 1. */
+  readonly channels?: number
   readonly qmpSocket: string
   readonly consoleLog: string
   readonly network: boolean
@@ -55,10 +61,12 @@ const optionPath = (path: string) => path.replaceAll(",", ",,")
  * `pyro.net=1` (only with a NIC): tells the agent to load virtio_net and
  * configure eth0 for QEMU user networking. The flag and the device come from
  * the same `spec.network`, so they always agree.
+ * `pyro.channels=N` (only with N > 1 channels): the agent waits for that many
+ * ports, which appear one by one as the device probes.
  */
 
 export const kernelCommandLine = (
-  spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs"> & { readonly network?: boolean }
+  spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs" | "channels"> & { readonly network?: boolean }
 ): string =>
   [
     "console=ttyS0",
@@ -69,8 +77,27 @@ export const kernelCommandLine = (
     "rcupdate.rcu_expedited=1",
     ...(spec.tscKhz ? [`tsc_early_khz=${spec.tscKhz}`] : []),
     ...(spec.network ? [NETWORK_KERNEL_ARG] : []),
+    ...((spec.channels ?? 1) > 1 ? [`${CHANNELS_KERNEL_ARG}${spec.channels}`] : []),
     ...(spec.extraKernelArgs ?? [])
   ].join(" ")
+
+/** One virtio-serial port per channel (port 0 of the device is the console's, unused), each on its own socket. */
+const channelArgs = (spec: Pick<QemuSpec, "channelSocket" | "channels">): ReadonlyArray<string> => {
+  const count = spec.channels ?? 1
+  return [
+    "-device",
+    `virtio-serial-device,max_ports=${count + 1}`,
+    ...Array.from({ length: count }, (_, n) => {
+      const id = n === 0 ? "channel" : `channel-${n}`
+      return [
+        "-chardev",
+        `socket,id=${id},path=${optionPath(channelSocketPath(spec.channelSocket, n))},server=on,wait=off`,
+        "-device",
+        `virtserialport,chardev=${id},name=${portName(n)}`
+      ]
+    }).flat()
+  ]
+}
 
 export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   "-name",
@@ -113,12 +140,7 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   `id=scratch,file=${optionPath(spec.scratchImage)},format=raw,if=none,discard=unmap`,
   "-device",
   `virtio-blk-device,drive=scratch,serial=${SCRATCH_SERIAL}`,
-  "-device",
-  "virtio-serial-device,max_ports=2",
-  "-chardev",
-  `socket,id=channel,path=${optionPath(spec.channelSocket)},server=on,wait=off`,
-  "-device",
-  `virtserialport,chardev=channel,name=${PORT_NAME}`,
+  ...channelArgs(spec),
   "-qmp",
   `unix:${optionPath(spec.qmpSocket)},server=on,wait=off`,
   ...(spec.network
