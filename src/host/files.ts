@@ -2,6 +2,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -78,3 +79,11 @@ export const hashFile = (path: string) =>
 export const sha256File = (path: string) => Effect.map(hashFile(path), (h) => h.sha256)
 
 export const sha256 = (data: Uint8Array | string) => Crypto.createHash("sha256").update(data).digest("hex")
+
+/** Write a stream's bytes to a new file (never an existing one), closing it whatever happens. */
+export const writeStreamToFile = <E, R>(stream: Stream.Stream<Uint8Array, E, R>, path: string, mode = 0o600) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => Fs.openSync(path, "wx", mode)),
+    (fd) => Stream.runForEach(stream, (chunk) => Effect.sync(() => void Fs.writeSync(fd, chunk))),
+    (fd) => Effect.sync(() => Fs.closeSync(fd))
+  )

@@ -21,6 +21,7 @@
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
+import * as Option from "effect/Option"
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -106,3 +107,13 @@ export const withLock = <A, E, R>(stateDir: string, name: string, body: Effect.E
       (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
     )
   })
+
+/**
+ * Take lock `name` if it is free, without waiting: its release, or none when
+ * another holds it (this process included: a name binds once).
+ */
+export const tryLock = (stateDir: string, name: string): Effect.Effect<Option.Option<Effect.Effect<void>>> =>
+  Effect.uninterruptible(Effect.map(tryBind(lockAddress(stateDir, name)).pipe(Effect.orDie), (server) =>
+    server === undefined
+      ? Option.none()
+      : Option.some(Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))))

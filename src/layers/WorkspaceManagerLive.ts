@@ -57,12 +57,21 @@ import {
   writeWorkspace
 } from "../workspace/store.js"
 import { captureServices } from "./captureServices.js"
+import { sanitizedTar } from "../archive/checked.js"
+import type { EntryLimits } from "../archive/policy.js"
+import type { WorkspaceGuest } from "../services/WorkspaceManager.js"
+import type { GuestConnection } from "../vm/protocol/mux.js"
+import { makeChannelLeases, WORKSPACE_CHANNELS } from "../workspace/channels.js"
+import { guestTar } from "../workspace/guestFs.js"
+import { writeStreamToFile } from "../host/files.js"
 import { machineKinds } from "./machineKinds.js"
 
 /** Output each journal entry keeps per stream; results themselves keep up to PYRO_MAX_OUTPUT_BYTES. */
 export const JOURNAL_OUTPUT_BYTES = 64 * 1024
 /** How long a running workspace VM's agent may take to accept a connection. */
 const CONNECT_TIMEOUT_MS = 15_000
+/** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
+const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }
 /** An import has this long to unpack in the guest (large trees under TCG are slow). */
 const IMPORT_TIMEOUT_SECONDS = 3600
 
@@ -116,28 +125,39 @@ export const make = Effect.gen(function*() {
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })
-      const vm = yield* vmm.bootDetached(bootSpecFor(record.id, assets, environment, sizingOf(record)), paths, { formatScratch, journaledScratch: true, dieWithParent: false })
+      const spec = bootSpecFor(record.id, assets, environment, { ...sizingOf(record), channels: record.channels })
+      const vm = yield* vmm.bootDetached(spec, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
       return updated
     }))
 
+  const leases = yield* makeChannelLeases({ stateDir, timeoutMs: CONNECT_TIMEOUT_MS, connect: vmm.connect })
+
   /**
-   * A connection to the workspace's agent for `use`. A guest that stops answering (a
-   * write past its deadline, no end to a command) has its VM killed: the call fails
-   * with why, and the next one boots the VM again on the same disk.
+   * The workspace's agent for `use`, over this process's lease of one of its
+   * channels (shared by every call this process makes on it at once). A guest
+   * that stops answering (a write past its deadline, no end to a command) has
+   * its VM killed: the call fails with why, and the next one boots the VM again
+   * on the same disk.
    */
-  const withConnection = <A, E, R>(
-    record: WorkspaceRecord,
-    use: (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) => Effect.Effect<A, E, R>
-  ) =>
-    Effect.scoped(Effect.flatMap(vmm.connect(workspacePaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS), use)).pipe(
+  const withConnection = <A, E, R>(record: WorkspaceRecord, use: (connection: GuestConnection) => Effect.Effect<A, E, R>) =>
+    leases.withChannel({ id: record.id, channels: record.channels }, use).pipe(
       Effect.tapError((e) =>
         e instanceof GuestChannelError && e.reason === "Unresponsive" ? killVmm(record.vmm) : Effect.void
       )
     )
 
-  const syncDisk = (connection: Effect.Effect.Success<ReturnType<typeof vmm.connect>>) =>
+  /** The record, its VM booted if it was not running: under the lock only for as long as that takes. */
+  const running = (id: string) => locked(id, Effect.flatMap(liveRecord(id), (record) => ensureRunning(record)))
+
+  const withGuest = <A, E, R>(id: string, use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>) =>
+    Effect.flatMap(running(id), (record) =>
+      withConnection(record, (connection) => use({ record, connection, paths: workspacePaths(stateDir, id) }))).pipe(
+        Effect.provide(context)
+      )
+
+  const syncDisk = (connection: GuestConnection) =>
     connection.sync.pipe(
       Effect.catchTag("GuestRequestFailed", (e) => Effect.logWarning(`workspace sync failed: ${e.message}`))
     )
@@ -174,6 +194,30 @@ export const make = Effect.gen(function*() {
       return summary
     })
 
+  /**
+   * /workspace as it is now, kept on the host as the baseline workspace_diff
+   * compares against: the guest's tar read through the archive policy, bounded.
+   * A workspace too large for one keeps the reason instead, and diff says it.
+   */
+  const takeBaseline = (connection: GuestConnection, id: string) =>
+    Effect.gen(function*() {
+      const paths = workspacePaths(stateDir, id)
+      const partial = `${paths.baseline}.partial`
+      const written = yield* writeStreamToFile(
+        sanitizedTar(guestTar(connection, id, WORKSPACE_PATH), `workspace ${id} baseline`, BASELINE_LIMITS),
+        partial
+      ).pipe(Effect.either)
+      if (written._tag === "Right") {
+        Fs.renameSync(partial, paths.baseline)
+        return
+      }
+      Fs.rmSync(partial, { force: true })
+      const failure = written.left
+      if (failure instanceof GuestChannelError) return yield* failure
+      yield* Effect.logWarning(`workspace ${id}: no diff baseline: ${failure.message}`)
+      Fs.writeFileSync(paths.baselineMissing, failure.message, { mode: 0o600 })
+    })
+
   const create = (input: WorkspaceCreateInput) =>
     Effect.gen(function*() {
       yield* admit(input)
@@ -188,7 +232,9 @@ export const make = Effect.gen(function*() {
       const initial: WorkspaceRecord = {
         ...newMachineFields(id, environment.name, input, now),
         command_count: 0,
+        commands_started: 0,
         last_command: null,
+        channels: WORKSPACE_CHANNELS,
         workspace_seed: {
           mode: seedSummary === undefined ? "empty" : seedSummary.kind,
           seed_path: input.seed_path ?? null,
@@ -200,6 +246,7 @@ export const make = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
         const started = yield* ensureRunning(initial, true)
         if (seedPath !== undefined) yield* importInto(started, seedPath, WORKSPACE_PATH)
+        yield* withConnection(started, (connection) => takeBaseline(connection, started.id))
         return started
       })
       // A workspace that could not be made leaves nothing behind.
@@ -217,9 +264,9 @@ export const make = Effect.gen(function*() {
 
   const syncPush = (input: WorkspaceSyncPushInput) =>
     Effect.flatMap(importPathFor("source_path", input.source_path, importBounds), (sourcePath) =>
-      locked(input.workspace_id, Effect.gen(function*() {
+      Effect.gen(function*() {
         const started = Date.now()
-        const record = yield* ensureRunning(yield* liveRecord(input.workspace_id))
+        const record = yield* running(input.workspace_id)
         const summary = yield* importInto(record, sourcePath, input.dest)
         return {
           workspace_id: record.id,
@@ -234,7 +281,7 @@ export const make = Effect.gen(function*() {
           neutralised: summary.neutralised,
           duration_ms: Date.now() - started
         }
-      }))).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.syncPush"))
+      })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.syncPush"))
 
   const journalEntry = (
     sequence: number,
@@ -266,11 +313,45 @@ export const make = Effect.gen(function*() {
     }
   }
 
+  /** The next sequence number, given out under the lock (with the VM booted if needed): commands are numbered in start order. */
+  const startCommand = (id: string) =>
+    locked(id, Effect.gen(function*() {
+      const record = yield* ensureRunning(yield* liveRecord(id))
+      const sequence = Math.max(record.commands_started, record.command_count) + 1
+      const updated = { ...record, commands_started: sequence }
+      yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
+      return { record: updated, sequence }
+    }))
+
+  /** Journal a finished command and count it; the last command is the latest started of those finished. */
+  const finishCommand = (id: string, entry: JournalLine, command: Command) =>
+    locked(id, Effect.gen(function*() {
+      const record = yield* liveRecord(id)
+      yield* appendJournal(workspacePaths(stateDir, id), entry)
+      const newest = record.last_command === null || entry.sequence > record.last_command.sequence
+      yield* writeWorkspace(stateDir, {
+        ...record,
+        command_count: record.command_count + 1,
+        last_command: newest
+          ? {
+            sequence: entry.sequence,
+            command,
+            exit_code: entry.exit_code,
+            duration_ms: entry.duration_ms,
+            finished_at: entry.finished_at
+          }
+          : record.last_command
+      }).pipe(Effect.orDie)
+    }))
+
+  /**
+   * Commands run at once, from any number of processes: only numbering and
+   * journaling take the workspace's lock, never the command itself.
+   */
   const exec = (input: WorkspaceExecInput, options: { readonly onOutput?: OutputSink } = {}) =>
-    locked(input.workspace_id, Effect.gen(function*() {
-      const record = yield* ensureRunning(yield* liveRecord(input.workspace_id))
+    Effect.gen(function*() {
+      const { record, sequence } = yield* startCommand(input.workspace_id)
       const startedAt = Date.now()
-      const sequence = record.command_count + 1
       const budget = yield* resultBudget(config)
       // Synced before returning: once exec answers, its files (and the output kept beside
       // them when the result cannot carry all of it) survive QEMU being killed.
@@ -292,25 +373,14 @@ export const make = Effect.gen(function*() {
           return { outcome, keptAt }
         }))
       const entry = journalEntry(sequence, input.command, outcome, record.execution_mode, startedAt, keptAt)
-      yield* appendJournal(workspacePaths(stateDir, record.id), entry)
-      yield* writeWorkspace(stateDir, {
-        ...record,
-        command_count: sequence,
-        last_command: {
-          sequence,
-          command: input.command,
-          exit_code: outcome.exitCode,
-          duration_ms: outcome.durationMs,
-          finished_at: entry.finished_at
-        }
-      }).pipe(Effect.orDie)
+      yield* finishCommand(record.id, entry, input.command)
       return {
         workspace_id: record.id,
         sequence,
         cwd: WORKSPACE_PATH,
         ...outcomeFields(outcome, record.execution_mode, budget, keptAt)
       } as const
-    })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.exec"))
+    }).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.exec"))
 
   const status = (id: string) => Effect.map(getRecord(id), summaryOf).pipe(Effect.provide(context))
 
@@ -357,7 +427,7 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
-  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, reapExpired })
+  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, reapExpired, withGuest })
 })
 
-export const WorkspaceManagerLive = Layer.effect(WorkspaceManager, make)
+export const WorkspaceManagerLive = Layer.scoped(WorkspaceManager, make)

@@ -8,7 +8,7 @@
  *   (`vms/<id>/start`, `workspaces/<id>`).
  */
 import type * as Effect from "effect/Effect"
-import { withLock } from "../host/lock.js"
+import { tryLock, withLock } from "../host/lock.js"
 
 /** Run `body` holding the state lock (`vms.lock`). */
 export const withStateLock = <A, E, R>(stateDir: string, body: Effect.Effect<A, E, R>) =>
@@ -27,3 +27,6 @@ const lockName = ({ guards, id, root }: MachineLock) => guards === undefined ? `
 /** Run `body` holding a machine's own lock. */
 export const withMachineLock = <A, E, R>(stateDir: string, lock: MachineLock, body: Effect.Effect<A, E, R>) =>
   withLock(stateDir, lockName(lock), body)
+
+/** Take a machine's lock if it is free: its release, or none (see `tryLock`). */
+export const tryMachineLock = (stateDir: string, lock: MachineLock) => tryLock(stateDir, lockName(lock))

@@ -16,6 +16,8 @@ import type {
 import type { BootError, GuestChannelError } from "../vm/errors.js"
 import type { OutputSink } from "../vm/execCommand.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
+import type { GuestConnection } from "../vm/protocol/mux.js"
+import type { WorkspacePaths, WorkspaceRecord } from "../workspace/store.js"
 import type { EnvironmentError } from "./EnvironmentStore.js"
 import type { KernelError } from "./KernelStore.js"
 
@@ -30,6 +32,13 @@ export type WorkspaceError =
   | WorkspaceImportFailed
   | UnsafeImportEntry
   | ImportSourceError
+
+/** A running workspace as its operations see it: its record, paths, and this process's connection to its agent. */
+export interface WorkspaceGuest {
+  readonly record: WorkspaceRecord
+  readonly paths: WorkspacePaths
+  readonly connection: GuestConnection
+}
 
 export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<WorkspaceManager, {
   /** Boot a workspace VM and apply the seed before returning. */
@@ -46,4 +55,13 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
   readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
   readonly list: Effect.Effect<ReadonlyArray<WorkspaceSummary>>
   readonly reapExpired: Effect.Effect<ReapResult>
+  /**
+   * Run `use` against the workspace's guest, its VM booted first if it is not
+   * running. Calls from any number of processes run at once; nothing here
+   * waits for another call to finish.
+   */
+  readonly withGuest: <A, E, R>(
+    workspaceId: string,
+    use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | WorkspaceError, R>
 }>() {}

@@ -29,7 +29,8 @@ export class BootError extends Data.TaggedError("BootError")<{
  */
 export const killedFromOutside = (e: BootError) => e.vmmExit?.signal === "SIGKILL"
 
-export type ChannelFailure = "Closed" | "Protocol" | "Transport" | "Unresponsive"
+/** Busy: every host channel of the VM is leased by another process (src/workspace/channels.ts). */
+export type ChannelFailure = "Closed" | "Protocol" | "Transport" | "Unresponsive" | "Busy"
 
 /** The guest channel is unusable: closed, broken by a malformed frame, or silent. */
 export class GuestChannelError extends Data.TaggedError("GuestChannelError")<{

@@ -20,14 +20,23 @@ import type { VmPaths } from "../vm/vmDir.js"
 
 export const WorkspaceRecord = Schema.Struct({
   ...MachineRecordFields,
+  /** Commands finished (journaled). */
   command_count: Schema.Int,
+  /** Commands started: the last sequence number given out (commands run at once finish in any order). */
+  commands_started: Schema.optionalWith(Schema.Int, { default: () => 0 }),
   last_command: Schema.NullOr(LastCommand),
-  workspace_seed: WorkspaceSeed
+  workspace_seed: WorkspaceSeed,
+  /** Host channels its VM is booted with (src/workspace/channels.ts); older workspaces have one. */
+  channels: Schema.optionalWith(Schema.Int, { default: () => 1 })
 })
 export type WorkspaceRecord = typeof WorkspaceRecord.Type
 
 export interface WorkspacePaths extends VmPaths {
   readonly journal: string
+  /** /workspace as it was right after create and seed: a tar, what workspace_diff compares against. */
+  readonly baseline: string
+  /** Why there is no baseline, when it could not be taken (too large). */
+  readonly baselineMissing: string
   /** The host directory standing in for /workspace when running in host_compat mode. */
   readonly hostRoot: string
 }
@@ -41,6 +50,8 @@ export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => 
     dir,
     record: Path.join(dir, "workspace.json"),
     journal: Path.join(dir, "journal.jsonl"),
+    baseline: Path.join(dir, "baseline.tar"),
+    baselineMissing: Path.join(dir, "baseline-missing.txt"),
     channelSocket: Path.join(dir, "channel.sock"),
     qmpSocket: Path.join(dir, "qmp.sock"),
     consoleLog: Path.join(dir, "console.log"),
@@ -88,7 +99,7 @@ const decodeEntry = Schema.decodeUnknownOption(Schema.parseJson(JournalLine))
 export const appendJournal = (paths: WorkspacePaths, entry: JournalLine) =>
   Effect.sync(() => Fs.appendFileSync(paths.journal, `${encodeEntry(entry)}\n`, { mode: 0o600 }))
 
-/** The journal in order; a line cut short by a crash is skipped. */
+/** The journal in start order (commands run at once are appended as they finish); a line cut short by a crash is skipped. */
 export const readJournal = (paths: WorkspacePaths) =>
   Effect.sync(() => {
     let text = ""
@@ -97,5 +108,7 @@ export const readJournal = (paths: WorkspacePaths) =>
     } catch {
       return []
     }
-    return text.split("\n").flatMap((line) => (line ? Option.toArray(decodeEntry(line)) : []))
+    return text.split("\n").flatMap((line) => (line ? Option.toArray(decodeEntry(line)) : [])).sort((a, b) =>
+      a.sequence - b.sequence
+    )
   })

@@ -4,6 +4,8 @@
  * refusals of unsafe archives, concurrency, TTL and idempotent delete.
  */
 import { afterAll, describe, expect, it } from "vitest"
+import * as Effect from "effect/Effect"
+import { withLock } from "../../src/host/lock.js"
 import { execFileSync, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -175,14 +177,20 @@ describe("workspaces", () => {
     expect(r["stdout"]).not.toContain("pipe")
   })
 
-  it("serialises commands from two processes", async () => {
+  it("runs commands from two processes at once, numbered and journaled in start order", async () => {
+    // Each waits for the other to have started: two commands run one at a time would both time out.
+    const meet = (me: string, other: string) =>
+      `touch ${me}; i=0; while [ ! -e ${other} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e ${other} ]`
     const [a, b] = await Promise.all([
-      json("workspace", "exec", id, "--", "sh", "-c", "echo a >> order; sleep 1; echo a >> order"),
-      json("workspace", "exec", id, "--", "sh", "-c", "echo b >> order; sleep 1; echo b >> order")
+      json("workspace", "exec", id, "--", "sh", "-c", meet("met-a", "met-b")),
+      json("workspace", "exec", id, "--", "sh", "-c", meet("met-b", "met-a"))
     ])
+    expect([a["exit_code"], b["exit_code"]]).toEqual([0, 0])
     expect(new Set([a["sequence"], b["sequence"]]).size).toBe(2)
-    const order = (await json("workspace", "exec", id, "--", "cat", "order"))["stdout"]
-    expect(["a\na\nb\nb\n", "b\nb\na\na\n"]).toContain(order)
+    const logs = await json("workspace", "logs", id)
+    const sequences = (logs["entries"] as Array<{ sequence: number }>).map((e) => e.sequence)
+    expect(sequences).toEqual([...sequences].sort((x, y) => x - y))
+    expect(sequences).toEqual(expect.arrayContaining([a["sequence"], b["sequence"]]))
   })
 
   it("boots the workspace again with its files after its VM died", async () => {
@@ -257,17 +265,18 @@ describe("workspaces", () => {
   })
 
   it("a call that finds its workspace expired once it holds the lock reaps it after letting go, never waiting on itself", async () => {
-    const created = await json("workspace", "create", "tiny", "--ttl-seconds", "4", "--mem-mib", "256")
+    const created = await json("workspace", "create", "tiny", "--ttl-seconds", "8", "--mem-mib", "256")
     const ws = created["workspace_id"] as string
-    const first = pyro("workspace", "exec", ws, "--", "sleep", "5")
-    await new Promise((r) => setTimeout(r, 500))
-    // Waits for the lock the first holds; by the time it gets it, the workspace has expired.
+    // Another holder keeps the workspace's lock until just past its expiry.
+    const holdFor = Date.parse(created["expires_at"] as string) - Date.now() + 1500
+    const held = Effect.runPromise(withLock(stateDir, `workspaces/${ws}`, Effect.sleep(holdFor)))
+    await new Promise((r) => setTimeout(r, 200))
     const started = Date.now()
     const second = await pyro("workspace", "exec", ws, "--", "true")
+    await held
     expect(second.code).toBe(1)
     expect(second.stderr).toContain(`no workspace with workspace_id ${ws}`)
-    expect(Date.now() - started).toBeLessThan(20_000)
-    expect((await first).code).toBe(0)
+    expect(Date.now() - started).toBeLessThan(holdFor + 20_000)
     expect(Fs.existsSync(Path.join(stateDir, "workspaces", ws))).toBe(false)
     expect(qemuProcessesUnder(stateDir)).toEqual([])
   })

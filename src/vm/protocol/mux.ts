@@ -62,6 +62,8 @@ export interface GuestConnection {
   ) => Stream.Stream<ExecEvent, GuestChannelError>
   /** Fails when the connection dies, with why. */
   readonly closed: Effect.Effect<never, GuestChannelError>
+  /** Whether it is still usable (not closed, broken or given up on). */
+  readonly isOpen: Effect.Effect<boolean>
 }
 
 /**
@@ -187,6 +189,11 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
   )
 
   const awaitDead = Deferred.await(dead)
+  // A call still waiting when this host closes the connection (a lease dropped, a scope
+  // closed) fails at once instead of waiting for a frame that can no longer come.
+  yield* Effect.addFinalizer(() =>
+    Deferred.fail(dead, new GuestChannelError({ reason: "Closed", detail: "this host closed the connection" }))
+  )
 
   yield* send(helloFrame(nonce))
   const hello = yield* Effect.raceFirst(Deferred.await(helloReply), awaitDead)
@@ -298,7 +305,8 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
     poweroff: request("poweroff", poweroffFrame),
     ping,
     exec,
-    closed: awaitDead
+    closed: awaitDead,
+    isOpen: Effect.map(Deferred.isDone(dead), (done) => !done)
   }
   return connection
 }) satisfies (
