@@ -6,6 +6,7 @@
  *   fs [--root DIR] read PATH MAX_BYTES
  *   fs [--root DIR] write PATH [--max-bytes N]                  (content on stdin)
  *   fs [--root DIR] tar PATH
+ *   fs [--root DIR] delete PATH
  *
  * Confinement. ROOT is /workspace unless --root says otherwise (tests). PATH is
  * ROOT itself or ROOT/REL, where REL has no empty, "." or ".." component (the
@@ -46,6 +47,10 @@
  *          (0755, as mkdir -p, each resolved beneath ROOT). An existing file's
  *          permission bits and owner are kept; a new file gets 0644. A killed
  *          write can leave its temporary file behind.
+ *   delete "1" (one field) once PATH, a file, link or other non-directory, is
+ *          unlinked (a link itself, never what it names; its directory is
+ *          resolved beneath ROOT like any PATH). A directory is refused ("is a
+ *          directory"); nothing else is removed.
  *   tar    a POSIX tar stream: ustar headers, with a pax `x` record before an
  *          entry for what ustar cannot hold (a name or link target over 100
  *          bytes, a size or mtime of 8^11 or more or a negative mtime, a uid or
@@ -180,7 +185,7 @@ __attribute__((noreturn)) static void fail_errno(const char *path, int err)
 __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "fs: usage: fs [--root DIR] list PATH [--recursive] [--max-entries N] | read PATH MAX_BYTES"
-			" | write PATH [--max-bytes N] | tar PATH\n");
+			" | write PATH [--max-bytes N] | tar PATH | delete PATH\n");
 	exit(EXIT_USAGE);
 }
 
@@ -598,6 +603,27 @@ static void run_write(const char *path, uint64_t max)
 	out_flush();
 }
 
+/* Remove PATH, a file or link (never what a link names, never a directory). */
+static void run_delete(const char *path)
+{
+	const char *rel = relative(path);
+	if (!*rel)
+		fail_errno(path, EISDIR);
+	const char *leaf;
+	int dir = locate(rel, path, &leaf);
+	struct stat st;
+	if (fstatat(dir, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		fail_errno(path, errno);
+	if (S_ISDIR(st.st_mode))
+		fail_errno(path, EISDIR);
+	if (unlinkat(dir, leaf, 0) < 0)
+		fail_errno(path, errno);
+	fsync(dir);
+	close(dir);
+	out_number(1);
+	out_flush();
+}
+
 /* ---- tar ---- */
 
 static size_t tar_base; /* where names start in the walk's path: PATH's last component */
@@ -799,6 +825,8 @@ int fs_main(int argc, char **argv)
 		run_write(path, nrest ? count_arg(rest[1]) : UINT64_MAX);
 	} else if (!strcmp(op, "tar") && nrest == 0) {
 		run_tar(path);
+	} else if (!strcmp(op, "delete") && nrest == 0) {
+		run_delete(path);
 	} else {
 		usage();
 	}

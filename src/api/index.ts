@@ -6,6 +6,8 @@ import { vmListEnvironments } from "./environment.js"
 import type { Operation } from "./operation.js"
 import { vmCreate, vmDelete, vmExec, vmNetworkInfo, vmReapExpired, vmRun, vmStart, vmStatus, vmStop } from "./vm.js"
 import { workspaceExec } from "./workspace/exec.js"
+import { workspaceDiff, workspaceExport } from "./workspace/export.js"
+import { workspaceFileList, workspaceFileRead, workspaceFileWrite, workspacePatchApply } from "./workspace/files.js"
 import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from "./workspace/lifecycle.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
@@ -13,6 +15,8 @@ export * from "./environment.js"
 export { type CallContext, hints, invoke, type Operation, operation, type OperationServices, type ToolAnnotations } from "./operation.js"
 export * from "./vm.js"
 export * from "./workspace/exec.js"
+export * from "./workspace/export.js"
+export * from "./workspace/files.js"
 export * from "./workspace/lifecycle.js"
 export * from "./workspace/sync.js"
 
@@ -35,6 +39,12 @@ export const WORKSPACE_OPERATIONS = [
   workspaceExec,
   workspaceStatus,
   workspaceLogs,
+  workspaceFileList,
+  workspaceFileRead,
+  workspaceFileWrite,
+  workspacePatchApply,
+  workspaceExport,
+  workspaceDiff,
   workspaceDelete
 ] as const
 

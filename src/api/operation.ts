@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import { formatInputError } from "../contract/common.js"
 import { InvalidInput, type PyroError } from "../contract/errors.js"
 import type { EnvironmentStore } from "../services/EnvironmentStore.js"
+import type { PyroConfig } from "../services/PyroConfig.js"
 import type { VmManager } from "../services/VmManager.js"
 import type { WorkspaceManager } from "../services/WorkspaceManager.js"
 import type { OutputSink } from "../vm/execCommand.js"
@@ -23,7 +24,7 @@ export interface ToolAnnotations {
 }
 
 /** What handlers may use: the services every public form provides. */
-export type OperationServices = VmManager | WorkspaceManager | EnvironmentStore
+export type OperationServices = VmManager | WorkspaceManager | EnvironmentStore | PyroConfig
 
 /** What a surface passes along with the input. Only the CLI streams output as it arrives. */
 export interface CallContext {
@@ -43,7 +44,7 @@ export interface CliArg {
 
 /** What the CLI prints for a result in human mode. */
 export interface HumanOutput {
-  readonly stdout?: string
+  readonly stdout?: string | Uint8Array
   readonly stderr?: string
 }
 
@@ -55,6 +56,14 @@ export interface CliSpec<O> {
   readonly args?: ReadonlyArray<CliArg>
   /** Options whose help text differs from the field's description (keyed by field). */
   readonly optionHelp?: Readonly<Record<string, string>>
+  /** Options named otherwise than the field's kebab-case (`output_path` → `output`). */
+  readonly optionNames?: Readonly<Record<string, string>>
+  /**
+   * CLI-only options `--NAME PATH` whose file's text fills a field instead
+   * (`--text-file` for `text`): the field's own option becomes optional, and
+   * giving both is a usage error.
+   */
+  readonly fileOptions?: Readonly<Record<string, string>>
   /** Human-mode output; `--json` prints the result itself. */
   readonly human: (result: O) => string | HumanOutput
   /** The command's output goes to the terminal as it arrives (human mode only). */

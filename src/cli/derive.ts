@@ -10,13 +10,14 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Fs from "node:fs"
 import type { CliArg, Operation, OperationServices } from "../api/operation.js"
 import { toolJsonSchema } from "../mcp/toolSchema.js"
 import { type ExitCode, setExitCode } from "./exitCode.js"
 import { restoreForcedArg } from "./forcedArgs.js"
 import { json } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
-import { decodeArgs } from "./usage.js"
+import { decodeArgs, UsageError } from "./usage.js"
 
 interface FieldSchema {
   readonly type?: string
@@ -34,8 +35,7 @@ const described = <A>(option: Options.Options<A>, help: string | undefined) =>
   help ? Options.withDescription(option, help) : option
 
 /** The option for one input field, or undefined for a field the CLI cannot spell as an option. */
-const optionFor = (field: string, schema: FieldSchema, required: boolean, help: string | undefined) => {
-  const name = kebab(field)
+const optionFor = (field: string, schema: FieldSchema, required: boolean, help: string | undefined, name = kebab(field)) => {
   const text = help ?? schema.description
   switch (schema.type) {
     case "boolean":
@@ -87,18 +87,38 @@ export const operationCommand = (op: Operation): AnyCommand => {
   const positional = new Map((cli.args ?? []).map((a) => [a.field, a]))
   const config: Record<string, Options.Options<unknown> | Args.Args<unknown>> = {}
   for (const arg of cli.args ?? []) config[arg.field] = argFor(arg) as Args.Args<unknown>
+  const fileOptions = Object.entries(cli.fileOptions ?? {})
   for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
     if (positional.has(field)) continue
-    const option = optionFor(field, fieldSchema, schema.required?.includes(field) ?? false, cli.optionHelp?.[field])
+    // A field a file may fill instead is optional as an option: one of the two must be given.
+    const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
+    const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
     if (option) config[field] = option as Options.Options<unknown>
+  }
+  for (const [field, name] of fileOptions) {
+    config[`${field}:file`] = Options.optional(
+      Options.withDescription(Options.text(name), `A file whose text is the ${kebab(field)} (instead of --${kebab(field)})`)
+    ) as Options.Options<unknown>
   }
   const name = cli.path[cli.path.length - 1]!
   return Command.make(name, { ...config, json }, (parsed) =>
     Effect.gen(function*() {
       const values: Record<string, unknown> = {}
       for (const field of Object.keys(config)) {
+        if (field.endsWith(":file")) continue
         const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
         if (value !== undefined) values[field] = value
+      }
+      for (const [field, name] of fileOptions) {
+        const file = fieldValue((parsed as Record<string, unknown>)[`${field}:file`], undefined)
+        if (file === undefined) continue
+        if (values[field] !== undefined) {
+          return yield* new UsageError({ detail: `give --${kebab(field)} or --${name}, not both` })
+        }
+        values[field] = yield* Effect.try({
+          try: () => Fs.readFileSync(String(file), "utf8"),
+          catch: (e) => new UsageError({ detail: `--${name}: ${(e as Error).message}` })
+        })
       }
       const input = yield* decodeArgs(op.input, values)
       if (cli.before) yield* cli.before

@@ -13,7 +13,9 @@ export { VERSION }
 /** What each command group is for; `pyro workspace --help` shows it. */
 const GROUPS = {
   workspace: { description: "Persistent workspaces: a VM whose /workspace keeps its files between commands" },
-  "workspace sync": { description: "Move files between the host and a workspace" }
+  "workspace sync": { description: "Move files between the host and a workspace" },
+  "workspace file": { description: "Model-native tree inspection and text edits under /workspace" },
+  "workspace patch": { description: "Apply unified diffs under /workspace" }
 }
 
 const [runCommand, workspaceCommand] = operationCommands(ALL_OPERATIONS, GROUPS)

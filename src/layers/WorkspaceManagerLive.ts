@@ -47,6 +47,7 @@ import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
   appendJournal,
+  BASELINE_LIMITS,
   type JournalLine,
   listWorkspaces,
   readJournal,
@@ -58,7 +59,6 @@ import {
 } from "../workspace/store.js"
 import { captureServices } from "./captureServices.js"
 import { sanitizedTar } from "../archive/checked.js"
-import type { EntryLimits } from "../archive/policy.js"
 import type { WorkspaceGuest } from "../services/WorkspaceManager.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
 import { makeChannelLeases, WORKSPACE_CHANNELS } from "../workspace/channels.js"
@@ -70,8 +70,6 @@ import { machineKinds } from "./machineKinds.js"
 export const JOURNAL_OUTPUT_BYTES = 64 * 1024
 /** How long a running workspace VM's agent may take to accept a connection. */
 const CONNECT_TIMEOUT_MS = 15_000
-/** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
-const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }
 /** An import has this long to unpack in the guest (large trees under TCG are slow). */
 const IMPORT_TIMEOUT_SECONDS = 3600
 

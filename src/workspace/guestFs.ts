@@ -238,3 +238,11 @@ export const guestTar = (
       )).pipe(Stream.filter((b) => b.byteLength > 0))
     )
   })
+
+/** Remove a file or link (never a directory, never through a link). */
+export const deleteGuestFile = (connection: GuestConnection, workspaceId: string, path: string) =>
+  Effect.gen(function*() {
+    const run = { workspaceId, operation: "delete", path }
+    const out = yield* runTool(connection, run, ["delete", path], 16)
+    if (utf8.decode(out) !== "1\0") return yield* malformed(run, "not the deletion's answer")
+  })

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import type { EntryLimits } from "../archive/policy.js"
 import { JournalEntry, LastCommand, WorkspaceSeed } from "../contract/workspace.js"
 import { recordDir } from "../host/recordDir.js"
 import { machineKind } from "../machine/limit.js"
@@ -40,6 +41,9 @@ export interface WorkspacePaths extends VmPaths {
   /** The host directory standing in for /workspace when running in host_compat mode. */
   readonly hostRoot: string
 }
+
+/** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
+export const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }
 
 export const workspacesRoot = (stateDir: string) => Path.join(stateDir, "workspaces")
 

@@ -17,10 +17,13 @@ export const WORKSPACE_LIST_MAX_ENTRIES = 10_000
 export const ArtifactType = Schema.Literal("file", "directory", "symlink", "other")
 export type ArtifactType = typeof ArtifactType.Type
 
-const utf8Bytes = (max: number, what: string) =>
-  Schema.filter((s: string) => Buffer.byteLength(s) <= max || `must be at most ${max} bytes of UTF-8 (${what})`, {
-    jsonSchema: {}
-  })
+/** Text of at most `max` bytes once UTF-8 encoded (what the guest takes), however many characters that is. */
+const utf8Text = (max: number, what: string) =>
+  Schema.String.pipe(
+    Schema.filter((s) => Buffer.byteLength(s) <= max || `must be at most ${max} bytes of UTF-8 (${what})`, {
+      jsonSchema: { maxLength: max }
+    })
+  )
 
 export const WorkspaceFileListInput = Schema.Struct({
   workspace_id: WorkspaceId,
@@ -87,8 +90,7 @@ export type WorkspaceFileReadResult = typeof WorkspaceFileReadResult.Type
 export const WorkspaceFileWriteInput = Schema.Struct({
   workspace_id: WorkspaceId,
   path: WorkspacePath,
-  text: Schema.String.pipe(
-    utf8Bytes(WORKSPACE_FILE_MAX_BYTES, "one write"),
+  text: utf8Text(WORKSPACE_FILE_MAX_BYTES, "one write").pipe(
     Schema.annotations({ description: "The file's whole new content, as UTF-8 text. Parent directories are created." })
   )
 })
@@ -104,9 +106,8 @@ export type WorkspaceFileWriteResult = typeof WorkspaceFileWriteResult.Type
 
 export const WorkspacePatchApplyInput = Schema.Struct({
   workspace_id: WorkspaceId,
-  patch: Schema.String.pipe(
+  patch: utf8Text(WORKSPACE_PATCH_MAX_BYTES, "one patch").pipe(
     Schema.minLength(1),
-    utf8Bytes(WORKSPACE_PATCH_MAX_BYTES, "one patch"),
     Schema.annotations({
       description: "A unified diff (git diff or diff -u): paths relative to /workspace (a/ and b/ prefixes dropped) or " +
         "absolute under it; files added, modified or deleted. Every hunk must match exactly (no fuzz): on any " +

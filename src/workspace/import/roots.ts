@@ -53,6 +53,58 @@ export const rootProblem = (root: string): string | undefined => {
   }
 }
 
+/** The checks a tool caller's host path goes through, and how a refusal reads. */
+const rootsCheck = (field: string, path: string, bounds: ImportBounds, verb: string) => {
+  const refuse = (why: string) =>
+    new InvalidInput({
+      detail: `${field}: ${JSON.stringify(path)} ${why}; ${
+        bounds.roots.length > 0
+          ? `a caller may ${verb} ${bounds.roots.join(", ")}`
+          : "no import roots are set"
+      } (the operator sets them with PYRO_IMPORT_ROOTS)`
+    })
+  // Each directory as given and as its real path: a caller may name a path either way.
+  const both = (dirs: ReadonlyArray<string>) => [...new Set(dirs.flatMap((d) => [Path.resolve(d), real(d)]))]
+  const roots = both(bounds.roots)
+  const forbidden = both(bounds.forbidden)
+  const problem = (p: string) =>
+    !roots.some((r) => within(p, r))
+      ? "outside"
+      : forbidden.some((f) => within(p, f) || within(f, p))
+      ? "pyro's own"
+      : undefined
+  return { PYRO_OWN: "is or holds pyro's own state or cache directory", problem, refuse }
+}
+
+/**
+ * Where an export may write, for the caller in progress: anywhere for the
+ * operator; for a tool caller, inside the same roots imports come from (by
+ * name, and by the real path of its directory, so a link cannot lead out),
+ * never pyro's own directories. The output itself need not exist.
+ */
+export const exportPathFor = (path: string, bounds: ImportBounds) =>
+  Effect.gen(function*() {
+    const named = Path.resolve(path)
+    const caller = yield* Caller
+    if (caller.kind === "operator") return named
+    const { PYRO_OWN, problem, refuse } = rootsCheck("output_path", path, bounds, "write only into")
+    const byName = problem(named)
+    if (byName) return yield* refuse(byName === "outside" ? "is outside the directories this server may write into" : PYRO_OWN)
+    if (Path.basename(named) === "" || named === Path.parse(named).root) return yield* refuse("names no file")
+    let parent: string
+    try {
+      parent = Fs.realpathSync(Path.dirname(named))
+    } catch {
+      return named // no such directory: the export reports it, and it is inside a root by name
+    }
+    const resolved = Path.join(parent, Path.basename(named))
+    const byTarget = problem(resolved)
+    if (byTarget) {
+      return yield* refuse(byTarget === "outside" ? `leads outside the roots through a link (to ${resolved})` : PYRO_OWN)
+    }
+    return resolved
+  })
+
 /**
  * The path to import from, for the caller in progress: as given for the
  * operator; for a tool caller, its real path once proved inside a root and
@@ -63,25 +115,7 @@ export const importPathFor = (field: "seed_path" | "source_path", path: string, 
   Effect.gen(function*() {
     const caller = yield* Caller
     if (caller.kind === "operator") return path
-    const refuse = (why: string) =>
-      new InvalidInput({
-        detail: `${field}: ${JSON.stringify(path)} ${why}; ${
-          bounds.roots.length > 0
-            ? `a caller may import only from ${bounds.roots.join(", ")}`
-            : "no import roots are set"
-        } (the operator sets them with PYRO_IMPORT_ROOTS)`
-      })
-    // Each directory as given and as its real path: a caller may name a path either way.
-    const both = (dirs: ReadonlyArray<string>) => [...new Set(dirs.flatMap((d) => [Path.resolve(d), real(d)]))]
-    const roots = both(bounds.roots)
-    const forbidden = both(bounds.forbidden)
-    const problem = (p: string) =>
-      !roots.some((r) => within(p, r))
-        ? "outside"
-        : forbidden.some((f) => within(p, f) || within(f, p))
-        ? "pyro's own"
-        : undefined
-    const PYRO_OWN = "is or holds pyro's own state or cache directory"
+    const { PYRO_OWN, problem, refuse } = rootsCheck(field, path, bounds, "import only from")
     const named = Path.resolve(path)
     const byName = problem(named)
     if (byName) return yield* refuse(byName === "outside" ? "is outside the directories this server may import from" : PYRO_OWN)

@@ -1,0 +1,110 @@
+/**
+ * workspace_export (a file or directory under /workspace onto the host) and
+ * workspace_diff (/workspace against its baseline), both from the guest's
+ * tar of the path, which the host reads through the archive policy: the
+ * guest is untrusted here.
+ */
+import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import { RefusedEntry, SourceError } from "../../archive/errors.js"
+import { tarFileBytes } from "../../archive/tarFile.js"
+import { WorkspaceFileError } from "../../contract/errors.js"
+import type { WorkspaceDiffResult, WorkspaceExportInput } from "../../contract/workspace/export.js"
+import { WORKSPACE_ROOT } from "../../contract/workspace/paths.js"
+import { Caller } from "../../services/Caller.js"
+import { PyroConfig } from "../../services/PyroConfig.js"
+import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { diffTrees } from "../diff.js"
+import { checkOutputPath, type ExportTarget, writeExport } from "../export.js"
+import { guestTar } from "../guestFs.js"
+import { exportPathFor } from "../import/roots.js"
+import { BASELINE_LIMITS } from "../store.js"
+
+export const exportWorkspace = (input: WorkspaceExportInput) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    // The host path is checked before the guest is asked for anything.
+    const outputPath = yield* exportPathFor(input.output_path, {
+      roots: config.importRoots,
+      forbidden: [config.stateDir, config.cacheDir]
+    })
+    const target: ExportTarget = {
+      workspaceId: input.workspace_id,
+      path: input.path,
+      outputPath,
+      format: input.format,
+      overwrite: input.overwrite
+    }
+    yield* checkOutputPath(target)
+    const ws = yield* WorkspaceManager
+    return yield* ws.withGuest(input.workspace_id, ({ connection, record }) =>
+      Effect.map(writeExport(guestTar(connection, record.id, input.path), target), (outcome) => ({
+        workspace_id: record.id,
+        workspace_path: input.path,
+        output_path: outputPath,
+        format: input.format,
+        artifact_type: outcome.artifactType,
+        entry_count: outcome.entryCount,
+        bytes_written: outcome.bytesWritten,
+        neutralised: outcome.neutralised,
+        execution_mode: record.execution_mode
+      })))
+  })
+
+/** At most `max` bytes of `patch`, cut at a line's end. */
+const cutPatch = (patch: string, max: number) => {
+  if (Buffer.byteLength(patch) <= max) return { patch, truncated: false }
+  const head = Buffer.from(patch).subarray(0, max).toString("utf8")
+  return { patch: head.slice(0, head.lastIndexOf("\n") + 1), truncated: true }
+}
+
+export const diffWorkspace = (workspaceId: string) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    const caller = yield* Caller
+    const ws = yield* WorkspaceManager
+    return yield* ws.withGuest(workspaceId, ({ connection, paths, record }) =>
+      Effect.gen(function*() {
+        const problem = (detail: string) =>
+          new WorkspaceFileError({ workspaceId, operation: "diff", path: WORKSPACE_ROOT, problem: "failed", detail })
+        if (!Fs.existsSync(paths.baseline)) {
+          const why = Fs.existsSync(paths.baselineMissing)
+            ? Fs.readFileSync(paths.baselineMissing, "utf8")
+            : "it was created by an older pyro"
+          return yield* problem(`this workspace has no baseline to compare with: ${why}`)
+        }
+        const diff = yield* diffTrees(
+          () => tarFileBytes(paths.baseline, false),
+          guestTar(connection, record.id, WORKSPACE_ROOT),
+          BASELINE_LIMITS
+        ).pipe(
+          Effect.mapError((e) =>
+            e instanceof RefusedEntry
+              ? problem(`the workspace holds an entry that cannot be compared: ${e.message}`)
+              : e instanceof SourceError
+              ? problem(e.message)
+              : e
+          )
+        )
+        // A model gets the patch to the operator's budget; the operator gets what the host holds for any output.
+        const max = caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes
+        const { patch, truncated } = cutPatch(diff.patch, max)
+        const count = (change: string) => diff.entries.filter((e) => e.change === change).length
+        return {
+          workspace_id: record.id,
+          changed: diff.entries.length > 0,
+          summary: {
+            total: diff.entries.length,
+            added: count("added"),
+            modified: count("modified"),
+            deleted: count("deleted"),
+            type_changed: count("type_changed"),
+            binary: diff.entries.filter((e) => e.binary).length
+          },
+          entries: diff.entries,
+          patch,
+          patch_truncated: truncated,
+          execution_mode: record.execution_mode
+        } satisfies WorkspaceDiffResult
+      }))
+  })
