@@ -47,12 +47,13 @@ export interface ExportOutcome {
 /** A control character in a name would reach terminals and scripts on the host as it is. */
 const CONTROL = /[\u0000-\u001f\u007f]/
 
+/** The export's error; an entry is named by its path in the guest (tar names are relative to the exported path's parent). */
 const failed = (target: ExportTarget, detail: string, entry?: string) =>
   new WorkspaceExportFailed({
     workspaceId: target.workspaceId,
     path: target.path,
     detail,
-    ...(entry !== undefined ? { entry } : {})
+    ...(entry !== undefined ? { entry: Path.posix.join(Path.posix.dirname(target.path), entry) } : {})
   })
 
 const attempt = <A>(target: ExportTarget, what: string, f: () => A) =>

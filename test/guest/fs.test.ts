@@ -241,6 +241,24 @@ describe("guest fs.c", () => {
     })
   })
 
+  describe("delete", () => {
+    it("removes a file, or a link itself (never what it names), and refuses a directory or a way out", () => {
+      const { outside, root } = fresh("workspace")
+      Fs.writeFileSync(Path.join(root, "f"), "x")
+      Fs.symlinkSync(Path.join(outside, "secret"), Path.join(root, "link"))
+      Fs.mkdirSync(Path.join(root, "d"))
+      Fs.symlinkSync(outside, Path.join(root, "out"))
+      expect(run(root, ["delete", `${root}/f`])).toMatchObject({ status: 0, stderr: "" })
+      expect(run(root, ["delete", `${root}/link`]).status).toBe(0)
+      expect(Fs.readFileSync(Path.join(outside, "secret"), "utf8")).toBe("secret\n")
+      expect(run(root, ["delete", `${root}/d`])).toMatchObject({ status: 5, stderr: `fs: delete: ${root}/d: is a directory\n` })
+      expect(run(root, ["delete", `${root}/out/secret`]).status).toBe(4)
+      expect(run(root, ["delete", `${root}/missing`]).status).toBe(3)
+      expect(Fs.readdirSync(outside)).toEqual(["secret"])
+      expect(Fs.readdirSync(root).sort()).toEqual(["d", "out"])
+    })
+  })
+
   describe("tar", () => {
     const longDir = "d".repeat(120)
     const longFile = `${"n".repeat(140)}.txt`

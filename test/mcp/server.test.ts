@@ -73,6 +73,12 @@ describe("pyro mcp serve", () => {
       "workspace_exec",
       "workspace_status",
       "workspace_logs",
+      "workspace_file_list",
+      "workspace_file_read",
+      "workspace_file_write",
+      "workspace_patch_apply",
+      "workspace_export",
+      "workspace_diff",
       "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!

@@ -116,7 +116,7 @@ describe("export onto the host", () => {
         const error = Exit.isFailure(exit)
           ? Option.getOrUndefined(Cause.failureOption(exit.cause)) as { entry?: string; message: string } | undefined
           : undefined
-        expect(error?.entry).toBe(entryName)
+        expect(error?.entry).toBe(Path.posix.join("/workspace", entryName))
         expect(error?.message).toContain(reason)
         expect(Fs.existsSync(t.outputPath)).toBe(false)
         expect(leftovers()).toEqual([])

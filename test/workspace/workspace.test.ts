@@ -193,6 +193,35 @@ describe("workspaces", () => {
     expect(sequences).toEqual(expect.arrayContaining([a["sequence"], b["sequence"]]))
   })
 
+  it("answers status, logs and file reads from other processes while a command runs, and a client that dies ends only its own commands", async () => {
+    // Process A: a command that keeps writing a heartbeat until it is killed.
+    const a = spawn(process.execPath, [
+      pyroBin, "workspace", "exec", id, "--timeout-seconds", "120", "--", "sh", "-c",
+      "while true; do date +%s%N > heartbeat; sleep 0.2; done"
+    ], { env: { ...process.env, PYRO_STATE_DIR: stateDir }, stdio: "ignore" })
+    const aExited = new Promise((r) => a.on("exit", r))
+    let aRunning = true
+    void aExited.then(() => (aRunning = false))
+    const beat = async () => (await json("workspace", "file", "read", id, "heartbeat").catch(() => ({ content: "" })))["content"]
+    for (let i = 0; i < 100 && (await beat()) === ""; i++) await new Promise((r) => setTimeout(r, 200))
+    // Process B: a command of its own, running beside A's.
+    const b = json("workspace", "exec", id, "--", "sh", "-c", "sleep 3; echo b done")
+    expect((await json("workspace", "status", id))["state"]).toBe("started")
+    expect((await json("workspace", "logs", id))["workspace_id"]).toBe(id)
+    const first = await beat()
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(await beat()).not.toBe(first)
+    expect(aRunning).toBe(true)
+    // A dies without a word: its command goes with it; B's carries on and finishes.
+    a.kill("SIGKILL")
+    await aExited
+    await new Promise((r) => setTimeout(r, 1500))
+    const stopped = await beat()
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(await beat()).toBe(stopped)
+    expect(await b).toMatchObject({ exit_code: 0, stdout: "b done\n" })
+  })
+
   it("boots the workspace again with its files after its VM died", async () => {
     for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
     await new Promise((r) => setTimeout(r, 200))
