@@ -101,8 +101,10 @@ export const make = Effect.gen(function*() {
   })
 
   /**
-   * Operations on one workspace run one at a time, across processes. Inside,
-   * `liveRecord`; a workspace found expired there is reaped once the lock is let go.
+   * The workspace's lock, across processes, for the short steps that change its
+   * record (booting its VM, numbering and journaling a command, create, delete),
+   * never across a command. Inside, `liveRecord`; a workspace found expired there
+   * is reaped once the lock is let go.
    */
   const locked = <A, E, R>(
     id: string,

@@ -8,7 +8,8 @@ export const workspaceExec = operation({
   tool: "workspace_exec",
   sdkMethod: "execWorkspace",
   description: "Run a command in a workspace, in /workspace, and return stdout, stderr, exit_code and its sequence number. " +
-    "Files persist for later commands; commands on one workspace run one at a time. " +
+    "Files persist for later commands. Several commands may run at once (from this client or others), each with " +
+    "its own sequence, numbered in the order they started. " +
     "A command still running after timeout_seconds is killed and reports exit_code 124.",
   input: WorkspaceExecInput,
   output: WorkspaceExecResult,
