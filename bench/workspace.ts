@@ -1,10 +1,12 @@
 /**
- * bench/workspace: in one run, on one workspace VM,
- *  - `workspace exec true` round trip (p50 of 50) against a raw ping round
- *    trip over the same channel (what any exec must at least cost);
+ * bench/workspace: in one run, on one workspace VM, each against the same
+ * bytes or round trip over the same leased channel, with nothing else on it:
+ *  - `workspace exec true` round trip (p50) against a raw ping round trip;
  *  - sync push throughput of a 100 MB tree against raw channel throughput
- *    (100 MB streamed into `cat > /dev/null` over the same connection type).
- * Prints both ratios.
+ *    (100 MB streamed into `cat > /dev/null`);
+ *  - a 1 MiB workspace_file_write and workspace_file_read (p50) against 1 MiB
+ *    streamed into `cat > /dev/null` and out of `head -c`.
+ * Prints each figure, its ratio, and one summary line for scripts.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -12,88 +14,111 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { WorkspaceCreateInput, WorkspaceExecInput, WorkspaceSyncPushInput } from "../src/contract/workspace.js"
+import { WorkspaceFileReadInput, WorkspaceFileWriteInput } from "../src/contract/workspace/files.js"
 import { servicesLayer } from "../src/layers/App.js"
 import { layerWith } from "../src/layers/PyroConfigLive.js"
+import { Caller, OPERATOR } from "../src/services/Caller.js"
 import { ProgressSilent } from "../src/services/Progress.js"
-import { Vmm } from "../src/services/Vmm.js"
 import { WorkspaceManager } from "../src/services/WorkspaceManager.js"
 import { runCommand } from "../src/vm/execCommand.js"
-import { workspacePaths } from "../src/workspace/store.js"
+import type { GuestConnection } from "../src/vm/protocol/mux.js"
+import { readFile, writeFile } from "../src/workspace/ops/files.js"
 import { benchDir, iterations, median, runBench } from "./support.js"
 
 const TREE_MB = 100
+const MIB = 1024 * 1024
 
-const program = (stateDir: string) => Effect.scoped(Effect.gen(function*() {
-  const n = iterations(50)
-  const workspaces = yield* WorkspaceManager
-  const vmm = yield* Vmm
-  const ws = yield* workspaces.create(Schema.decodeUnknownSync(WorkspaceCreateInput)({ environment: "tiny", mem_mib: 512 }))
-  const socket = workspacePaths(stateDir, ws.workspace_id).channelSocket
-  yield* Effect.gen(function*() {
-    // Round trips. One warm-up of each first.
-    const ping = new Uint8Array(8)
-    const pingMs = yield* Effect.scoped(Effect.gen(function*() {
-      const conn = yield* vmm.connect(socket, 15_000)
-      yield* conn.ping(ping)
-      const times: Array<number> = []
-      for (let i = 0; i < n; i++) {
-        const t = performance.now()
-        yield* conn.ping(ping)
-        times.push(performance.now() - t)
-      }
-      return times
-    }))
-    const execInput = Schema.decodeUnknownSync(WorkspaceExecInput)({ workspace_id: ws.workspace_id, command: ["true"] })
-    yield* workspaces.exec(execInput)
-    const execMs: Array<number> = []
+/** p50 of `n` runs of `effect` in ms, after one warm-up. */
+const p50 = <E, R>(n: number, effect: Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    yield* effect
+    const times: Array<number> = []
     for (let i = 0; i < n; i++) {
       const t = performance.now()
-      yield* workspaces.exec(execInput)
-      execMs.push(performance.now() - t)
+      yield* effect
+      times.push(performance.now() - t)
     }
+    return median(times)
+  })
 
-    // Throughput.
+const rawCommand = (connection: GuestConnection, command: ReadonlyArray<string>, stdin?: Stream.Stream<Uint8Array>) =>
+  Effect.flatMap(
+    runCommand(connection, {
+      command: command as [string, ...Array<string>],
+      cwd: "/",
+      timeoutSeconds: 600,
+      maxOutputBytes: 2 * MIB,
+      ...(stdin ? { stdin } : {})
+    }),
+    (r) => (r.exitCode === 0 ? Effect.void : Effect.dieMessage(`raw ${command.join(" ")} failed`))
+  )
+
+const program = Effect.scoped(Effect.gen(function*() {
+  const n = iterations(30)
+  const workspaces = yield* WorkspaceManager
+  const ws = yield* workspaces.create(Schema.decodeUnknownSync(WorkspaceCreateInput)({ environment: "tiny", mem_mib: 512 }))
+  const id = ws.workspace_id
+  yield* Effect.gen(function*() {
     const tree = yield* benchDir("tree")
-    const mb = Buffer.alloc(1024 * 1024)
+    const mb = Buffer.alloc(MIB)
     for (let i = 0; i < TREE_MB; i++) {
       mb.fill(i)
       Fs.writeFileSync(Path.join(tree, `f${i}.bin`), mb)
     }
-    const rawSeconds = yield* Effect.scoped(Effect.gen(function*() {
-      const conn = yield* vmm.connect(socket, 15_000)
-      const chunk = new Uint8Array(256 * 1024)
-      const t = performance.now()
-      const r = yield* runCommand(conn, {
-        command: ["sh", "-c", "cat > /dev/null"],
-        cwd: "/",
-        timeoutSeconds: 600,
-        maxOutputBytes: 4096,
-        stdin: Stream.fromIterable(Array.from({ length: TREE_MB * 4 }, () => chunk))
-      })
-      if (r.exitCode !== 0) throw new Error("raw stream failed")
-      return (performance.now() - t) / 1000
-    }))
-    const t = performance.now()
-    yield* workspaces.syncPush(
-      Schema.decodeUnknownSync(WorkspaceSyncPushInput)({ workspace_id: ws.workspace_id, source_path: tree, dest: "/workspace/tree" })
-    )
-    const syncSeconds = (performance.now() - t) / 1000
+    const chunk = new Uint8Array(256 * 1024)
+    const oneMib = "x".repeat(MIB - 1) + "\n"
 
-    const rawPing = median(pingMs)
-    const exec = median(execMs)
-    const rawTput = TREE_MB / rawSeconds
-    const syncTput = TREE_MB / syncSeconds
-    console.log(`bench/workspace (${n} round trips each; ${TREE_MB} MB tree)`)
-    console.log(`  raw channel ping round trip        p50 ${rawPing.toFixed(2)} ms`)
-    console.log(`  workspace exec true round trip     p50 ${exec.toFixed(2)} ms`)
-    console.log(`  ratio exec/ping = ${(exec / rawPing).toFixed(1)}`)
-    console.log(`  raw channel stream into cat        ${rawTput.toFixed(1)} MB/s`)
-    console.log(`  workspace sync push (100 files)    ${syncTput.toFixed(1)} MB/s`)
-    console.log(`  ratio sync/raw throughput = ${(syncTput / rawTput).toFixed(2)}`)
-  }).pipe(Effect.ensuring(workspaces.remove(ws.workspace_id)))
+    // The raw figures, over the connection this process's workspace calls use.
+    const raw = yield* workspaces.withGuest(id, ({ connection }) =>
+      Effect.gen(function*() {
+        const ping = yield* p50(n, connection.ping(new Uint8Array(8)))
+        const execTrue = yield* p50(n, rawCommand(connection, ["true"]))
+        const sync = yield* p50(n, Effect.ignore(connection.sync))
+        const t = performance.now()
+        yield* rawCommand(connection, ["sh", "-c", "cat > /dev/null"], Stream.fromIterable(Array.from({ length: TREE_MB * 4 }, () => chunk)))
+        const streamSeconds = (performance.now() - t) / 1000
+        const in1 = yield* p50(n, rawCommand(connection, ["sh", "-c", "cat > /dev/null"], Stream.make(new TextEncoder().encode(oneMib))))
+        const out1 = yield* p50(n, rawCommand(connection, ["head", "-c", String(MIB), "/dev/zero"]))
+        return { ping, execTrue, sync, tput: TREE_MB / streamSeconds, in1, out1 }
+      }))
+
+    const execInput = Schema.decodeUnknownSync(WorkspaceExecInput)({ workspace_id: id, command: ["true"] })
+    const exec = yield* p50(n, workspaces.exec(execInput))
+    const t = performance.now()
+    yield* workspaces.syncPush(Schema.decodeUnknownSync(WorkspaceSyncPushInput)({ workspace_id: id, source_path: tree, dest: "/workspace/tree" }))
+    const syncTput = TREE_MB / ((performance.now() - t) / 1000)
+    const write = yield* p50(n, writeFile(Schema.decodeUnknownSync(WorkspaceFileWriteInput)({ workspace_id: id, path: "big.txt", text: oneMib })))
+    const read = yield* p50(n, readFile(Schema.decodeUnknownSync(WorkspaceFileReadInput)({ workspace_id: id, path: "big.txt", max_bytes: MIB })))
+
+    const ratios = {
+      exec_ping: exec / raw.ping,
+      sync_raw: syncTput / raw.tput,
+      write_raw: write / raw.in1,
+      read_raw: read / raw.out1
+    }
+    console.log(`bench/workspace (${n} runs each after a warm-up; ${TREE_MB} MB tree; 1 MiB files)`)
+    console.log(`  raw channel ping round trip          p50 ${raw.ping.toFixed(2)} ms`)
+    console.log(`  raw exec true (no journal, no sync)  p50 ${raw.execTrue.toFixed(2)} ms`)
+    console.log(`  raw SYNC (the guest's sync())        p50 ${raw.sync.toFixed(2)} ms`)
+    console.log(`  workspace exec true round trip       p50 ${exec.toFixed(2)} ms   ratio ${ratios.exec_ping.toFixed(1)} (goal <= 3)`)
+    console.log(`  raw channel stream into cat          ${raw.tput.toFixed(1)} MB/s`)
+    console.log(`  workspace sync push (100 files)      ${syncTput.toFixed(1)} MB/s   ratio ${ratios.sync_raw.toFixed(2)} (goal >= 0.7)`)
+    console.log(`  raw 1 MiB into cat > /dev/null       p50 ${raw.in1.toFixed(1)} ms`)
+    console.log(`  workspace_file_write 1 MiB           p50 ${write.toFixed(1)} ms   ratio ${ratios.write_raw.toFixed(2)} (goal <= 2)`)
+    console.log(`  raw 1 MiB out of head -c             p50 ${raw.out1.toFixed(1)} ms`)
+    console.log(`  workspace_file_read 1 MiB            p50 ${read.toFixed(1)} ms   ratio ${ratios.read_raw.toFixed(2)} (goal <= 2)`)
+    console.log(
+      `workspace: exec_ping=${ratios.exec_ping.toFixed(2)} sync_raw=${ratios.sync_raw.toFixed(2)} ` +
+        `write_raw=${ratios.write_raw.toFixed(2)} read_raw=${ratios.read_raw.toFixed(2)}`
+    )
+  }).pipe(Effect.ensuring(workspaces.remove(id)))
 }))
 
 runBench(Effect.scoped(Effect.gen(function*() {
   const stateDir = yield* benchDir("workspace")
-  yield* program(stateDir).pipe(Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent)))
+  // The operator's benchmark: its host paths are its own.
+  yield* program.pipe(
+    Effect.provideService(Caller, OPERATOR),
+    Effect.provide(servicesLayer(layerWith({ stateDir }), ProgressSilent))
+  )
 })))

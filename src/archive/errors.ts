@@ -7,11 +7,9 @@
  */
 import * as Data from "effect/Data"
 
-/** Entry names come from untrusted sources: quoted, control characters escaped, bounded. */
-export const quoteEntryName = (name: string) => {
-  const quoted = JSON.stringify(name)
-  return quoted.length > 300 ? `${quoted.slice(0, 297)}..."` : quoted
-}
+import { quoteEntryName } from "../contract/errors.js"
+
+export { quoteEntryName }
 
 /** Malformed, truncated or unsupported tar data. `archive` names the archive (a path, a layer digest). */
 export class InvalidTar extends Data.TaggedError("InvalidTar")<{

@@ -1,50 +1,155 @@
 /**
- * The failures every public form (CLI, MCP, SDK) can report, as one tagged
- * union, and the stable `code` each is known by outside.
+ * Every failure a public form (CLI, MCP, SDK) can report, declared here as a
+ * Schema.TaggedError (so its fields are a schema too), as one tagged union,
+ * with the stable `code` each is known by outside. The layers below raise
+ * these; nothing here imports from them.
  */
-import * as Data from "effect/Data"
 import * as Schema from "effect/Schema"
-import type { EnvironmentBuildFailed, EnvironmentNotFound, EnvironmentNotInstalled } from "../services/EnvironmentStore.js"
-import type { KernelError } from "../services/KernelStore.js"
-import type { BootError, GuestChannelError } from "../vm/errors.js"
-import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
+
+/** Entry names come from untrusted sources: quoted, control characters escaped, bounded. */
+export const quoteEntryName = (name: string) => {
+  const quoted = JSON.stringify(name)
+  return quoted.length > 300 ? `${quoted.slice(0, 297)}..."` : quoted
+}
 
 /** Arguments that do not match an operation's input schema: one `field: problem` per issue. */
-export class InvalidInput extends Data.TaggedError("InvalidInput")<{ readonly detail: string }> {
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", { detail: Schema.String }) {
   override get message() {
     return this.detail
   }
 }
 
-export class VmNotFound extends Data.TaggedError("VmNotFound")<{ readonly vmId: string }> {
+export class VmNotFound extends Schema.TaggedError<VmNotFound>()("VmNotFound", { vmId: Schema.String }) {
   override get message() {
     return `no VM with vm_id ${this.vmId} (it may have been deleted, run its one vm_exec, or expired; vm_create makes a new one)`
   }
 }
 
-export class VmLimitReached extends Data.TaggedError("VmLimitReached")<{
-  readonly limit: number
-  readonly active: number
-}> {
+export class VmLimitReached extends Schema.TaggedError<VmLimitReached>()("VmLimitReached", {
+  limit: Schema.Number,
+  active: Schema.Number
+}) {
   override get message() {
     return `too many active VMs: ${this.active} of ${this.limit} allowed; delete a VM or workspace (vm_delete, workspace_delete) or raise PYRO_MAX_ACTIVE_VMS`
   }
 }
 
-export class WorkspaceNotFound extends Data.TaggedError("WorkspaceNotFound")<{ readonly workspaceId: string }> {
+export class WorkspaceNotFound extends Schema.TaggedError<WorkspaceNotFound>()("WorkspaceNotFound", {
+  workspaceId: Schema.String
+}) {
   override get message() {
     return `no workspace with workspace_id ${this.workspaceId} (it may have been deleted or expired; workspace_create makes a new one)`
   }
 }
 
 /** The guest could not unpack an import (disk full, a file in the way). */
-export class WorkspaceImportFailed extends Data.TaggedError("WorkspaceImportFailed")<{
-  readonly workspaceId: string
-  readonly dest: string
-  readonly detail: string
-}> {
+export class WorkspaceImportFailed extends Schema.TaggedError<WorkspaceImportFailed>()("WorkspaceImportFailed", {
+  workspaceId: Schema.String,
+  dest: Schema.String,
+  detail: Schema.String
+}) {
   override get message() {
     return `could not import into ${this.dest} in workspace ${this.workspaceId}: ${this.detail}`
+  }
+}
+
+/** An import source entry the import rules refuse. */
+export class UnsafeImportEntry extends Schema.TaggedError<UnsafeImportEntry>()("UnsafeImportEntry", {
+  /** The host path of the directory or archive being imported. */
+  source: Schema.String,
+  /** The entry's name as the source gives it (not normalised). */
+  entry: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `refusing to import ${this.source}: entry ${quoteEntryName(this.entry)} ${this.reason}`
+  }
+}
+
+/** The source cannot be imported at all: missing, not a directory or tar archive, unreadable, corrupt or truncated. */
+export class ImportSourceError extends Schema.TaggedError<ImportSourceError>()("ImportSourceError", {
+  source: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot import ${this.source}: ${this.detail}`
+  }
+}
+
+export class EnvironmentNotFound extends Schema.TaggedError<EnvironmentNotFound>()("EnvironmentNotFound", {
+  name: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `unknown environment "${this.name}"; known environments: ${this.known.join(", ")} ` +
+      `(or oci://HOST/REPO:TAG for a container image)`
+  }
+}
+
+export class EnvironmentNotInstalled extends Schema.TaggedError<EnvironmentNotInstalled>()("EnvironmentNotInstalled", {
+  name: Schema.String
+}) {
+  override get message() {
+    return `environment ${this.name} is not installed; run: pyro env pull ${this.name}`
+  }
+}
+
+export class EnvironmentBuildFailed extends Schema.TaggedError<EnvironmentBuildFailed>()("EnvironmentBuildFailed", {
+  name: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot install environment ${this.name}: ${this.detail}`
+  }
+}
+
+export const KernelFailure = Schema.Literal("Kernel", "Modules", "Agent", "Initramfs")
+export type KernelFailure = typeof KernelFailure.Type
+
+/** The kernel, its modules, the guest agent or the initramfs could not be fetched or built. */
+export class KernelError extends Schema.TaggedError<KernelError>()("KernelError", {
+  reason: KernelFailure,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.reason.toLowerCase()} unavailable: ${this.detail}`
+  }
+}
+
+export const BootStage = Schema.Literal("Prepare", "Spawn", "Kernel", "AgentHandshake", "Timeout", "Attach", "Restore", "Template")
+export type BootStage = typeof BootStage.Type
+
+/** A guest that did not boot; the stage, and the tails of QEMU's stderr and the console. */
+export class BootError extends Schema.TaggedError<BootError>()("BootError", {
+  stage: BootStage,
+  detail: Schema.String,
+  /** Last lines QEMU wrote on stderr. */
+  vmmStderr: Schema.optional(Schema.String),
+  /** Last lines of the guest console (kernel and agent messages). */
+  console: Schema.optional(Schema.String),
+  /** How QEMU ended, when the boot failed because it did. */
+  vmmExit: Schema.optional(Schema.Struct({ code: Schema.NullOr(Schema.Number), signal: Schema.NullOr(Schema.String) }))
+}) {
+  override get message() {
+    const tails = [
+      this.vmmStderr ? `\n--- qemu stderr ---\n${this.vmmStderr.trimEnd()}` : "",
+      this.console ? `\n--- guest console ---\n${this.console.trimEnd()}` : ""
+    ].join("")
+    return `VM boot failed (${this.stage}): ${this.detail}${tails}`
+  }
+}
+
+/** Busy: every host channel of the VM is leased by another process (src/workspace/channels.ts). */
+export const ChannelFailure = Schema.Literal("Closed", "Protocol", "Transport", "Unresponsive", "Busy")
+export type ChannelFailure = typeof ChannelFailure.Type
+
+/** The guest channel is unusable: closed, broken by a malformed frame, silent, or all taken. */
+export class GuestChannelError extends Schema.TaggedError<GuestChannelError>()("GuestChannelError", {
+  reason: ChannelFailure,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `guest channel ${this.reason.toLowerCase()}: ${this.detail}`
   }
 }
 

@@ -4,7 +4,7 @@
  * carries no kernel and no agent (both come from the initramfs at boot).
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
+import type { EnvironmentBuildFailed, EnvironmentNotFound, EnvironmentNotInstalled } from "../contract/errors.js"
 import type * as Effect from "effect/Effect"
 import type { EnvironmentManifest } from "../environment/manifest.js"
 
@@ -64,32 +64,7 @@ export interface PushResult {
   readonly duration_ms: number
 }
 
-export class EnvironmentNotFound extends Data.TaggedError("EnvironmentNotFound")<{
-  readonly name: string
-  readonly known: ReadonlyArray<string>
-}> {
-  override get message() {
-    return `unknown environment "${this.name}"; known environments: ${this.known.join(", ")} ` +
-      `(or oci://HOST/REPO:TAG for a container image)`
-  }
-}
-
-export class EnvironmentNotInstalled extends Data.TaggedError("EnvironmentNotInstalled")<{
-  readonly name: string
-}> {
-  override get message() {
-    return `environment ${this.name} is not installed; run: pyro env pull ${this.name}`
-  }
-}
-
-export class EnvironmentBuildFailed extends Data.TaggedError("EnvironmentBuildFailed")<{
-  readonly name: string
-  readonly detail: string
-}> {
-  override get message() {
-    return `cannot install environment ${this.name}: ${this.detail}`
-  }
-}
+export { EnvironmentBuildFailed, EnvironmentNotFound, EnvironmentNotInstalled } from "../contract/errors.js"
 
 export type EnvironmentError = EnvironmentNotFound | EnvironmentBuildFailed
 

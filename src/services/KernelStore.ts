@@ -1,6 +1,6 @@
 /** The kernel and initramfs every VM boots: obtained, built and cached once. */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
+import type { KernelError } from "../contract/errors.js"
 import type * as Effect from "effect/Effect"
 
 export interface BootAssets {
@@ -20,16 +20,7 @@ export interface KernelCacheStatus {
   readonly initrd: { readonly present: boolean; readonly path?: string }
 }
 
-export type KernelFailure = "Kernel" | "Modules" | "Agent" | "Initramfs"
-
-export class KernelError extends Data.TaggedError("KernelError")<{
-  readonly reason: KernelFailure
-  readonly detail: string
-}> {
-  override get message() {
-    return `${this.reason.toLowerCase()} unavailable: ${this.detail}`
-  }
-}
+export { KernelError, type KernelFailure } from "../contract/errors.js"
 
 export class KernelStore extends Context.Tag("pyro/KernelStore")<KernelStore, {
   /** Everything needed to boot, fetching and building what is missing. */
