@@ -98,18 +98,13 @@ export interface Operation<I = any, O = any, M extends string = string> {
  * against each other here, and the SDK method's name and input type are kept
  * for the facade's method types.
  */
-export const operation = <I, II, O, OI, const M extends string, const S extends string = never>(o: {
-  readonly tool: string
-  readonly sdkMethod: M
-  readonly description: string
-  readonly input: Schema.Schema<I, II>
-  readonly output: Schema.Schema<O, OI>
-  readonly annotations: ToolAnnotations
-  readonly carriesOutput?: true
-  readonly sdkShorthand?: S
-  readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, OperationServices>
-  readonly cli?: CliSpec<O>
-}): Operation<I, O, M> & { readonly input: Schema.Schema<I, II>; readonly sdkShorthand?: S } => o
+export const operation = <I, II, O, OI, const M extends string, const S extends string = never>(
+  o: Omit<Operation<I, O, M>, "input" | "output" | "sdkShorthand"> & {
+    readonly input: Schema.Schema<I, II>
+    readonly output: Schema.Schema<O, OI>
+    readonly sdkShorthand?: S
+  }
+): Operation<I, O, M> & { readonly input: Schema.Schema<I, II>; readonly sdkShorthand?: S } => o
 
 export const hints = (
   title: string,

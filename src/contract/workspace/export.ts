@@ -1,9 +1,8 @@
 /** workspace_export and workspace_diff (the original's 2.6.0 names and result fields). */
 import * as Schema from "effect/Schema"
-import { ExecutionMode } from "../common.js"
 import { withDefault } from "../vm.js"
 import { WorkspaceId } from "../workspace.js"
-import { WorkspacePath } from "./paths.js"
+import { WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
 const HostOutputPath = Schema.String.pipe(
   Schema.minLength(1),
@@ -32,7 +31,7 @@ export const WorkspaceExportInput = Schema.Struct({
 export type WorkspaceExportInput = typeof WorkspaceExportInput.Type
 
 export const WorkspaceExportResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   workspace_path: Schema.String,
   output_path: Schema.String,
   format: Schema.Literal("tree", "tar"),
@@ -40,8 +39,7 @@ export const WorkspaceExportResult = Schema.Struct({
   entry_count: Schema.Int,
   bytes_written: Schema.Int,
   /** Entries exported with their setuid/setgid bits cleared. */
-  neutralised: Schema.Array(Schema.String),
-  execution_mode: ExecutionMode
+  neutralised: Schema.Array(Schema.String)
 })
 export type WorkspaceExportResult = typeof WorkspaceExportResult.Type
 
@@ -59,7 +57,7 @@ export const WorkspaceDiffEntry = Schema.Struct({
 })
 
 export const WorkspaceDiffResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   changed: Schema.Boolean,
   summary: Schema.Struct({
     total: Schema.Int,
@@ -73,7 +71,6 @@ export const WorkspaceDiffResult = Schema.Struct({
   /** A unified diff of the text changes, against the baseline taken at create (after the seed). */
   patch: Schema.String,
   /** The patch was cut to the size a result may carry; entries still list every change. */
-  patch_truncated: Schema.Boolean,
-  execution_mode: ExecutionMode
+  patch_truncated: Schema.Boolean
 })
 export type WorkspaceDiffResult = typeof WorkspaceDiffResult.Type

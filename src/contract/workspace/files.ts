@@ -1,9 +1,8 @@
 /** workspace_file_list | read | write and workspace_patch_apply (the original's 3.2.0 names and defaults). */
 import * as Schema from "effect/Schema"
-import { ExecutionMode } from "../common.js"
 import { withDefault } from "../vm.js"
 import { WorkspaceId } from "../workspace.js"
-import { WORKSPACE_ROOT, WorkspacePath } from "./paths.js"
+import { WORKSPACE_ROOT, WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
 /** workspace_file_read's default max_bytes, as the original's DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES. */
 export const DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES = 65536
@@ -47,15 +46,14 @@ export const WorkspaceFileEntry = Schema.Struct({
 export type WorkspaceFileEntry = typeof WorkspaceFileEntry.Type
 
 export const WorkspaceFileListResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   path: Schema.String,
   recursive: Schema.Boolean,
   artifact_type: ArtifactType,
   entries: Schema.Array(WorkspaceFileEntry),
   count: Schema.Int,
   /** More entries existed than one listing returns (WORKSPACE_LIST_MAX_ENTRIES). */
-  truncated: Schema.Boolean,
-  execution_mode: ExecutionMode
+  truncated: Schema.Boolean
 })
 export type WorkspaceFileListResult = typeof WorkspaceFileListResult.Type
 
@@ -75,15 +73,14 @@ export const WorkspaceFileReadInput = Schema.Struct({
 export type WorkspaceFileReadInput = typeof WorkspaceFileReadInput.Type
 
 export const WorkspaceFileReadResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   path: Schema.String,
   /** The bytes read: as text when they are UTF-8, else base64 (encoding says which). */
   content: Schema.String,
   encoding: Schema.Literal("utf-8", "base64"),
   size_bytes: Schema.Int,
   bytes_read: Schema.Int,
-  truncated: Schema.Boolean,
-  execution_mode: ExecutionMode
+  truncated: Schema.Boolean
 })
 export type WorkspaceFileReadResult = typeof WorkspaceFileReadResult.Type
 
@@ -97,10 +94,9 @@ export const WorkspaceFileWriteInput = Schema.Struct({
 export type WorkspaceFileWriteInput = typeof WorkspaceFileWriteInput.Type
 
 export const WorkspaceFileWriteResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   path: Schema.String,
-  bytes_written: Schema.Int,
-  execution_mode: ExecutionMode
+  bytes_written: Schema.Int
 })
 export type WorkspaceFileWriteResult = typeof WorkspaceFileWriteResult.Type
 
@@ -123,10 +119,9 @@ export const PatchedFile = Schema.Struct({
 })
 
 export const WorkspacePatchApplyResult = Schema.Struct({
-  workspace_id: Schema.String,
+  ...WorkspaceResultFields,
   changed: Schema.Boolean,
   files: Schema.Array(PatchedFile),
-  summary: Schema.Struct({ total: Schema.Int, added: Schema.Int, modified: Schema.Int, deleted: Schema.Int }),
-  execution_mode: ExecutionMode
+  summary: Schema.Struct({ total: Schema.Int, added: Schema.Int, modified: Schema.Int, deleted: Schema.Int })
 })
 export type WorkspacePatchApplyResult = typeof WorkspacePatchApplyResult.Type

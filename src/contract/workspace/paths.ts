@@ -6,6 +6,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { ExecutionMode } from "../common.js"
 
 export const WORKSPACE_ROOT = "/workspace"
 /** The guest's own limit on a path (PATH_MAX). */
@@ -38,3 +39,9 @@ export const WorkspacePath = Schema.transformOrFail(
     encode: ParseResult.succeed
   }
 )
+
+/** What every result about one workspace carries. */
+export const WorkspaceResultFields = {
+  workspace_id: Schema.String,
+  execution_mode: ExecutionMode
+}
