@@ -48,7 +48,9 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
       capabilities: { tools: {} },
       instructions: "pyro runs commands in Linux micro-VMs. vm_run: one command in a fresh, disposable VM. " +
         "workspace_create + workspace_exec: a persistent machine whose /workspace keeps its files between commands " +
-        "(seed it from a host directory; workspace_sync_push copies more in). Environments: vm_list_environments."
+        "(seed it from a host directory; workspace_sync_push copies more in). While commands run, workspace_file_read, " +
+        "workspace_file_write and workspace_patch_apply edit its files, workspace_diff shows what changed since create, " +
+        "and workspace_export copies results to the host. Environments: vm_list_environments."
     }
   )
 
