@@ -8,7 +8,12 @@ export * from "../contract/common.js"
 export * from "../contract/environment.js"
 export * from "../contract/errors.js"
 export * from "../contract/vm.js"
-export * from "../contract/workspace.js"
+export * from "../contract/workspace/exec.js"
+export * from "../contract/workspace/export.js"
+export * from "../contract/workspace/files.js"
+export * from "../contract/workspace/lifecycle.js"
+export * from "../contract/workspace/paths.js"
+export * from "../contract/workspace/sync.js"
 // The operations table: each public operation with its schemas and handler.
 export * from "../api/index.js"
 // Effect services and their layers.

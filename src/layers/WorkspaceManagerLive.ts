@@ -8,13 +8,10 @@ import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
 import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
 import { GuestChannelError } from "../vm/errors.js"
-import {
-  WORKSPACE_PATH,
-  type WorkspaceCreateInput,
-  type WorkspaceExecInput,
-  type WorkspaceSummary,
-  type WorkspaceSyncPushInput
-} from "../contract/workspace.js"
+import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
+import { type WorkspaceCreateInput, type WorkspaceSummary } from "../contract/workspace/lifecycle.js"
+import { type WorkspaceExecInput } from "../contract/workspace/exec.js"
+import { type WorkspaceSyncPushInput } from "../contract/workspace/sync.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"

@@ -3,16 +3,9 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { ReapResult } from "../contract/vm.js"
 import type { InvalidInput, VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
-import type {
-  WorkspaceCreateInput,
-  WorkspaceDeleteResult,
-  WorkspaceExecInput,
-  WorkspaceExecResult,
-  WorkspaceLogs,
-  WorkspaceSummary,
-  WorkspaceSyncPushInput,
-  WorkspaceSyncResult
-} from "../contract/workspace.js"
+import type { WorkspaceCreateInput, WorkspaceDeleteResult, WorkspaceSummary } from "../contract/workspace/lifecycle.js"
+import type { WorkspaceExecInput, WorkspaceExecResult, WorkspaceLogs } from "../contract/workspace/exec.js"
+import type { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../contract/workspace/sync.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
 import type { OutputSink } from "../vm/execCommand.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"

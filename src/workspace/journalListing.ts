@@ -6,7 +6,7 @@
  * keeps up to 64 KiB per stream per entry; a command whose output was longer
  * left all of it in the guest, and the marker says where.
  */
-import type { JournalEntry } from "../contract/workspace.js"
+import type { JournalEntry } from "../contract/workspace/exec.js"
 import { evenBudget, shapeOutput } from "../vm/output.js"
 import type { JournalLine } from "./store.js"
 

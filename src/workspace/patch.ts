@@ -6,7 +6,7 @@
  */
 import { applyPatch, parsePatch, type StructuredPatch } from "diff"
 import * as Either from "effect/Either"
-import { WORKSPACE_PATH } from "../contract/workspace.js"
+import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
 
 export type FileChange = "added" | "modified" | "deleted"
 

@@ -1,6 +1,6 @@
 /** workspace_exec: one command in a workspace's /workspace. */
 import * as Effect from "effect/Effect"
-import { WorkspaceExecInput, WorkspaceExecResult } from "../../contract/workspace.js"
+import { WorkspaceExecInput, WorkspaceExecResult } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
 

@@ -1,15 +1,7 @@
 /** workspace_create, workspace_status, workspace_logs, workspace_delete. */
 import * as Effect from "effect/Effect"
-import {
-  WorkspaceCreateInput,
-  type WorkspaceDeleteResult,
-  WorkspaceDeleteResult as WorkspaceDeleteResultSchema,
-  WorkspaceIdInput,
-  type WorkspaceLogs,
-  WorkspaceLogs as WorkspaceLogsSchema,
-  type WorkspaceSummary,
-  WorkspaceSummary as WorkspaceSummarySchema
-} from "../../contract/workspace.js"
+import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult as WorkspaceDeleteResultSchema, WorkspaceIdInput, type WorkspaceSummary, WorkspaceSummary as WorkspaceSummarySchema } from "../../contract/workspace/lifecycle.js"
+import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
 

@@ -1,6 +1,6 @@
 /** workspace_sync_push: host files into a workspace. */
 import * as Effect from "effect/Effect"
-import { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../../contract/workspace.js"
+import { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../../contract/workspace/sync.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
 

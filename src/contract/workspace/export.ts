@@ -1,7 +1,7 @@
 /** workspace_export and workspace_diff (the original's 2.6.0 names and result fields). */
 import * as Schema from "effect/Schema"
 import { withDefault } from "../vm.js"
-import { WorkspaceId } from "../workspace.js"
+import { WorkspaceId } from "./paths.js"
 import { WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
 const HostOutputPath = Schema.String.pipe(

@@ -1,8 +1,8 @@
 /** workspace_file_list | read | write and workspace_patch_apply (the original's 3.2.0 names and defaults). */
 import * as Schema from "effect/Schema"
 import { withDefault } from "../vm.js"
-import { WorkspaceId } from "../workspace.js"
-import { WORKSPACE_ROOT, WorkspacePath, WorkspaceResultFields } from "./paths.js"
+import { WorkspaceId } from "./paths.js"
+import { WORKSPACE_PATH, WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
 /** workspace_file_read's default max_bytes, as the original's DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES. */
 export const DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES = 65536
@@ -26,7 +26,7 @@ const utf8Text = (max: number, what: string) =>
 
 export const WorkspaceFileListInput = Schema.Struct({
   workspace_id: WorkspaceId,
-  path: withDefault(WorkspacePath, WORKSPACE_ROOT),
+  path: withDefault(WorkspacePath, WORKSPACE_PATH),
   recursive: withDefault(
     Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
     false

@@ -10,7 +10,7 @@ import { RefusedEntry, SourceError } from "../../archive/errors.js"
 import { tarFileBytes } from "../../archive/tarFile.js"
 import { WorkspaceFileError } from "../../contract/errors.js"
 import type { WorkspaceDiffResult, WorkspaceExportInput } from "../../contract/workspace/export.js"
-import { WORKSPACE_ROOT } from "../../contract/workspace/paths.js"
+import { WORKSPACE_PATH } from "../../contract/workspace/paths.js"
 import { Caller } from "../../services/Caller.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
@@ -66,7 +66,7 @@ export const diffWorkspace = (workspaceId: string) =>
     return yield* ws.withGuest(workspaceId, ({ connection, paths, record }) =>
       Effect.gen(function*() {
         const problem = (detail: string) =>
-          new WorkspaceFileError({ workspaceId, operation: "diff", path: WORKSPACE_ROOT, problem: "failed", detail })
+          new WorkspaceFileError({ workspaceId, operation: "diff", path: WORKSPACE_PATH, problem: "failed", detail })
         if (!Fs.existsSync(paths.baseline)) {
           const why = Fs.existsSync(paths.baselineMissing)
             ? Fs.readFileSync(paths.baselineMissing, "utf8")
@@ -75,7 +75,7 @@ export const diffWorkspace = (workspaceId: string) =>
         }
         const diff = yield* diffTrees(
           () => tarFileBytes(paths.baseline, false),
-          guestTar(connection, record.id, WORKSPACE_ROOT),
+          guestTar(connection, record.id, WORKSPACE_PATH),
           BASELINE_LIMITS
         ).pipe(
           Effect.mapError((e) =>

@@ -1,0 +1,83 @@
+/** workspace_create, workspace_status, workspace_delete: a workspace's lifecycle and its summary. */
+import * as Schema from "effect/Schema"
+import {
+  Command,
+  DEFAULT_MEM_MIB,
+  DEFAULT_TTL_SECONDS,
+  DEFAULT_VCPU_COUNT,
+  EnvironmentName,
+  ExecutionMode,
+  MemMib,
+  Network,
+  TtlSeconds,
+  VcpuCount
+} from "../common.js"
+import { withDefault } from "../vm.js"
+import { HostPath, WORKSPACE_PATH, WorkspaceId } from "./paths.js"
+
+export const WorkspaceCreateInput = Schema.Struct({
+  environment: EnvironmentName,
+  vcpu_count: withDefault(VcpuCount, DEFAULT_VCPU_COUNT),
+  mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
+  ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
+  network: withDefault(Network, false),
+  allow_host_compat: withDefault(
+    Schema.Boolean.annotations({
+      description: "Accepted for compatibility with vm_* calls. Workspaces need a VM: if none can boot, create fails."
+    }),
+    false
+  ),
+  seed_path: Schema.optional(HostPath.annotations({
+    description: "A host directory or .tar/.tar.gz/.tgz archive copied into /workspace before create returns."
+  }))
+})
+export type WorkspaceCreateInput = typeof WorkspaceCreateInput.Type
+
+export const WorkspaceIdInput = Schema.Struct({ workspace_id: WorkspaceId })
+export type WorkspaceIdInput = typeof WorkspaceIdInput.Type
+
+export const WorkspaceSeed = Schema.Struct({
+  mode: Schema.Literal("empty", "directory", "archive"),
+  seed_path: Schema.NullOr(Schema.String),
+  files: Schema.Int,
+  bytes: Schema.Int
+})
+export type WorkspaceSeed = typeof WorkspaceSeed.Type
+
+export const LastCommand = Schema.Struct({
+  sequence: Schema.Int,
+  command: Command,
+  exit_code: Schema.Int,
+  duration_ms: Schema.Int,
+  finished_at: Schema.String
+})
+
+export const WorkspaceState = Schema.Literal("started", "stopped")
+
+export const WorkspaceSummary = Schema.Struct({
+  workspace_id: Schema.String,
+  environment: Schema.String,
+  /** "stopped": its VM is not running now (the host restarted); the next exec boots it with its files. */
+  state: WorkspaceState,
+  workspace_path: Schema.Literal(WORKSPACE_PATH),
+  execution_mode: ExecutionMode,
+  vcpu_count: Schema.Int,
+  mem_mib: Schema.Int,
+  network_enabled: Schema.Boolean,
+  command_count: Schema.Int,
+  last_command: Schema.NullOr(LastCommand),
+  workspace_seed: WorkspaceSeed,
+  ttl_seconds: Schema.Int,
+  created_at: Schema.String,
+  expires_at: Schema.String
+})
+export type WorkspaceSummary = typeof WorkspaceSummary.Type
+
+export const WorkspaceDeleteResult = Schema.Struct({
+  workspace_id: Schema.String,
+  state: Schema.Literal("deleted"),
+  /** False when there was nothing left to delete (delete is idempotent). */
+  deleted: Schema.Boolean,
+  was_running: Schema.Boolean
+})
+export type WorkspaceDeleteResult = typeof WorkspaceDeleteResult.Type
