@@ -3,7 +3,7 @@
  * run as a command (`/proc/1/exe fs ...`, never as PID 1) and parse.
  *
  *   fs [--root DIR] list PATH [--recursive] [--max-entries N]   (N defaults to 10000)
- *   fs [--root DIR] read PATH MAX_BYTES
+ *   fs [--root DIR] read PATH MAX_BYTES [--no-follow]
  *   fs [--root DIR] write PATH [--max-bytes N]                  (content on stdin)
  *   fs [--root DIR] tar PATH
  *   fs [--root DIR] delete PATH
@@ -39,7 +39,8 @@
  *   read   SIZE (one field: the file's st_size when opened), then min(SIZE,
  *          MAX_BYTES) bytes of content up to the end of stdout (fewer if the
  *          file shrank meanwhile): fewer bytes than SIZE means truncated.
- *          Refuses anything but a regular file (after following in-root links).
+ *          Refuses anything but a regular file (after following in-root links;
+ *          with --no-follow a link at PATH itself is refused: "is a symbolic link").
  *   write  BYTES (one field): what was written. stdin goes to a new file in
  *          PATH's directory (".pyro-fs-PID-N.tmp"), is fsynced and renamed over
  *          PATH, so readers see the old file or the new one, never a mix; a link
@@ -185,7 +186,7 @@ __attribute__((noreturn)) static void fail_errno(const char *path, int err)
 __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr, "fs: usage: fs [--root DIR] list PATH [--recursive] [--max-entries N] | read PATH MAX_BYTES"
-			" | write PATH [--max-bytes N] | tar PATH | delete PATH\n");
+			" [--no-follow] | write PATH [--max-bytes N] | tar PATH | delete PATH\n");
 	exit(EXIT_USAGE);
 }
 
@@ -488,18 +489,21 @@ static void run_list(const char *path, int recursive)
 
 /* ---- read ---- */
 
-static void run_read(const char *path, uint64_t max)
+static void run_read(const char *path, uint64_t max, int follow)
 {
 	const char *rel = relative(path);
-	/* O_PATH first: opening a FIFO or device to find out what it is could block or act. */
-	int probe = open_beneath(rel, O_PATH);
+	/* O_PATH first: opening a FIFO or device to find out what it is could block or act.
+	 * Without `follow`, a link at PATH itself is reported, not read through. */
+	int probe = open_beneath(rel, O_PATH | (follow ? 0 : O_NOFOLLOW));
 	struct stat st, opened;
 	if (probe < 0 || fstat(probe, &st) < 0)
 		fail_errno(path, errno);
 	close(probe);
+	if (S_ISLNK(st.st_mode))
+		fail(EXIT_WRONG_TYPE, path, "is a symbolic link");
 	if (!S_ISREG(st.st_mode))
 		fail(EXIT_WRONG_TYPE, path, "not a regular file");
-	int fd = open_beneath(rel, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+	int fd = open_beneath(rel, O_RDONLY | O_NOCTTY | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0 || fstat(fd, &opened) < 0)
 		fail_errno(path, errno);
 	if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino || !S_ISREG(opened.st_mode))
@@ -819,8 +823,8 @@ int fs_main(int argc, char **argv)
 				usage();
 		}
 		run_list(path, recursive);
-	} else if (!strcmp(op, "read") && nrest == 1) {
-		run_read(path, count_arg(rest[0]));
+	} else if (!strcmp(op, "read") && (nrest == 1 || (nrest == 2 && !strcmp(rest[1], "--no-follow")))) {
+		run_read(path, count_arg(rest[0]), nrest == 1);
 	} else if (!strcmp(op, "write") && (nrest == 0 || (nrest == 2 && !strcmp(rest[0], "--max-bytes")))) {
 		run_write(path, nrest ? count_arg(rest[1]) : UINT64_MAX);
 	} else if (!strcmp(op, "tar") && nrest == 0) {

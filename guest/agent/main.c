@@ -43,11 +43,16 @@ static void block_signals(void)
 
 int main(int argc, char **argv)
 {
-	/* Run again as a command (`/proc/1/exe untar DEST`): a tool, not PID 1. */
-	if (getpid() != 1 && argc >= 2 && strcmp(argv[1], "untar") == 0)
-		return untar_main(argc, argv);
-	if (getpid() != 1 && argc >= 2 && strcmp(argv[1], "fs") == 0)
-		return fs_main(argc, argv);
+	/* Run again as a command (`/proc/1/exe untar DEST`): a tool, not PID 1. Anything
+	 * else run that way is refused: the boot path below powers the VM off on failure. */
+	if (getpid() != 1) {
+		if (argc >= 2 && strcmp(argv[1], "untar") == 0)
+			return untar_main(argc, argv);
+		if (argc >= 2 && strcmp(argv[1], "fs") == 0)
+			return fs_main(argc, argv);
+		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... (it is PID 1 otherwise)\n");
+		return 2;
+	}
 	block_signals();
 	if (boot_early_mounts() < 0)
 		power_off("early mounts failed");

@@ -241,6 +241,14 @@ export const readTar = <SE, SR, E, R>(
     let pax: Record<string, string> = {}
     let longName: string | undefined
     let longLink: string | undefined
+    /** Metadata bytes read since the last real entry: one entry's worth at most, however many headers carry it. */
+    let metaBytes = 0
+    const countMeta = (size: number) => {
+      metaBytes += size
+      return metaBytes > MAX_PAX_BYTES
+        ? invalid(`more than ${MAX_PAX_BYTES} bytes of pax and long-name headers before one entry`)
+        : undefined
+    }
 
     for (;;) {
       yield* reader.fill(BLOCK)
@@ -254,6 +262,10 @@ export const readTar = <SE, SR, E, R>(
       const headerSize = parseNumber(header.subarray(124, 136))
       if (headerSize === undefined) return yield* invalid("malformed size field")
 
+      if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
+        const tooMuch = countMeta(headerSize)
+        if (tooMuch) return yield* tooMuch
+      }
       if (typeflag === "x" || typeflag === "g") {
         const data = yield* readMeta(headerSize, MAX_PAX_BYTES, "pax header")
         const records = yield* parsePax(data, invalid)
@@ -307,6 +319,7 @@ export const readTar = <SE, SR, E, R>(
         linkname
       }
       pax = {}
+      metaBytes = 0
       longName = undefined
       longLink = undefined
 

@@ -93,7 +93,9 @@ export const operationCommand = (op: Operation): AnyCommand => {
     // A field a file may fill instead is optional as an option: one of the two must be given.
     const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
     const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
-    if (option) config[field] = option as Options.Options<unknown>
+    // A field the CLI cannot spell would be silently unreachable from it: refuse to build the command.
+    if (!option) throw new Error(`${op.tool}: input field ${field} needs a positional argument (its type has no option form)`)
+    config[field] = option as Options.Options<unknown>
   }
   for (const [field, name] of fileOptions) {
     config[`${field}:file`] = Options.optional(
@@ -140,14 +142,14 @@ export const operationCommand = (op: Operation): AnyCommand => {
 }
 
 /**
- * The operations' commands, nested by their paths, as top-level commands.
+ * The operations' commands, nested by their paths, as top-level commands by name.
  * `groups` describes each intermediate word ("workspace", "workspace sync")
  * and may bring hand-written subcommands to mix in.
  */
 export const operationCommands = (
   ops: ReadonlyArray<Operation>,
   groups: Readonly<Record<string, { readonly description: string; readonly extra?: ReadonlyArray<AnyCommand> }>>
-): ReadonlyArray<AnyCommand> => {
+): ReadonlyMap<string, AnyCommand> => {
   interface Node {
     readonly children: Map<string, Node>
     command?: AnyCommand
@@ -172,5 +174,5 @@ export const operationCommands = (
     const all = [...children, ...(group.extra ?? [])] as unknown as [AnyCommand, ...Array<AnyCommand>]
     return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands(all)) as AnyCommand
   }
-  return [...root.children].map(([word, node]) => build(word, node, []))
+  return new Map([...root.children].map(([word, node]) => [word, build(word, node, [])]))
 }

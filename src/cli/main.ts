@@ -18,11 +18,16 @@ const GROUPS = {
   "workspace patch": { description: "Apply unified diffs under /workspace" }
 }
 
-const [runCommand, workspaceCommand] = operationCommands(ALL_OPERATIONS, GROUPS)
+const derived = operationCommands(ALL_OPERATIONS, GROUPS)
+const derivedCommand = (name: string) => {
+  const command = derived.get(name)
+  if (!command) throw new Error(`no operation's CLI form is named ${name}`)
+  return command
+}
 
 export const pyro = Command.make("pyro").pipe(
   Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
-  Command.withSubcommands([runCommand!, envCommand, workspaceCommand!, prepareCommand, mcpCommand, doctorCommand])
+  Command.withSubcommands([derivedCommand("run"), envCommand, derivedCommand("workspace"), prepareCommand, mcpCommand, doctorCommand])
 )
 
 export const cli = Command.run(pyro, { name: "pyro", version: VERSION })

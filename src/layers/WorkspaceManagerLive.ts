@@ -59,6 +59,7 @@ import { sanitizedTar } from "../archive/checked.js"
 import type { WorkspaceGuest } from "../services/WorkspaceManager.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
 import { makeChannelLeases, WORKSPACE_CHANNELS } from "../workspace/channels.js"
+import { syncGuestDisk } from "../workspace/guestDisk.js"
 import { guestTar } from "../workspace/guestFs.js"
 import { writeStreamToFile } from "../host/files.js"
 import { machineKinds } from "./machineKinds.js"
@@ -154,11 +155,6 @@ export const make = Effect.gen(function*() {
         Effect.provide(context)
       )
 
-  const syncDisk = (connection: GuestConnection) =>
-    connection.sync.pipe(
-      Effect.catchTag("GuestRequestFailed", (e) => Effect.logWarning(`workspace sync failed: ${e.message}`))
-    )
-
   /** Validate the whole source first, so an unsafe entry is refused before anything is written. */
   const importInto = (record: WorkspaceRecord, sourcePath: string, dest: string) =>
     Effect.gen(function*() {
@@ -179,7 +175,7 @@ export const make = Effect.gen(function*() {
           timeoutSeconds: IMPORT_TIMEOUT_SECONDS,
           maxOutputBytes: 64 * 1024,
           stdin
-        }).pipe(Effect.tap(() => syncDisk(connection))))
+        }).pipe(Effect.tap(() => syncGuestDisk(connection))))
       if (streamFailure) return yield* Effect.fail(streamFailure)
       if (outcome.exitCode !== 0) {
         return yield* new WorkspaceImportFailed({
@@ -366,7 +362,7 @@ export const make = Effect.gen(function*() {
           const keptAt = exceeds(outcome, evenBudget(keepAbove))
             ? yield* keepOutputInGuest(connection, sequence, outcome, keepAbove)
             : {}
-          yield* syncDisk(connection)
+          yield* syncGuestDisk(connection)
           return { outcome, keptAt }
         }))
       const entry = journalEntry(sequence, input.command, outcome, record.execution_mode, startedAt, keptAt)

@@ -50,7 +50,8 @@ const leaseChannel = (options: ChannelLeaseOptions, key: LeaseKey) =>
         const release = yield* tryMachineLock(options.stateDir, { root: "workspaces", id: key.id, guards: `channel/${n}` })
         if (Option.isNone(release)) continue
         yield* Effect.addFinalizer(() => release.value)
-        return yield* options.connect(channelSocketPath(channelSocket, n), Math.max(1000, deadline - Date.now()))
+        // The agent gets the whole time to answer: a slow answer is the guest's, never the wait for a free channel.
+        return yield* options.connect(channelSocketPath(channelSocket, n), options.timeoutMs)
       }
       if (Date.now() >= deadline) {
         return yield* new GuestChannelError({
@@ -72,7 +73,15 @@ export const makeChannelLeases = (options: ChannelLeaseOptions) =>
       },
       idleTimeToLive: LEASE_IDLE
     })
-    const keyOf = (key: LeaseKey) => `${key.id}:${key.channels}`
+    // A dropped lease's key is never used again: its idle timer must not end the lease made after it.
+    const generations = new Map<string, number>()
+    const keyOf = (key: LeaseKey) => `${key.id}:${key.channels}:${generations.get(key.id) ?? 0}`
+    const invalidate = (key: LeaseKey) =>
+      Effect.suspend(() => {
+        const old = keyOf(key)
+        generations.set(key.id, (generations.get(key.id) ?? 0) + 1)
+        return RcMap.invalidate(leases, old)
+      })
     /**
      * The workspace's connection for `use`. One found dead (its VM was
      * restarted or killed) is dropped and made anew once; a failure of the
@@ -82,14 +91,10 @@ export const makeChannelLeases = (options: ChannelLeaseOptions) =>
       Effect.scoped(Effect.gen(function*() {
         let connection = yield* RcMap.get(leases, keyOf(key))
         if (!(yield* connection.isOpen)) {
-          yield* RcMap.invalidate(leases, keyOf(key))
+          yield* invalidate(key)
           connection = yield* RcMap.get(leases, keyOf(key))
         }
         return yield* use(connection)
-      })).pipe(
-        Effect.tapError((e) => (e instanceof GuestChannelError ? RcMap.invalidate(leases, keyOf(key)) : Effect.void))
-      )
-    /** Let go of a workspace's lease now (its VM is going away). */
-    const drop = (id: string, channels: number) => RcMap.invalidate(leases, keyOf({ id, channels }))
-    return { withChannel, drop }
+      })).pipe(Effect.tapError((e) => (e instanceof GuestChannelError ? invalidate(key) : Effect.void)))
+    return { withChannel }
   })

@@ -13,7 +13,8 @@ import type { ArtifactType } from "../contract/workspace/files.js"
 import type { GuestChannelError } from "../vm/errors.js"
 import { DEFAULT_GUEST_ENV, runCommand } from "../vm/execCommand.js"
 import { CappedOutput } from "../vm/output.js"
-import type { GuestConnection } from "../vm/protocol/mux.js"
+import { GENERATION_FILE_TOOL } from "../vm/protocol/constants.js"
+import { type GuestConnection, requireGeneration } from "../vm/protocol/mux.js"
 import { GUEST_AGENT_BINARY } from "./import/guestUntar.js"
 
 /** A file operation's guest time limit: writes fsync, and TCG is slow. */
@@ -21,6 +22,8 @@ const TOOL_TIMEOUT_SECONDS = 120
 /** A listing's stdout beyond this is refused rather than held (10,000 entries of long names fit). */
 const MAX_LISTING_BYTES = 64 * 1024 * 1024
 const STDERR_BYTES = 4096
+/** How long one archive of a path may take to stream (an 8 GiB export under TCG included). */
+const TAR_TIMEOUT_MS = 60 * 60 * 1000
 
 export interface GuestEntry {
   readonly path: string
@@ -73,6 +76,7 @@ const runTool = (
   stdin?: Uint8Array
 ): Effect.Effect<Uint8Array, WorkspaceFileError | GuestChannelError> =>
   Effect.gen(function*() {
+    yield* requireGeneration(connection, GENERATION_FILE_TOOL, "workspace file operations")
     const outcome = yield* runCommand(connection, {
       command: argv(...args) as unknown as [string, ...Array<string>],
       cwd: "/",
@@ -153,9 +157,11 @@ export const listGuestFiles = (
       const size = decimal(rawSize)
       const mode = decimal(rawMode, { octal: true })
       const mtime = decimal(rawMtime, { signed: true })
+      // Within what a date can hold (±8.64e12 s), or the listing's modified_at could not be written.
+      const datable = mtime !== undefined && Math.abs(mtime) <= 8.64e12
       // Every entry is the path asked for or below it: the guest may not make up others.
       const inside = entryPath === path || entryPath.startsWith(`${path}/`)
-      if (!inside || !TYPES.has(type) || size === undefined || mode === undefined || mtime === undefined) {
+      if (!inside || !TYPES.has(type) || size === undefined || mode === undefined || mtime === undefined || !datable) {
         return yield* malformed(run, `record ${entries.length + 1}`)
       }
       entries.push({ path: entryPath, type: type as ArtifactType, size, mode, mtime, target: utf8.decode(rawTarget) })
@@ -168,11 +174,17 @@ export const listGuestFiles = (
     return { self: entries[0]!, entries: entries.slice(1), truncated: end.status === "truncated" } satisfies GuestListing
   })
 
-/** Up to `maxBytes` of a file, with its whole size. */
-export const readGuestFile = (connection: GuestConnection, workspaceId: string, path: string, maxBytes: number) =>
+/** Up to `maxBytes` of a file, with its whole size; with `followLink: false` a link at `path` is refused. */
+export const readGuestFile = (
+  connection: GuestConnection,
+  workspaceId: string,
+  path: string,
+  maxBytes: number,
+  followLink = true
+) =>
   Effect.gen(function*() {
     const run = { workspaceId, operation: "read", path }
-    const out = yield* runTool(connection, run, ["read", path, String(maxBytes)], maxBytes + 32)
+    const out = yield* runTool(connection, run, ["read", path, String(maxBytes), ...(followLink ? [] : ["--no-follow"])], maxBytes + 32)
     const nul = out.indexOf(0)
     const size = nul < 0 ? undefined : decimal(out.subarray(0, nul))
     if (size === undefined) return yield* malformed(run, "no size")
@@ -208,7 +220,7 @@ export const guestTar = (
   workspaceId: string,
   path: string
 ): Stream.Stream<Uint8Array, WorkspaceFileError | GuestChannelError> =>
-  Stream.suspend(() => {
+  Stream.unwrap(Effect.as(requireGeneration(connection, GENERATION_FILE_TOOL, "workspace export and diff"), Stream.suspend(() => {
     const run = { workspaceId, operation: "export", path }
     const stderr = new CappedOutput(STDERR_BYTES)
     let exit: number | undefined
@@ -216,7 +228,8 @@ export const guestTar = (
       argv: argv("tar", path),
       env: DEFAULT_GUEST_ENV,
       cwd: "/",
-      timeoutMs: 0,
+      // A guest that stalls mid-archive is given up on (the agent kills the tool).
+      timeoutMs: TAR_TIMEOUT_MS,
       stdin: false
     })
     const body = events.pipe(
@@ -237,7 +250,7 @@ export const guestTar = (
         )
       )).pipe(Stream.filter((b) => b.byteLength > 0))
     )
-  })
+  })))
 
 /** Remove a file or link (never a directory, never through a link). */
 export const deleteGuestFile = (connection: GuestConnection, workspaceId: string, path: string) =>

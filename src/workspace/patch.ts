@@ -6,7 +6,7 @@
  */
 import { applyPatch, parsePatch, type StructuredPatch } from "diff"
 import * as Either from "effect/Either"
-import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
+import { normalizeWorkspacePath, WORKSPACE_PATH } from "../contract/workspace/paths.js"
 
 export type FileChange = "added" | "modified" | "deleted"
 
@@ -27,17 +27,14 @@ const DEV_NULL = "/dev/null"
 
 /**
  * A name from a `---`/`+++` line as a path under /workspace: git's `a/` and
- * `b/` prefixes dropped, relative names taken from /workspace, and `..`,
- * NUL or anything outside /workspace refused.
+ * `b/` prefixes dropped, then normalised as every workspace path is
+ * (relative names from /workspace; `..`, NUL or anything outside refused).
  */
 export const workspacePathOf = (name: string): Either.Either<string, string> => {
   // jsdiff keeps a trailing tab-separated timestamp out of the name, but not git's prefixes.
-  const raw = name.replace(/^[ab]\//, "")
-  if (raw.includes("\0")) return Either.left("a file name holds a NUL byte")
-  const parts = (raw.startsWith("/") ? raw : `${WORKSPACE_PATH}/${raw}`).split("/").filter((p) => p !== "" && p !== ".")
-  if (parts.includes("..")) return Either.left(`${name}: names with .. are refused`)
-  if (parts[0] !== "workspace" || parts.length < 2) return Either.left(`${name}: not a file under ${WORKSPACE_PATH}`)
-  return Either.right(`/${parts.join("/")}`)
+  const path = normalizeWorkspacePath(name.replace(/^[ab]\//, ""))
+  if (Either.isLeft(path)) return Either.left(`${name}: ${path.left}`)
+  return path.right === WORKSPACE_PATH ? Either.left(`${name}: not a file under ${WORKSPACE_PATH}`) : path
 }
 
 /** Parse a unified diff into one entry per file; anything malformed or outside /workspace is refused. */
@@ -77,8 +74,7 @@ export const parseWorkspacePatch = (text: string): Either.Either<ReadonlyArray<F
  * where the hunk says. jsdiff would also try other places (an offset); a
  * patch for another version of the file is refused instead.
  */
-const hunkMatchesInPlace = (hunk: StructuredPatch["hunks"][number], content: string): boolean => {
-  const lines = content.split("\n")
+const hunkMatchesInPlace = (hunk: StructuredPatch["hunks"][number], lines: ReadonlyArray<string>): boolean => {
   const expected = hunk.lines.filter((l) => l.startsWith(" ") || l.startsWith("-")).map((l) => l.slice(1))
   // A hunk that removes nothing names the line it inserts after: line 0 is the start.
   const first = hunk.oldLines === 0 ? hunk.oldStart : hunk.oldStart - 1
@@ -94,7 +90,8 @@ export const applyFilePatch = (file: FilePatch, current: string | undefined): Ei
   const { path, change } = file
   if (change === "added" && current !== undefined) return Either.left({ path, reason: "the patch adds it, but it exists" })
   if (change !== "added" && current === undefined) return Either.left({ path, reason: "no such file" })
-  const misplaced = file.patch.hunks.findIndex((hunk) => !hunkMatchesInPlace(hunk, current ?? ""))
+  const lines = (current ?? "").split("\n")
+  const misplaced = file.patch.hunks.findIndex((hunk) => !hunkMatchesInPlace(hunk, lines))
   if (misplaced >= 0) {
     const hunk = file.patch.hunks[misplaced]!
     return Either.left({

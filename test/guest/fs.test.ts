@@ -241,6 +241,20 @@ describe("guest fs.c", () => {
     })
   })
 
+  describe("read --no-follow", () => {
+    it("refuses a link at PATH itself, and reads a file the same as without it", () => {
+      const { root } = fresh("workspace")
+      Fs.writeFileSync(Path.join(root, "f"), "text\n")
+      Fs.symlinkSync("f", Path.join(root, "l"))
+      expect(run(root, ["read", `${root}/l`, "100", "--no-follow"])).toMatchObject({
+        status: 5,
+        stderr: `fs: read: ${root}/l: is a symbolic link\n`
+      })
+      expect(parseRead(run(root, ["read", `${root}/f`, "100", "--no-follow"]).stdout)).toEqual({ size: 5, content: "text\n" })
+      expect(parseRead(run(root, ["read", `${root}/l`, "100"]).stdout)).toEqual({ size: 5, content: "text\n" })
+    })
+  })
+
   describe("delete", () => {
     it("removes a file, or a link itself (never what it names), and refuses a directory or a way out", () => {
       const { outside, root } = fresh("workspace")

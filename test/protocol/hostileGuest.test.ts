@@ -18,6 +18,7 @@ import { decodeFields, encodeFields } from "../../src/vm/protocol/fields.js"
 import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
 import { MAX_HELLO_HUNT_BYTES } from "../../src/vm/protocol/mux.js"
 import { CappedOutput } from "../../src/vm/output.js"
+import { listGuestFiles } from "../../src/workspace/guestFs.js"
 
 type Behaviour = (socket: Net.Socket, execStream: number) => void
 
@@ -169,6 +170,21 @@ describe("a hostile guest's bytes cost the host a bounded amount", () => {
       const { path } = yield* scriptedPeer(() => {}, noise)
       const exit = yield* Effect.exit(Effect.scoped(connectAgent(path)).pipe(Effect.timeout("20 seconds")))
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain(`no HELLO reply from the agent in the first ${MAX_HELLO_HUNT_BYTES} bytes`)
+    })))
+})
+
+describe("an agent of an older generation", () => {
+  it.live("is never asked to run the file tool it does not have (it would take it for a boot)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let execs = 0
+      const { path } = yield* hostilePeer(() => void execs++, 1)
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectAgent(path)
+        expect(connection.generation).toBe(1)
+        return yield* listGuestFiles(connection, "0123456789ab", "/workspace", false, 10)
+      })))
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("needs the guest agent's protocol generation 2")
+      expect(execs).toBe(0)
     })))
 })
 

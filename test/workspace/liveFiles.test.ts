@@ -158,8 +158,14 @@ describe("live workspace files over MCP", () => {
     // Outside the roots a tool caller may write into: refused before the guest is asked.
     const outside = await call("workspace_export", { workspace_id: workspaceId, path: "README.md", output_path: "/tmp/pyro-escape" })
     expect(outside.isError).toBe(true)
-    expect(outside.text).toContain("outside the directories this server may write into")
+    expect(outside.text).toContain("is not below the directories this server may write into")
     expect(Fs.existsSync("/tmp/pyro-escape")).toBe(false)
+    // The root itself is never an output, however it is spelled, even with overwrite.
+    for (const spelled of [work, `${work}/`, `${work}/sub/..`]) {
+      const root = await call("workspace_export", { workspace_id: workspaceId, path: "README.md", output_path: spelled, overwrite: true })
+      expect([spelled, root.isError]).toEqual([spelled, true])
+    }
+    expect(Fs.existsSync(Path.join(work, "repo", "README.md"))).toBe(true)
   }, 240_000)
 
   it("reads binary files as base64 and says so, and marks truncation", async () => {
@@ -175,5 +181,9 @@ describe("live workspace files over MCP", () => {
     const throughLink = await call("workspace_file_read", { workspace_id: workspaceId, path: "pw" })
     expect(throughLink.isError).toBe(true)
     expect(throughLink.text).toContain("outside")
+    // A link is never patched (writing would turn it into a file); the conflict says so.
+    const onLink = await call("workspace_patch_apply", { workspace_id: workspaceId, patch: "--- a/pw\n+++ b/pw\n@@ -1 +1 @@\n-x\n+y\n" })
+    expect(onLink.isError).toBe(true)
+    expect(onLink.text).toContain("is a symbolic link")
   }, 240_000)
 })

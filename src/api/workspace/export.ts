@@ -7,6 +7,7 @@ import {
 } from "../../contract/workspace/export.js"
 import { diffWorkspace, exportWorkspace } from "../../workspace/ops/export.js"
 import { hints, operation } from "../operation.js"
+import { workspaceIdArg } from "./args.js"
 
 export const workspaceExport = operation({
   tool: "workspace_export",
@@ -17,19 +18,21 @@ export const workspaceExport = operation({
     "and oversized trees are refused, naming the entry, and nothing is left behind; setuid bits are cleared.",
   input: WorkspaceExportInput,
   output: WorkspaceExportResult,
-  annotations: hints("Export workspace files to the host", false, false, false),
+  // Destructive: with overwrite it replaces what is at output_path.
+  annotations: hints("Export workspace files to the host", false, true, false),
   handler: exportWorkspace,
   cli: {
     path: ["workspace", "export"],
     description: "Export one file or directory from /workspace to a host path",
-    args: [{ field: "workspace_id", name: "WORKSPACE_ID" }, { field: "path", name: "PATH" }],
+    args: [workspaceIdArg, { field: "path", name: "PATH" }],
     optionNames: { output_path: "output" },
     optionHelp: { output_path: "Host path to write (must not exist unless --overwrite)" },
-    human: (r) =>
-      `[workspace-export] workspace_id=${r.workspace_id} workspace_path=${JSON.stringify(r.workspace_path)} ` +
-      `output_path=${JSON.stringify(r.output_path)} format=${r.format} artifact_type=${r.artifact_type} ` +
-      `entry_count=${r.entry_count} bytes_written=${r.bytes_written}\n` +
-      (r.neutralised.length > 0 ? `setuid/setgid bits cleared on: ${r.neutralised.join(", ")}\n` : "")
+    human: (r) => ({
+      stderr: `[workspace-export] workspace_id=${r.workspace_id} workspace_path=${JSON.stringify(r.workspace_path)} ` +
+        `output_path=${JSON.stringify(r.output_path)} format=${r.format} artifact_type=${r.artifact_type} ` +
+        `entry_count=${r.entry_count} bytes_written=${r.bytes_written}\n` +
+        (r.neutralised.length > 0 ? `setuid/setgid bits cleared on: ${r.neutralised.join(", ")}\n` : "")
+    })
   }
 })
 
@@ -49,13 +52,14 @@ export const workspaceDiff = operation({
   cli: {
     path: ["workspace", "diff"],
     description: "Show what changed under /workspace since create, as a unified diff",
-    args: [{ field: "workspace_id", name: "WORKSPACE_ID" }],
+    args: [workspaceIdArg],
     human: (r) =>
       r.changed
         ? {
           stderr: `[workspace-diff] workspace_id=${r.workspace_id} total=${r.summary.total} added=${r.summary.added} ` +
             `modified=${r.summary.modified} deleted=${r.summary.deleted} type_changed=${r.summary.type_changed} ` +
-            `binary=${r.summary.binary}${r.patch_truncated ? " patch_truncated=true" : ""}\n`,
+            `binary=${r.summary.binary}${r.patch_truncated ? " patch_truncated=true" : ""}` +
+            `${r.entries_truncated ? " entries_truncated=true" : ""}\n`,
           stdout: r.patch
         }
         : { stdout: "No workspace changes.\n" }

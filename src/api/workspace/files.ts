@@ -12,8 +12,8 @@ import {
 } from "../../contract/workspace/files.js"
 import { applyPatch, listFiles, readFile, writeFile } from "../../workspace/ops/files.js"
 import { hints, operation } from "../operation.js"
+import { workspaceIdArg } from "./args.js"
 
-const workspaceIdArg = { field: "workspace_id", name: "WORKSPACE_ID" } as const
 
 const formatList = (r: WorkspaceFileListResult) =>
   [
@@ -84,7 +84,9 @@ export const workspaceFileWrite = operation({
     description: "Write a text file under /workspace (--text or --text-file)",
     args: [workspaceIdArg, { field: "path", name: "PATH" }],
     fileOptions: { text: "text-file" },
-    human: (r) => `[workspace-file-write] workspace_id=${r.workspace_id} path=${JSON.stringify(r.path)} bytes_written=${r.bytes_written}\n`
+    human: (r) => ({
+      stderr: `[workspace-file-write] workspace_id=${r.workspace_id} path=${JSON.stringify(r.path)} bytes_written=${r.bytes_written}\n`
+    })
   }
 })
 
@@ -103,10 +105,11 @@ export const workspacePatchApply = operation({
     description: "Apply a unified diff under /workspace (--patch or --patch-file); a conflict changes nothing",
     args: [workspaceIdArg],
     fileOptions: { patch: "patch-file" },
-    human: (r) =>
-      `[workspace-patch] workspace_id=${r.workspace_id} changed=${r.changed} total=${r.summary.total} ` +
-      `added=${r.summary.added} modified=${r.summary.modified} deleted=${r.summary.deleted}\n` +
-      r.files.map((f) => `${f.change} ${JSON.stringify(f.path).slice(1, -1)}\n`).join("")
+    human: (r) => ({
+      stdout: r.files.map((f) => `${f.change} ${JSON.stringify(f.path).slice(1, -1)}\n`).join(""),
+      stderr: `[workspace-patch] workspace_id=${r.workspace_id} changed=${r.changed} total=${r.summary.total} ` +
+        `added=${r.summary.added} modified=${r.summary.modified} deleted=${r.summary.deleted}\n`
+    })
   }
 })
 

@@ -4,8 +4,8 @@ import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult
 import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
+import { workspaceIdArg } from "./args.js"
 
-const workspaceIdArg = { field: "workspace_id", name: "WORKSPACE_ID" } as const
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
 

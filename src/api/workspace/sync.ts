@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../../contract/workspace/sync.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
+import { workspaceIdArg } from "./args.js"
 
 export const workspaceSyncPush = operation({
   tool: "workspace_sync_push",
@@ -17,7 +18,7 @@ export const workspaceSyncPush = operation({
   cli: {
     path: ["workspace", "sync", "push"],
     description: "Copy a host directory or archive into a workspace",
-    args: [{ field: "workspace_id", name: "WORKSPACE_ID" }, { field: "source_path", name: "SOURCE_PATH" }],
+    args: [workspaceIdArg, { field: "source_path", name: "SOURCE_PATH" }],
     optionHelp: { dest: "Guest directory under /workspace" },
     human: (r) =>
       `[workspace-sync] workspace_id=${r.workspace_id} dest=${r.dest} kind=${r.kind} files=${r.files} directories=${r.directories} ` +

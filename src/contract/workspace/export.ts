@@ -2,16 +2,11 @@
 import * as Schema from "effect/Schema"
 import { withDefault } from "../vm.js"
 import { WorkspaceId } from "./paths.js"
-import { WorkspacePath, WorkspaceResultFields } from "./paths.js"
+import { HostPath, WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
-const HostOutputPath = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(4096),
-  Schema.filter((s) => !s.includes("\0") || "must not contain NUL", { jsonSchema: {} }),
-  Schema.annotations({
-    description: "Where on the host to write: a path that does not exist yet (unless overwrite), whose parent does."
-  })
-)
+const HostOutputPath = HostPath.annotations({
+  description: "Where on the host to write: a path that does not exist yet (unless overwrite), whose parent does."
+})
 
 export const WorkspaceExportInput = Schema.Struct({
   workspace_id: WorkspaceId,
@@ -52,8 +47,10 @@ export const WorkspaceDiffEntry = Schema.Struct({
   change: DiffChange,
   /** What it is now (for a deletion: what it was). */
   artifact_type: Schema.Literal("file", "directory", "symlink", "other"),
-  /** Content that is not UTF-8 text (or too large to diff): listed here, not in the patch. */
-  binary: Schema.Boolean
+  /** Content that is not UTF-8 text (or over 1 MiB): compared by digest, never shown as text. */
+  binary: Schema.Boolean,
+  /** Its change is in `patch` (not for binary content, links, mode changes, or text too large to diff in time). */
+  in_patch: Schema.Boolean
 })
 
 export const WorkspaceDiffResult = Schema.Struct({
@@ -67,7 +64,9 @@ export const WorkspaceDiffResult = Schema.Struct({
     type_changed: Schema.Int,
     binary: Schema.Int
   }),
+  /** Every change, sorted by path, up to 10,000 (`entries_truncated` says when there were more). */
   entries: Schema.Array(WorkspaceDiffEntry),
+  entries_truncated: Schema.Boolean,
   /** A unified diff of the text changes, against the baseline taken at create (after the seed). */
   patch: Schema.String,
   /** The patch was cut to the size a result may carry; entries still list every change. */

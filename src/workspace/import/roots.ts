@@ -18,7 +18,8 @@ export interface ImportBounds {
   readonly forbidden: ReadonlyArray<string>
 }
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(Path.sep) ? dir : dir + Path.sep)
+const within = (path: string, dir: string) => path === dir || strictlyWithin(path, dir)
+const strictlyWithin = (path: string, dir: string) => path.startsWith(dir.endsWith(Path.sep) ? dir : dir + Path.sep)
 
 /**
  * The default root: the directory the server or SDK was started in, unless
@@ -54,7 +55,7 @@ export const rootProblem = (root: string): string | undefined => {
 }
 
 /** The checks a tool caller's host path goes through, and how a refusal reads. */
-const rootsCheck = (field: string, path: string, bounds: ImportBounds, verb: string) => {
+const rootsCheck = (field: string, path: string, bounds: ImportBounds, verb: string, strict = false) => {
   const refuse = (why: string) =>
     new InvalidInput({
       detail: `${field}: ${JSON.stringify(path)} ${why}; ${
@@ -68,7 +69,7 @@ const rootsCheck = (field: string, path: string, bounds: ImportBounds, verb: str
   const roots = both(bounds.roots)
   const forbidden = both(bounds.forbidden)
   const problem = (p: string) =>
-    !roots.some((r) => within(p, r))
+    !roots.some((r) => (strict ? strictlyWithin(p, r) : within(p, r)))
       ? "outside"
       : forbidden.some((f) => within(p, f) || within(f, p))
       ? "pyro's own"
@@ -87,10 +88,10 @@ export const exportPathFor = (path: string, bounds: ImportBounds) =>
     const named = Path.resolve(path)
     const caller = yield* Caller
     if (caller.kind === "operator") return named
-    const { PYRO_OWN, problem, refuse } = rootsCheck("output_path", path, bounds, "write only into")
+    // Strictly inside a root: a root itself is never replaced, and the staging directory beside the output stays inside too.
+    const { PYRO_OWN, problem, refuse } = rootsCheck("output_path", path, bounds, "write only below", true)
     const byName = problem(named)
-    if (byName) return yield* refuse(byName === "outside" ? "is outside the directories this server may write into" : PYRO_OWN)
-    if (Path.basename(named) === "" || named === Path.parse(named).root) return yield* refuse("names no file")
+    if (byName) return yield* refuse(byName === "outside" ? "is not below the directories this server may write into" : PYRO_OWN)
     let parent: string
     try {
       parent = Fs.realpathSync(Path.dirname(named))

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
-import { RefusedEntry, SourceError } from "../../archive/errors.js"
+import { SourceError } from "../../archive/errors.js"
 import { tarFileBytes } from "../../archive/tarFile.js"
 import { WorkspaceFileError } from "../../contract/errors.js"
 import type { WorkspaceDiffResult, WorkspaceExportInput } from "../../contract/workspace/export.js"
@@ -14,7 +14,7 @@ import { WORKSPACE_PATH } from "../../contract/workspace/paths.js"
 import { Caller } from "../../services/Caller.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
-import { diffTrees } from "../diff.js"
+import { diffTrees, TreeUnreadable } from "../diff.js"
 import { checkOutputPath, type ExportTarget, writeExport } from "../export.js"
 import { guestTar } from "../guestFs.js"
 import { exportPathFor } from "../import/roots.js"
@@ -79,29 +79,18 @@ export const diffWorkspace = (workspaceId: string) =>
           BASELINE_LIMITS
         ).pipe(
           Effect.mapError((e) =>
-            e instanceof RefusedEntry
-              ? problem(`the workspace holds an entry that cannot be compared: ${e.message}`)
-              : e instanceof SourceError
-              ? problem(e.message)
-              : e
+            e instanceof TreeUnreadable || e instanceof SourceError ? problem(`cannot compare: ${e.message}`) : e
           )
         )
         // A model gets the patch to the operator's budget; the operator gets what the host holds for any output.
         const max = caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes
         const { patch, truncated } = cutPatch(diff.patch, max)
-        const count = (change: string) => diff.entries.filter((e) => e.change === change).length
         return {
           workspace_id: record.id,
-          changed: diff.entries.length > 0,
-          summary: {
-            total: diff.entries.length,
-            added: count("added"),
-            modified: count("modified"),
-            deleted: count("deleted"),
-            type_changed: count("type_changed"),
-            binary: diff.entries.filter((e) => e.binary).length
-          },
+          changed: diff.total > 0,
+          summary: { total: diff.total, ...diff.counts },
           entries: diff.entries,
+          entries_truncated: diff.entries.length < diff.total,
           patch,
           patch_truncated: truncated,
           execution_mode: record.execution_mode

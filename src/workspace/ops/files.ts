@@ -1,7 +1,8 @@
 /**
  * workspace_file_list | read | write and workspace_patch_apply, over the
  * agent's file tool (./../guestFs.ts), run while anything else runs in the
- * workspace: none of them takes the workspace's lock.
+ * workspace: none holds the workspace's lock while it works (it is taken
+ * only to boot the VM if it is not running).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,7 +18,7 @@ import {
 } from "../../contract/workspace/files.js"
 import { iso } from "../../machine/record.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
-import type { GuestConnection } from "../../vm/protocol/mux.js"
+import { syncGuestDisk } from "../guestDisk.js"
 import { deleteGuestFile, type GuestEntry, listGuestFiles, readGuestFile, writeGuestFile } from "../guestFs.js"
 import { applyFilePatch, parseWorkspacePatch } from "../patch.js"
 
@@ -46,10 +47,6 @@ const entryOf = (e: GuestEntry): WorkspaceFileEntry => ({
   modified_at: iso(e.mtime * 1000),
   ...(e.type === "symlink" ? { link_target: e.target } : {})
 })
-
-/** Files written are on the guest's disk before the call answers (QEMU may be killed right after). */
-const synced = (connection: GuestConnection) =>
-  connection.sync.pipe(Effect.catchTag("GuestRequestFailed", (e) => Effect.logWarning(`workspace sync failed: ${e.message}`)))
 
 export const listFiles = (input: WorkspaceFileListInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
@@ -90,7 +87,7 @@ export const writeFile = (input: WorkspaceFileWriteInput) =>
       Effect.gen(function*() {
         const bytes = new TextEncoder().encode(input.text)
         const written = yield* writeGuestFile(connection, record.id, input.path, bytes, WORKSPACE_FILE_MAX_BYTES)
-        yield* synced(connection)
+        yield* syncGuestDisk(connection)
         return { workspace_id: record.id, path: input.path, bytes_written: written, execution_mode: record.execution_mode }
       })))
 
@@ -111,7 +108,8 @@ export const applyPatch = (input: WorkspacePatchApplyInput) =>
         })
         const planned: Array<{ readonly path: string; readonly change: "added" | "modified" | "deleted"; readonly next: string | null }> = []
         for (const file of files) {
-          const current = yield* readGuestFile(connection, record.id, file.path, WORKSPACE_FILE_MAX_BYTES).pipe(
+          // A link is not patched: writing would replace it with a file (a conflict says so instead).
+          const current = yield* readGuestFile(connection, record.id, file.path, WORKSPACE_FILE_MAX_BYTES, false).pipe(
             Effect.flatMap((r): Effect.Effect<string | undefined, WorkspacePatchConflict> => {
               if (r.content.byteLength < r.size) {
                 return Effect.fail(conflict(`larger than ${WORKSPACE_FILE_MAX_BYTES} bytes: not patched`, file.path))
@@ -122,21 +120,30 @@ export const applyPatch = (input: WorkspacePatchApplyInput) =>
                 : Effect.fail(conflict("not UTF-8 text: not patched", file.path))
             }),
             Effect.catchIf(
-              (e): e is WorkspaceFileError => e instanceof WorkspaceFileError && e.problem === "not_found",
-              () => Effect.succeed(undefined)
+              (e): e is WorkspaceFileError => e instanceof WorkspaceFileError,
+              (e): Effect.Effect<string | undefined, WorkspaceFileError | WorkspacePatchConflict> =>
+                e.problem === "not_found"
+                  ? Effect.succeed(undefined)
+                  : e.problem === "wrong_type"
+                  ? Effect.fail(conflict(`${e.detail}: not patched`, file.path))
+                  : Effect.fail(e)
             )
           )
           const next = yield* Either.match(applyFilePatch(file, current), {
             onLeft: (p) => Effect.fail(conflict(p.reason, p.path)),
             onRight: Effect.succeed
           })
+          // Checked now, not when written: a file that the patch would grow past the limit fails before any write.
+          if (next !== null && Buffer.byteLength(next) > WORKSPACE_FILE_MAX_BYTES) {
+            return yield* conflict(`the patched file would be larger than ${WORKSPACE_FILE_MAX_BYTES} bytes: not patched`, file.path)
+          }
           planned.push({ path: file.path, change: file.change, next })
         }
         for (const { next, path } of planned) {
           if (next === null) yield* deleteGuestFile(connection, record.id, path)
           else yield* writeGuestFile(connection, record.id, path, new TextEncoder().encode(next), WORKSPACE_FILE_MAX_BYTES)
         }
-        yield* synced(connection)
+        yield* syncGuestDisk(connection)
         const count = (change: string) => planned.filter((p) => p.change === change).length
         return {
           workspace_id: record.id,
