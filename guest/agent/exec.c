@@ -34,6 +34,8 @@ struct session {
 };
 
 static struct session sessions[MAX_SESSIONS];
+/* The stdin of commands given none: opened once, shared (it has no state to share). */
+static int dev_null = -1;
 
 static struct session *find(struct channel *ch, uint32_t stream)
 {
@@ -192,15 +194,16 @@ int session_start(struct channel *ch, uint32_t stream, const struct exec_request
 	}
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
 	if (req->with_stdin ? pipe2(in, O_CLOEXEC) < 0
-			    : (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+			    : dev_null < 0 && (dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		goto fail;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		goto fail;
-	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {in[0], out[1], err[1]}};
+	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {req->with_stdin ? in[0] : dev_null, out[1], err[1]}};
 	struct proc *p = proc_spawn(&spawn, ch, &session_client, s, stage);
 	if (!p)
 		goto fail;
-	close(in[0]);
+	if (in[0] >= 0)
+		close(in[0]);
 	close(out[1]);
 	close(err[1]);
 

@@ -1,4 +1,5 @@
 /** File operations that must never leave a half-written result where a reader could find it. */
+import { SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -7,18 +8,48 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
-/** Write `contents` to `path` atomically: temp file, fsync, rename. */
+/**
+ * Write `contents` to `path` atomically: temp file, fsync, rename. Blocking
+ * calls: records are rewritten around every workspace command, and five trips
+ * through the thread pool cost more than the fsync itself.
+ */
 export const writeFileAtomic = (path: string, contents: string | Uint8Array, mode = 0o644) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const tmp = `${path}.${process.pid}.${Crypto.randomBytes(4).toString("hex")}.tmp`
-    const bytes = typeof contents === "string" ? new TextEncoder().encode(contents) : contents
-    yield* Effect.scoped(Effect.gen(function*() {
-      const file = yield* fs.open(tmp, { flag: "w", mode })
-      yield* file.writeAll(bytes)
-      yield* file.sync
-    })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(tmp))))
-    yield* fs.rename(tmp, path)
+  Effect.try({
+    try: () => {
+      const tmp = `${path}.${process.pid}.${Crypto.randomBytes(4).toString("hex")}.tmp`
+      try {
+        const fd = Fs.openSync(tmp, "w", mode)
+        try {
+          Fs.writeFileSync(fd, contents)
+          Fs.fsyncSync(fd)
+        } finally {
+          Fs.closeSync(fd)
+        }
+        Fs.renameSync(tmp, path)
+      } catch (e) {
+        Fs.rmSync(tmp, { force: true })
+        throw e
+      }
+    },
+    catch: (e) => systemError("writeFileAtomic", path, e as NodeJS.ErrnoException)
+  })
+
+/** A failed blocking call, typed as the platform's FileSystem reports its own. */
+const systemError = (method: string, path: string, e: NodeJS.ErrnoException) =>
+  new SystemError({
+    reason: e.code === "ENOENT"
+      ? "NotFound"
+      : e.code === "EACCES" || e.code === "EPERM"
+      ? "PermissionDenied"
+      : e.code === "EEXIST"
+      ? "AlreadyExists"
+      : "Unknown",
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: path,
+    ...(e.syscall ? { syscall: e.syscall } : {}),
+    description: e.message,
+    cause: e
   })
 
 /** A fresh directory beside `parent`'s other entries, removed with its contents when `use` ends. */

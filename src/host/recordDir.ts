@@ -7,6 +7,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
 import { writeFileAtomic } from "./files.js"
 
 export const recordDir = <A extends { readonly id: string }, I>(
@@ -17,12 +18,17 @@ export const recordDir = <A extends { readonly id: string }, I>(
   const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
   const encode = Schema.encodeSync(Schema.parseJson(schema, { space: 2 }))
 
+  /** A blocking read, like the write: a record is read several times per workspace command. */
   const read = (stateDir: string, id: string) =>
-    Effect.flatMap(FileSystem.FileSystem, (fs) =>
-      fs.readFileString(file(stateDir, id)).pipe(
-        Effect.map(decode),
-        Effect.orElseSucceed(() => Option.none<A>())
-      ))
+    Effect.sync(() => {
+      let text: string
+      try {
+        text = Fs.readFileSync(file(stateDir, id), "utf8")
+      } catch {
+        return Option.none<A>()
+      }
+      return decode(text)
+    })
 
   const write = (stateDir: string, record: A) => writeFileAtomic(file(stateDir, record.id), encode(record), 0o600)
 

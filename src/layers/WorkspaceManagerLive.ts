@@ -101,14 +101,15 @@ export const make = Effect.gen(function*() {
   /**
    * The workspace's lock, across processes, for the short steps that change its
    * record (booting its VM, numbering and journaling a command, create, delete),
-   * never across a command. Inside, `liveRecord`; a workspace found expired there
-   * is reaped once the lock is let go.
+   * never across a command. `body` gets the record read under the lock (once:
+   * `liveRecord`); a workspace found missing or expired there is reaped once the
+   * lock is let go.
    */
   const locked = <A, E, R>(
     id: string,
-    body: Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E | WorkspaceNotFound, R | FileSystem.FileSystem> =>
-    Effect.zipRight(liveRecord(id), withMachineLock(stateDir, workspaceLock(id), body)).pipe(
+    body: (record: WorkspaceRecord) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | WorkspaceNotFound, R> =>
+    withMachineLock(stateDir, workspaceLock(id), Effect.flatMap(liveRecord(id), body)).pipe(
       Effect.tapError((e) => (e instanceof WorkspaceNotFound ? reapIfExpired(id) : Effect.void))
     )
 
@@ -147,7 +148,7 @@ export const make = Effect.gen(function*() {
     )
 
   /** The record, its VM booted if it was not running: under the lock only for as long as that takes. */
-  const running = (id: string) => locked(id, Effect.flatMap(liveRecord(id), (record) => ensureRunning(record)))
+  const running = (id: string) => locked(id, (record) => ensureRunning(record))
 
   const withGuest = <A, E, R>(id: string, use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>) =>
     Effect.flatMap(running(id), (record) =>
@@ -308,8 +309,8 @@ export const make = Effect.gen(function*() {
 
   /** The next sequence number, given out under the lock (with the VM booted if needed): commands are numbered in start order. */
   const startCommand = (id: string) =>
-    locked(id, Effect.gen(function*() {
-      const record = yield* ensureRunning(yield* liveRecord(id))
+    locked(id, (current) => Effect.gen(function*() {
+      const record = yield* ensureRunning(current)
       const sequence = Math.max(record.commands_started, record.command_count) + 1
       const updated = { ...record, commands_started: sequence }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
@@ -318,8 +319,7 @@ export const make = Effect.gen(function*() {
 
   /** Journal a finished command and count it; the last command is the latest started of those finished. */
   const finishCommand = (id: string, entry: JournalLine, command: Command) =>
-    locked(id, Effect.gen(function*() {
-      const record = yield* liveRecord(id)
+    locked(id, (record) => Effect.gen(function*() {
       yield* appendJournal(workspacePaths(stateDir, id), entry)
       const newest = record.last_command === null || entry.sequence > record.last_command.sequence
       yield* writeWorkspace(stateDir, {
