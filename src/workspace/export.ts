@@ -113,6 +113,8 @@ const publish = (target: ExportTarget, staged: string, stagingDir: string, isDir
 interface Sink {
   readonly write: <E>(entry: SafeEntry, body: TarEntryBody<E, never>) => Effect.Effect<void, E | InvalidTar | WorkspaceExportFailed>
   readonly finish: Effect.Effect<void, WorkspaceExportFailed>
+  /** Whatever the pass's outcome: what the sink holds open. */
+  readonly release: Effect.Effect<void>
   readonly staged: string
 }
 
@@ -155,31 +157,37 @@ const treeSink = (target: ExportTarget, root: string, rootIsDirectory: boolean):
       attempt(target, `could not set the mode of ${quoteEntryName(dir.path)}`, () => {
         Fs.chmodSync(locate(dir), dir.mode & 0o777)
         Fs.utimesSync(locate(dir), dir.mtime, dir.mtime)
-      }), { discard: true }).pipe(Effect.when(() => rootIsDirectory), Effect.asVoid)
+      }), { discard: true }).pipe(Effect.when(() => rootIsDirectory), Effect.asVoid),
+    release: Effect.void
   }
 }
 
-/** One POSIX tar archive, names again under the exported path's own name. */
-const archiveSink = (target: ExportTarget, archive: string, rootName: string, count: (bytes: number) => void): Sink => {
-  const fd = Fs.openSync(archive, "wx", 0o644)
-  const write = (bytes: Uint8Array) =>
-    attempt(target, "could not write the archive", () => {
-      Fs.writeSync(fd, bytes)
-      count(bytes.byteLength)
-    })
-  return {
-    staged: archive,
-    write: (entry, body) =>
-      Effect.gen(function*() {
-        const named = { ...entry, path: entry.path === "" ? rootName : `${rootName}/${entry.path}` }
-        yield* write(tarHeader(entry.type === "directory" ? { ...named, path: `${named.path}/` } : named))
-        if (entry.type !== "file") return
-        yield* body.forEachChunk(write)
-        yield* write(tarPadding(entry.size))
-      }),
-    finish: Effect.ensuring(write(tarEnd()), Effect.sync(() => Fs.closeSync(fd)))
-  }
-}
+/** One POSIX tar archive, names again under the exported path's own name; its file is closed by `release`. */
+const archiveSink = (target: ExportTarget, archive: string, rootName: string, count: (bytes: number) => void) =>
+  Effect.map(attempt(target, "could not create the archive", () => Fs.openSync(archive, "wx", 0o644)), (fd): Sink => {
+    let open = true
+    const write = (bytes: Uint8Array) =>
+      attempt(target, "could not write the archive", () => {
+        Fs.writeSync(fd, bytes)
+        count(bytes.byteLength)
+      })
+    return {
+      staged: archive,
+      write: (entry, body) =>
+        Effect.gen(function*() {
+          const named = { ...entry, path: entry.path === "" ? rootName : `${rootName}/${entry.path}` }
+          yield* write(tarHeader(entry.type === "directory" ? { ...named, path: `${named.path}/` } : named))
+          if (entry.type !== "file") return
+          yield* body.forEachChunk(write)
+          yield* write(tarPadding(entry.size))
+        }),
+      finish: write(tarEnd()),
+      release: Effect.sync(() => {
+        if (open) Fs.closeSync(fd)
+        open = false
+      })
+    }
+  })
 
 /**
  * Write the guest's tar stream of `target.path` to the output, as a tree or a
@@ -222,7 +230,7 @@ export const writeExport = <E>(
           }
           root = { name, isDirectory: raw.type === "directory" }
           sink = target.format === "tar"
-            ? archiveSink(target, Path.join(stagingDir, "export.tar"), name, (n) => (bytesWritten += n))
+            ? yield* archiveSink(target, Path.join(stagingDir, "export.tar"), name, (n) => (bytesWritten += n))
             : treeSink(target, Path.join(stagingDir, "tree"), root.isDirectory)
         } else if (!root.isDirectory) {
           return yield* failed(target, "is not inside the exported path", raw.path)
@@ -263,7 +271,10 @@ export const writeExport = <E>(
     })
 
     const removeStaging = Effect.sync(() => Fs.rmSync(stagingDir, { recursive: true, force: true }))
-    const { root: exported, staged } = yield* written.pipe(Effect.onError(() => removeStaging))
+    const { root: exported, staged } = yield* written.pipe(
+      Effect.ensuring(Effect.suspend(() => sink?.release ?? Effect.void)),
+      Effect.onError(() => removeStaging)
+    )
     yield* publish(target, staged, stagingDir, target.format === "tree" && exported.isDirectory).pipe(Effect.ensuring(removeStaging))
     return { artifactType: exported.isDirectory ? "directory" : "file", entryCount, bytesWritten, neutralised } as const
   })
