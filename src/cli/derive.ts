@@ -143,12 +143,11 @@ export const operationCommand = (op: Operation): AnyCommand => {
 
 /**
  * The operations' commands, nested by their paths, as top-level commands by name.
- * `groups` describes each intermediate word ("workspace", "workspace sync")
- * and may bring hand-written subcommands to mix in.
+ * `groups` describes each intermediate word ("workspace", "workspace sync").
  */
 export const operationCommands = (
   ops: ReadonlyArray<Operation>,
-  groups: Readonly<Record<string, { readonly description: string; readonly extra?: ReadonlyArray<AnyCommand> }>>
+  groups: Readonly<Record<string, { readonly description: string }>>
 ): ReadonlyMap<string, AnyCommand> => {
   interface Node {
     readonly children: Map<string, Node>
@@ -171,8 +170,8 @@ export const operationCommands = (
     const group = groups[path.join(" ")]
     if (!group) throw new Error(`no description for the command group "${path.join(" ")}"`)
     const children = [...node.children].map(([w, n]) => build(w, n, path))
-    const all = [...children, ...(group.extra ?? [])] as unknown as [AnyCommand, ...Array<AnyCommand>]
-    return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands(all)) as AnyCommand
+    const [first, ...rest] = children
+    return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands([first!, ...rest])) as AnyCommand
   }
   return new Map([...root.children].map(([word, node]) => [word, build(word, node, [])]))
 }

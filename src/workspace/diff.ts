@@ -11,6 +11,7 @@
  * budget: what did not fit is listed with `in_patch: false`.
  */
 import { createTwoFilesPatch } from "diff"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
@@ -58,7 +59,11 @@ export interface TreeDiff {
 }
 
 /** Why a tree could not be compared: malformed, or past its bounds. */
-export class TreeUnreadable extends Error {}
+export class TreeUnreadable extends Data.TaggedError("TreeUnreadable")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
 
 const text = new TextDecoder("utf-8", { fatal: true })
 
@@ -85,14 +90,14 @@ const readComparable = <SE>(
     let bytes = 0
     return readTar(source, label, (entry, body) => {
       const name = normaliseName(entry.path)
-      if (name._tag === "Unsafe") return Effect.fail(new TreeUnreadable(`${label}: an entry ${name.problem}`))
-      if (++entries > limits.maxEntries) return Effect.fail(new TreeUnreadable(`${label}: more than ${limits.maxEntries} entries`))
-      if (name.parts.length > limits.maxDepth) return Effect.fail(new TreeUnreadable(`${label}: nested more than ${limits.maxDepth} deep`))
+      if (name._tag === "Unsafe") return Effect.fail(new TreeUnreadable({ detail: `${label}: an entry ${name.problem}` }))
+      if (++entries > limits.maxEntries) return Effect.fail(new TreeUnreadable({ detail: `${label}: more than ${limits.maxEntries} entries` }))
+      if (name.parts.length > limits.maxDepth) return Effect.fail(new TreeUnreadable({ detail: `${label}: nested more than ${limits.maxDepth} deep` }))
       bytes += entry.size
-      if (bytes > limits.maxBytes) return Effect.fail(new TreeUnreadable(`${label}: more than ${limits.maxBytes} bytes`))
+      if (bytes > limits.maxBytes) return Effect.fail(new TreeUnreadable({ detail: `${label}: more than ${limits.maxBytes} bytes` }))
       return onEntry(name.parts.join("/"), entry, body)
     }).pipe(
-      Effect.catchIf((e): e is InvalidTar => e instanceof InvalidTar, (e) => Effect.fail(new TreeUnreadable(e.message)))
+      Effect.catchIf((e): e is InvalidTar => e instanceof InvalidTar, (e) => Effect.fail(new TreeUnreadable({ detail: e.message })))
     )
   })
 

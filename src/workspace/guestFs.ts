@@ -48,7 +48,7 @@ const PROBLEMS: Record<number, WorkspaceFileProblem> = {
   6: "too_large"
 }
 
-const argv = (...args: Array<string>) => [GUEST_AGENT_BINARY, "fs", ...args] as const
+const argv = (...args: Array<string>): [string, ...Array<string>] => [GUEST_AGENT_BINARY, "fs", ...args]
 
 interface ToolRun {
   readonly workspaceId: string
@@ -78,7 +78,7 @@ const runTool = (
   Effect.gen(function*() {
     yield* requireGeneration(connection, GENERATION_FILE_TOOL, "workspace file operations")
     const outcome = yield* runCommand(connection, {
-      command: argv(...args) as unknown as [string, ...Array<string>],
+      command: argv(...args),
       cwd: "/",
       timeoutSeconds: TOOL_TIMEOUT_SECONDS,
       maxOutputBytes: maxStdout,
