@@ -5,40 +5,17 @@
  * medians and their ratio. Goal: ratio <= 1.15.
  */
 import * as Effect from "effect/Effect"
-import * as Fs from "node:fs"
-import * as Path from "node:path"
-import { EnvironmentStore } from "../src/services/EnvironmentStore.js"
-import { KernelStore } from "../src/services/KernelStore.js"
-import { Vmm } from "../src/services/Vmm.js"
-import { hostTscKhz } from "../src/vm/accel.js"
-import { qemuArgs } from "../src/vm/qemu/args.js"
-import { benchDir, fmtMs, iterations, median, pyroBin, runBench, services, timeProcess } from "./support.js"
+import { benchDir, fmtMs, iterations, median, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
 
 const GOAL = 1.15
 
 const program = Effect.gen(function*() {
   const n = iterations(10)
-  const assets = yield* (yield* KernelStore).ensure
-  const env = yield* (yield* EnvironmentStore).ensure("tiny")
-  const { accel } = yield* Vmm
   const dir = yield* benchDir("boot")
-  const scratch = Path.join(dir, "scratch.ext4")
-  Fs.writeFileSync(scratch, "")
-  Fs.truncateSync(scratch, 1024 * 1024 * 1024)
-  const raw = qemuArgs({
+  const { accel, args: raw } = yield* rawTinyVm(dir, {
     name: "pyro-bench-raw",
-    accel: accel.accel,
-    vcpus: 1,
     memMib: 1024,
-    kernel: assets.kernel,
-    initrd: assets.initrd,
-    rootImage: env.rootImage,
-    scratchImage: scratch,
-    channelSocket: Path.join(dir, "channel.sock"),
-    qmpSocket: Path.join(dir, "qmp.sock"),
-    consoleLog: Path.join(dir, "console.log"),
     network: false,
-    tscKhz: yield* hostTscKhz,
     extraKernelArgs: ["pyro.poweroff_when_ready"]
   })
 
@@ -55,7 +32,7 @@ const program = Effect.gen(function*() {
   }
 
   const ratio = median(cliMs) / median(rawMs)
-  console.log(`bench/boot (accelerator ${accel.accel}, ${n} runs each, alternated)`)
+  console.log(`bench/boot (accelerator ${accel}, ${n} runs each, alternated)`)
   console.log(`  raw QEMU boot-to-exit (same kernel, initramfs, disks)  median ${fmtMs(median(rawMs))}`)
   console.log(`  pyro run tiny -- true (whole CLI, cold)                median ${fmtMs(median(cliMs))}`)
   console.log(`  ratio pyro/raw = ${ratio.toFixed(3)}  (goal <= ${GOAL}: ${ratio <= GOAL ? "met" : "not met"})`)

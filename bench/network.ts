@@ -10,49 +10,24 @@
  */
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { makeScratchImage } from "../src/environment/ext4.js"
-import { EnvironmentStore } from "../src/services/EnvironmentStore.js"
-import { KernelStore } from "../src/services/KernelStore.js"
-import { Vmm } from "../src/services/Vmm.js"
 import { connectAgent } from "../src/vm/agentConnection.js"
-import { hostTscKhz } from "../src/vm/accel.js"
 import { runCommand } from "../src/vm/execCommand.js"
 import { awaitEgress, jailed, prepareEgress } from "../src/vm/network/egress.js"
-import { qemuArgs, SCRATCH_SERIAL } from "../src/vm/qemu/args.js"
+import { SCRATCH_SERIAL } from "../src/vm/qemu/args.js"
 import { spawnVmm } from "../src/vm/qemu/process.js"
 import { PUBLIC_TEST_ADDRESS, TEST_HOST_PORT, testHost } from "../test/support/testHost.js"
-import { benchDir, iterations, median, runBench, services } from "./support.js"
+import { benchDir, iterations, median, rawTinyVm, runBench, services } from "./support.js"
 
 const MB = Number(process.env.BENCH_MB ?? 200)
 
 /** A cold-booted, attached tiny VM with a NIC: plain, or in the egress jail. Returns its connection. */
 const rawVm = (dir: string, jail: boolean) =>
   Effect.gen(function*() {
-    const assets = yield* (yield* KernelStore).ensure
-    const env = yield* (yield* EnvironmentStore).ensure("tiny")
-    const { accel } = yield* Vmm
-    Fs.mkdirSync(dir, { recursive: true })
-    const scratch = Path.join(dir, "scratch.ext4")
-    Fs.writeFileSync(scratch, "")
-    Fs.truncateSync(scratch, 1024 * 1024 * 1024)
+    const { args, scratch } = yield* rawTinyVm(dir, { name: "pyro-bench-net", memMib: 512, network: true })
     yield* makeScratchImage(scratch, 1024, false)
-    const argv = ["qemu-system-x86_64", ...qemuArgs({
-      name: "pyro-bench-net",
-      accel: accel.accel,
-      vcpus: 1,
-      memMib: 512,
-      kernel: assets.kernel,
-      initrd: assets.initrd,
-      rootImage: env.rootImage,
-      scratchImage: scratch,
-      channelSocket: Path.join(dir, "channel.sock"),
-      qmpSocket: Path.join(dir, "qmp.sock"),
-      consoleLog: Path.join(dir, "console.log"),
-      network: true,
-      tscKhz: yield* hostTscKhz
-    })]
+    const argv = ["qemu-system-x86_64", ...args]
     const netDir = Path.join(dir, "net")
     const started = performance.now()
     if (jail) yield* prepareEgress(netDir)

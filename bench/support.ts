@@ -4,6 +4,11 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { EnvironmentStore } from "../src/services/EnvironmentStore.js"
+import { KernelStore } from "../src/services/KernelStore.js"
+import { Vmm } from "../src/services/Vmm.js"
+import { hostTscKhz } from "../src/vm/accel.js"
+import { qemuArgs } from "../src/vm/qemu/args.js"
 import { qemuExecutable, qemusUsing } from "../src/vm/vmmIdentity.js"
 import { appLayer } from "../src/layers/App.js"
 import { ProgressSilent } from "../src/services/Progress.js"
@@ -63,4 +68,43 @@ export const runBench = <A, E>(program: Effect.Effect<A, E>) =>
   Effect.runPromise(program).catch((e) => {
     console.error(e)
     process.exit(1)
+  })
+
+/**
+ * QEMU's arguments for a raw VM of the tiny environment, booted as pyro boots
+ * one (same kernel, initramfs, devices and command line) from files in `dir`:
+ * the baselines bench/boot and bench/network measure pyro against. Returns the
+ * scratch disk's path too (1 GiB, sparse; unformatted).
+ */
+export const rawTinyVm = (dir: string, options: {
+  readonly name: string
+  readonly memMib: number
+  readonly network: boolean
+  readonly extraKernelArgs?: ReadonlyArray<string>
+}) =>
+  Effect.gen(function*() {
+    const assets = yield* (yield* KernelStore).ensure
+    const env = yield* (yield* EnvironmentStore).ensure("tiny")
+    const { accel } = yield* Vmm
+    Fs.mkdirSync(dir, { recursive: true })
+    const scratch = Path.join(dir, "scratch.ext4")
+    Fs.writeFileSync(scratch, "")
+    Fs.truncateSync(scratch, 1024 * 1024 * 1024)
+    const args = qemuArgs({
+      name: options.name,
+      accel: accel.accel,
+      vcpus: 1,
+      memMib: options.memMib,
+      kernel: assets.kernel,
+      initrd: assets.initrd,
+      rootImage: env.rootImage,
+      scratchImage: scratch,
+      channelSocket: Path.join(dir, "channel.sock"),
+      qmpSocket: Path.join(dir, "qmp.sock"),
+      consoleLog: Path.join(dir, "console.log"),
+      network: options.network,
+      tscKhz: yield* hostTscKhz,
+      ...(options.extraKernelArgs ? { extraKernelArgs: options.extraKernelArgs } : {})
+    })
+    return { args, scratch, accel: accel.accel }
   })
