@@ -147,8 +147,11 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  /** The record, its VM booted if it was not running: under the lock only for as long as that takes. */
-  const running = (id: string) => locked(id, (record) => ensureRunning(record))
+  /** The record, its VM booted if it was not running: the lock is taken only for a boot. */
+  const running = (id: string) =>
+    // A running VM needs no lock (file reads and the like stay off it); only a boot takes it.
+    Effect.flatMap(getRecord(id), (record) =>
+      vmmAlive(record) ? Effect.succeed(record) : locked(id, (current) => ensureRunning(current)))
 
   const withGuest = <A, E, R>(id: string, use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>) =>
     Effect.flatMap(running(id), (record) =>

@@ -134,7 +134,7 @@ describe("live workspace files over MCP", () => {
         "truncate -s 9G /workspace/bad/big/huge",
         "d=/workspace/bad/deep; for i in $(seq 130); do d=$d/d; done; mkdir -p $d",
         "touch \"/workspace/bad/names/$(printf 'x\\033[31mred')\"",
-        "mkfifo /workspace/bad/dev/fifo2 || true"
+        "mkdir /workspace/bad/fifo && mkfifo /workspace/bad/fifo/pipe"
       ].join(" && ")
     })
     expect(setup.data["exit_code"]).toBe(0)
@@ -143,7 +143,8 @@ describe("live workspace files over MCP", () => {
       ["bad/dev", "/workspace/bad/dev/", "device"],
       ["bad/big", "/workspace/bad/big/huge", "bytes"],
       ["bad/deep", "/workspace/bad/deep/", "deep"],
-      ["bad/names", "/workspace/bad/names/x", "control character"]
+      ["bad/names", "/workspace/bad/names/x", "control character"],
+      ["bad/fifo", "/workspace/bad/fifo/pipe", "fifo"]
     ]
     for (const [path, entry, reason] of cases) {
       const out = Path.join(work, `hostile-${path.replace("/", "-")}`)
