@@ -9,7 +9,7 @@
 
 /* Bumped when a message or field changes meaning. HELLO carries it and both
  * sides use the lower of the two; new fields are optional. */
-#define PYRO_PROTOCOL_GENERATION 2
+#define PYRO_PROTOCOL_GENERATION 3
 
 /*
  * Frame header, PYRO_FRAME_HEADER_BYTES bytes:

@@ -9,13 +9,19 @@
  * table is committed as test/protocol/gen-N.json, which the tests hold the
  * constants to: a change to the wire is a new generation, never an edit.
  */
-export const PROTOCOL_GENERATION = 2
+export const PROTOCOL_GENERATION = 3
 /**
  * What each generation brought. 2: the agent serves many host channels and is
  * also the `fs` tool (`/proc/1/exe fs ...`) workspace file operations run; an
  * agent of generation 1 would take `fs` for a boot and power its VM off.
  */
 export const GENERATION_FILE_TOOL = 2
+/**
+ * 3: the agent keeps PTY shells (their output buffered in the guest for any
+ * client) and runs services that outlive every channel (`/proc/1/exe service`).
+ */
+export const GENERATION_SHELLS = 3
+export const GENERATION_SERVICES = 3
 /** The oldest agent generation this host still talks to (a workspace VM booted by an older pyro). */
 export const MIN_PROTOCOL_GENERATION = 1
 
