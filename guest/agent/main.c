@@ -11,8 +11,9 @@
  * VM off, which the host sees as the VMM exiting.
  *
  * The same binary is also a command the host runs in the guest, as
- * /proc/1/exe: `untar DEST` (untar.c) and `fs ...` (fs.c), so imports and
- * file operations need nothing from the environment.
+ * /proc/1/exe: `untar DEST` (untar.c), `fs ...` (fs.c) and `secrets DIR`
+ * (secrets.c), so imports, file operations and secrets need nothing from the
+ * environment.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "proc.h"
 #include "fs.h"
 #include "untar.h"
+#include "secrets.h"
 
 static void block_signals(void)
 {
@@ -50,7 +52,9 @@ int main(int argc, char **argv)
 			return untar_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "fs") == 0)
 			return fs_main(argc, argv);
-		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... (it is PID 1 otherwise)\n");
+		if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
+			return secrets_main(argc, argv);
+		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | secrets DIR (it is PID 1 otherwise)\n");
 		return 2;
 	}
 	block_signals();

@@ -48,6 +48,11 @@ export interface HumanOutput {
   readonly stderr?: string
 }
 
+export interface RepeatedOptions {
+  readonly options: Readonly<Record<string, string>>
+  readonly parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => { readonly value?: unknown; readonly error?: string }
+}
+
 export interface CliSpec<O> {
   /** Words after `pyro`: ["workspace", "sync", "push"]. */
   readonly path: ReadonlyArray<string>
@@ -64,6 +69,13 @@ export interface CliSpec<O> {
    * giving both is a usage error.
    */
   readonly fileOptions?: Readonly<Record<string, string>>
+  /**
+   * Fields the CLI fills from repeatable options of its own, parsed together
+   * (`secrets` from `--secret NAME=VALUE` and `--secret-file NAME=PATH`): each
+   * option's help by name, and the field's value from what was given (undefined
+   * when nothing was), or why that cannot be.
+   */
+  readonly repeatedOptions?: Readonly<Record<string, RepeatedOptions>>
   /** Human-mode output; `--json` prints the result itself. */
   readonly human: (result: O) => string | HumanOutput
   /** The command's output goes to the terminal as it arrives (human mode only). */

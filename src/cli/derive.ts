@@ -21,6 +21,7 @@ import { decodeArgs, UsageError } from "./usage.js"
 
 interface FieldSchema {
   readonly type?: string
+  readonly items?: { readonly type?: string }
   readonly enum?: ReadonlyArray<string>
   readonly description?: string
   readonly default?: unknown
@@ -56,6 +57,9 @@ const optionFor = (field: string, schema: FieldSchema, required: boolean, help: 
         ? option
         : Options.optional(option)
     }
+    case "array":
+      // A list of words: the option once per word (`--allow-host a --allow-host b`).
+      return schema.items?.type === "string" ? described(Options.repeated(Options.text(name)), text) : undefined
     default:
       return undefined
   }
@@ -73,6 +77,8 @@ const fieldValue = (value: unknown, arg: CliArg | undefined): unknown => {
   if (arg?.variadic && Array.isArray(value)) return value.map((a) => restoreForcedArg(String(a)))
   // A flag left off means "the default", not "false": the schema decides.
   if (value === false) return undefined
+  // A repeatable option given no times leaves the field out.
+  if (Array.isArray(value) && value.length === 0) return undefined
   return value
 }
 
@@ -88,8 +94,14 @@ export const operationCommand = (op: Operation): AnyCommand => {
   const config: Record<string, Options.Options<unknown> | Args.Args<unknown>> = {}
   for (const arg of cli.args ?? []) config[arg.field] = argFor(arg) as Args.Args<unknown>
   const fileOptions = Object.entries(cli.fileOptions ?? {})
+  const repeated = Object.entries(cli.repeatedOptions ?? {})
+  for (const [field, spec] of repeated) {
+    for (const [name, help] of Object.entries(spec.options)) {
+      config[`${field}:${name}`] = Options.withDescription(Options.repeated(Options.text(name)), help) as Options.Options<unknown>
+    }
+  }
   for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
-    if (positional.has(field)) continue
+    if (positional.has(field) || cli.repeatedOptions?.[field]) continue
     // A field a file may fill instead is optional as an option: one of the two must be given.
     const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
     const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
@@ -107,7 +119,7 @@ export const operationCommand = (op: Operation): AnyCommand => {
     Effect.gen(function*() {
       const values: Record<string, unknown> = {}
       for (const field of Object.keys(config)) {
-        if (field.endsWith(":file")) continue
+        if (field.includes(":")) continue
         const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
         if (value !== undefined) values[field] = value
       }
@@ -121,6 +133,14 @@ export const operationCommand = (op: Operation): AnyCommand => {
           try: () => Fs.readFileSync(String(file), "utf8"),
           catch: (e) => new UsageError({ detail: `--${name}: ${(e as Error).message}` })
         })
+      }
+      for (const [field, spec] of repeated) {
+        const given = Object.fromEntries(
+          Object.keys(spec.options).map((name) => [name, (parsed as Record<string, unknown>)[`${field}:${name}`] as ReadonlyArray<string>])
+        )
+        const { error, value } = spec.parse(given)
+        if (error !== undefined) return yield* new UsageError({ detail: error })
+        if (value !== undefined) values[field] = value
       }
       const input = yield* decodeArgs(op.input, values)
       if (cli.before) yield* cli.before

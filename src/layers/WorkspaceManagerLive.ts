@@ -26,6 +26,7 @@ import { admit } from "../vm/admission.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import {
   type CommandOutcome,
+  DEFAULT_GUEST_ENV,
   exceeds,
   type KeptAt,
   outcomeFields,
@@ -63,6 +64,9 @@ import { syncGuestDisk } from "../workspace/guestDisk.js"
 import { guestTar } from "../workspace/guestFs.js"
 import { writeStreamToFile } from "../host/files.js"
 import { machineKinds } from "./machineKinds.js"
+import { provideSecrets } from "../workspace/secrets/guest.js"
+import { makeRedactor } from "../workspace/secrets/redact.js"
+import { readSecrets, resolveSecrets, secretEnvEntries, secretMetadata, writeSecrets } from "../workspace/secrets/store.js"
 
 /** Output each journal entry keeps per stream; results themselves keep up to PYRO_MAX_OUTPUT_BYTES. */
 export const JOURNAL_OUTPUT_BYTES = 64 * 1024
@@ -78,7 +82,8 @@ const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   workspace_path: WORKSPACE_PATH,
   command_count: record.command_count,
   last_command: record.last_command,
-  workspace_seed: record.workspace_seed
+  workspace_seed: record.workspace_seed,
+  secrets: record.secrets
 })
 
 export const make = Effect.gen(function*() {
@@ -128,6 +133,9 @@ export const make = Effect.gen(function*() {
       const vm = yield* vmm.bootDetached(spec, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
+      // A tmpfs does not survive a boot: every boot puts the secrets back.
+      const secrets = yield* readSecrets(paths.dir)
+      if (secrets.length > 0) yield* withConnection(updated, (connection) => provideSecrets(connection, secrets))
       return updated
     }))
 
@@ -221,6 +229,7 @@ export const make = Effect.gen(function*() {
       // Check the seed before booting anything.
       const seedPath = input.seed_path === undefined ? undefined : yield* importPathFor("seed_path", input.seed_path, importBounds)
       const seedSummary = seedPath === undefined ? undefined : yield* inspectImportSource(seedPath)
+      const secrets = yield* resolveSecrets(input.secrets ?? [], importBounds)
       const environment = yield* environments.ensure(input.environment)
       const now = Date.now()
       const id = newMachineId()
@@ -232,6 +241,7 @@ export const make = Effect.gen(function*() {
         commands_started: 0,
         last_command: null,
         channels: WORKSPACE_CHANNELS,
+        secrets: secretMetadata(secrets),
         workspace_seed: {
           mode: seedSummary === undefined ? "empty" : seedSummary.kind,
           seed_path: input.seed_path ?? null,
@@ -241,6 +251,7 @@ export const make = Effect.gen(function*() {
       }
       const build = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
+        yield* writeSecrets(paths.dir, secrets)
         const started = yield* ensureRunning(initial, true)
         if (seedPath !== undefined) yield* importInto(started, seedPath, WORKSPACE_PATH)
         yield* withConnection(started, (connection) => takeBaseline(connection, started.id))
@@ -347,6 +358,8 @@ export const make = Effect.gen(function*() {
   const exec = (input: WorkspaceExecInput, options: { readonly onOutput?: OutputSink } = {}) =>
     Effect.gen(function*() {
       const { record, sequence } = yield* startCommand(input.workspace_id)
+      const secrets = yield* readSecrets(workspacePaths(stateDir, record.id).dir)
+      const secretEnv = yield* secretEnvEntries(secrets, input.secret_env)
       const startedAt = Date.now()
       const budget = yield* resultBudget(config)
       // Synced before returning: once exec answers, its files (and the output kept beside
@@ -358,6 +371,8 @@ export const make = Effect.gen(function*() {
             cwd: WORKSPACE_PATH,
             timeoutSeconds: input.timeout_seconds,
             maxOutputBytes: config.maxOutputBytes,
+            env: [...DEFAULT_GUEST_ENV, ...secretEnv],
+            filter: makeRedactor(secrets.map((s) => s.value)),
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
           })
           // All of a stream that the result or the journal cannot carry goes into the guest.

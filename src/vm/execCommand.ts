@@ -43,6 +43,15 @@ export const commandArgv = (command: Command): ReadonlyArray<string> =>
 
 export const timeoutMessage = (seconds: number) => `command timed out after ${seconds}s\n`
 
+/**
+ * A rewrite of a command's output as it arrives (a workspace's secret
+ * redaction), one instance per stream: `push` returns what may be shown now,
+ * `end` what it still held.
+ */
+export interface OutputFilter {
+  readonly stream: () => { readonly push: (chunk: Uint8Array) => Uint8Array; readonly end: () => Uint8Array }
+}
+
 export const runCommand = (
   connection: GuestConnection,
   options: {
@@ -52,6 +61,8 @@ export const runCommand = (
     readonly maxOutputBytes: number
     readonly env?: ReadonlyArray<readonly [string, string]>
     readonly onOutput?: OutputSink
+    /** Applied to stdout and stderr before anything else sees them (result, sink, kept output). */
+    readonly filter?: OutputFilter
     /** Bytes for the command's stdin, streamed with backpressure; without it stdin is /dev/null. */
     readonly stdin?: Stream.Stream<Uint8Array>
   }
@@ -62,11 +73,14 @@ export const runCommand = (
     const stderr = new CappedOutput(options.maxOutputBytes)
     const sink = options.onOutput ?? (() => Effect.void)
     let stderrAtLineStart = true
-    const emit = (fd: 1 | 2, bytes: Uint8Array) => {
+    const filters = options.filter ? { 1: options.filter.stream(), 2: options.filter.stream() } : undefined
+    const show = (fd: 1 | 2, bytes: Uint8Array) => {
+      if (bytes.byteLength === 0) return Effect.void
       if (fd === 2 && bytes.byteLength > 0) stderrAtLineStart = bytes[bytes.byteLength - 1] === 0x0a
       ;(fd === 1 ? stdout : stderr).push(bytes)
       return sink(fd, bytes)
     }
+    const emit = (fd: 1 | 2, bytes: Uint8Array) => show(fd, filters ? filters[fd].push(bytes) : bytes)
     const argv = commandArgv(options.command)
     let exitCode: number | undefined
     let timedOut = false
@@ -95,6 +109,10 @@ export const runCommand = (
         }
       }
     }).pipe(Effect.timeoutOption(options.timeoutSeconds * 1000 + HOST_GRACE_MS))
+    if (filters) {
+      yield* show(1, filters[1].end())
+      yield* show(2, filters[2].end())
+    }
 
     if (Option.isNone(finished) || exitCode === undefined) {
       return yield* new GuestChannelError({
@@ -105,7 +123,7 @@ export const runCommand = (
     if (timedOut) {
       exitCode = TIMEOUT_EXIT_CODE
       const line = timeoutMessage(options.timeoutSeconds)
-      yield* emit(2, new TextEncoder().encode(stderrAtLineStart ? line : `\n${line}`))
+      yield* show(2, new TextEncoder().encode(stderrAtLineStart ? line : `\n${line}`))
     }
     return { stdout, stderr, exitCode, timedOut, durationMs: Date.now() - started }
   })

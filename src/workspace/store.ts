@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import type { EntryLimits } from "../archive/policy.js"
 import { JournalEntry } from "../contract/workspace/exec.js"
 import { LastCommand, WorkspaceSeed } from "../contract/workspace/lifecycle.js"
+import { SecretMetadata } from "../contract/workspace/secrets.js"
 import { recordDir } from "../host/recordDir.js"
 import { machineKind } from "../machine/limit.js"
 import type { MachineLock } from "../machine/lock.js"
@@ -29,7 +30,9 @@ export const WorkspaceRecord = Schema.Struct({
   last_command: Schema.NullOr(LastCommand),
   workspace_seed: WorkspaceSeed,
   /** Host channels its VM is booted with (src/workspace/channels.ts); older workspaces have one. */
-  channels: Schema.optionalWith(Schema.Int, { default: () => 1 })
+  channels: Schema.optionalWith(Schema.Int, { default: () => 1 }),
+  /** Its secrets' names and kinds; the values are in secrets.json beside it (src/workspace/secrets/store.ts). */
+  secrets: Schema.optionalWith(Schema.Array(SecretMetadata), { default: () => [] })
 })
 export type WorkspaceRecord = typeof WorkspaceRecord.Type
 

@@ -1,2 +1,42 @@
 /** Positional arguments the workspace commands share. */
 export const workspaceIdArg = { field: "workspace_id", name: "WORKSPACE_ID" } as const
+
+/** The text before and after the first `=` of an option's value (`NAME=VALUE`). */
+const split = (option: string, given: string, needValue: boolean) => {
+  const at = given.indexOf("=")
+  if (at < 0) return needValue ? { error: `--${option} ${JSON.stringify(given)}: expected NAME=VALUE` } : { name: given }
+  return { name: given.slice(0, at), rest: given.slice(at + 1) }
+}
+
+/** `secrets` from `--secret NAME=VALUE` and `--secret-file NAME=PATH` (the file is read by this process). */
+export const secretsOptions = {
+  options: {
+    secret: "A secret NAME=VALUE for the workspace's commands (repeatable); its value never comes back in output",
+    "secret-file": "A secret NAME=PATH whose value is the host file's text (repeatable)"
+  },
+  parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => {
+    const secrets: Array<{ name: string; value: string } | { name: string; file_path: string }> = []
+    for (const [option, values] of Object.entries(given)) {
+      for (const text of values) {
+        const part = split(option, text, true)
+        if ("error" in part) return { error: part.error }
+        secrets.push(option === "secret" ? { name: part.name, value: part.rest! } : { name: part.name, file_path: part.rest! })
+      }
+    }
+    return secrets.length === 0 ? {} : { value: secrets }
+  }
+} as const
+
+/** `secret_env` from `--secret-env NAME` (the variable named like the secret) or `--secret-env NAME=VARIABLE`. */
+export const secretEnvOptions = {
+  options: { "secret-env": "Expose the workspace secret NAME to the command as $NAME, or NAME=VARIABLE as $VARIABLE (repeatable)" },
+  parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => {
+    const map: Record<string, string> = {}
+    for (const text of given["secret-env"] ?? []) {
+      const part = split("secret-env", text, false)
+      if ("error" in part) return { error: part.error }
+      map[part.name] = part.rest ?? part.name
+    }
+    return Object.keys(map).length === 0 ? {} : { value: map }
+  }
+} as const

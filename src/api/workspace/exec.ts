@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { WorkspaceExecInput, WorkspaceExecResult } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
-import { workspaceIdArg } from "./args.js"
+import { secretEnvOptions, workspaceIdArg } from "./args.js"
 
 export const workspaceExec = operation({
   tool: "workspace_exec",
@@ -21,6 +21,7 @@ export const workspaceExec = operation({
     path: ["workspace", "exec"],
     description: "Run a command in a workspace's /workspace; exits with its exit code",
     args: [workspaceIdArg, { field: "command", name: "COMMAND", variadic: true }],
+    repeatedOptions: { secret_env: secretEnvOptions },
     streamsOutput: true,
     human: (r) => ({
       stderr: `[workspace-exec] workspace_id=${r.workspace_id} sequence=${r.sequence} cwd=${r.cwd} ` +

@@ -4,7 +4,7 @@ import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult
 import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
-import { workspaceIdArg } from "./args.js"
+import { secretsOptions, workspaceIdArg } from "./args.js"
 
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
@@ -22,6 +22,7 @@ export const formatSummary = (s: WorkspaceSummary) =>
         ? "empty"
         : `${s.workspace_seed.mode} ${s.workspace_seed.seed_path} (${s.workspace_seed.files} files, ${mib(s.workspace_seed.bytes)})`
     }`,
+    ...(s.secrets.length > 0 ? [`Secrets: ${s.secrets.map((x) => `${x.name} (${x.source_kind})`).join(", ")}`] : []),
     `Commands: ${s.command_count}${
       s.last_command
         ? ` (last: #${s.last_command.sequence} exit_code=${s.last_command.exit_code} at ${s.last_command.finished_at})`
@@ -60,6 +61,7 @@ export const workspaceCreate = operation({
     description: "Create a persistent workspace, optionally seeded from a host directory or archive",
     args: [{ field: "environment", name: "ENV" }],
     optionHelp: { seed_path: "A host directory or .tar/.tar.gz/.tgz copied into /workspace" },
+    repeatedOptions: { secrets: secretsOptions },
     before: Effect.flatMap(WorkspaceManager, (ws) => Effect.ignore(ws.reapExpired)),
     human: formatSummary
   }

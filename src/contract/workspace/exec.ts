@@ -3,11 +3,13 @@ import * as Schema from "effect/Schema"
 import { Command, DEFAULT_TIMEOUT_SECONDS, ExecutionMode, TimeoutSeconds } from "../common.js"
 import { ExecResult, withDefault } from "../vm.js"
 import { WORKSPACE_PATH, WorkspaceId } from "./paths.js"
+import { SecretEnv } from "./secrets.js"
 
 export const WorkspaceExecInput = Schema.Struct({
   workspace_id: WorkspaceId,
   command: Command,
-  timeout_seconds: withDefault(TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS)
+  timeout_seconds: withDefault(TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS),
+  secret_env: Schema.optional(SecretEnv)
 })
 export type WorkspaceExecInput = typeof WorkspaceExecInput.Type
 

@@ -14,6 +14,7 @@ import {
 } from "../common.js"
 import { withDefault } from "../vm.js"
 import { HostPath, WORKSPACE_PATH, WorkspaceId } from "./paths.js"
+import { SecretMetadata, SecretsInput } from "./secrets.js"
 
 export const WorkspaceCreateInput = Schema.Struct({
   environment: EnvironmentName,
@@ -29,7 +30,8 @@ export const WorkspaceCreateInput = Schema.Struct({
   ),
   seed_path: Schema.optional(HostPath.annotations({
     description: "A host directory or .tar/.tar.gz/.tgz archive copied into /workspace before create returns."
-  }))
+  })),
+  secrets: Schema.optional(SecretsInput)
 })
 export type WorkspaceCreateInput = typeof WorkspaceCreateInput.Type
 
@@ -67,6 +69,8 @@ export const WorkspaceSummary = Schema.Struct({
   command_count: Schema.Int,
   last_command: Schema.NullOr(LastCommand),
   workspace_seed: WorkspaceSeed,
+  /** Names and kinds only: a value never leaves the host's secrets file and the guest. */
+  secrets: Schema.Array(SecretMetadata),
   ttl_seconds: Schema.Int,
   created_at: Schema.String,
   expires_at: Schema.String

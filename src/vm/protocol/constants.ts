@@ -22,6 +22,8 @@ export const GENERATION_FILE_TOOL = 2
  */
 export const GENERATION_SHELLS = 3
 export const GENERATION_SERVICES = 3
+/** 3: also `/proc/1/exe secrets DIR`, which puts a workspace's secrets on a tmpfs after each boot. */
+export const GENERATION_SECRETS = 3
 /** The oldest agent generation this host still talks to (a workspace VM booted by an older pyro). */
 export const MIN_PROTOCOL_GENERATION = 1
 

@@ -112,7 +112,7 @@ export const exportPathFor = (path: string, bounds: ImportBounds) =>
  * outside pyro's own directories. Checked by name first and by real path
  * second, so a refusal never says whether a file outside the roots exists.
  */
-export const importPathFor = (field: "seed_path" | "source_path", path: string, bounds: ImportBounds) =>
+export const importPathFor = (field: "seed_path" | "source_path" | "file_path", path: string, bounds: ImportBounds) =>
   Effect.gen(function*() {
     const caller = yield* Caller
     if (caller.kind === "operator") return path
