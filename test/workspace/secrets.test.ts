@@ -149,6 +149,14 @@ describe("workspace secrets", () => {
     expect(Fs.statSync(home).mode & 0o777).toBe(0o600)
     expect(filesHolding(stateDir, LITERAL)).toEqual([home])
     expect(filesHolding(stateDir, FROM_FILE)).toEqual([home])
+
+    // A value a command writes into /workspace is hidden from file reads and diffs too.
+    await call("workspace_exec", { workspace_id: workspaceId, command: "echo \"key: $T\" > leak.txt", secret_env: { API_TOKEN: "T" } })
+    const read = await call("workspace_file_read", { workspace_id: workspaceId, path: "leak.txt" })
+    expect(read.data["content"]).toBe("key: [REDACTED]\n")
+    const diff = await call("workspace_diff", { workspace_id: workspaceId })
+    expect(diff.data["patch"]).toContain("+key: [REDACTED]")
+    expect(diff.text).not.toContain(LITERAL)
   }, 300_000)
 
   it("puts the secrets back when the VM is booted again", async () => {

@@ -19,6 +19,7 @@ import { checkOutputPath, type ExportTarget, writeExport } from "../export.js"
 import { guestTar } from "../guestFs.js"
 import { exportPathFor } from "../import/roots.js"
 import { BASELINE_LIMITS } from "../store.js"
+import { redactorFor } from "../secrets/store.js"
 
 export const exportWorkspace = (input: WorkspaceExportInput) =>
   Effect.gen(function*() {
@@ -84,7 +85,8 @@ export const diffWorkspace = (workspaceId: string) =>
         )
         // A model gets the patch to the operator's budget; the operator gets what the host holds for any output.
         const max = caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes
-        const { patch, truncated } = cutPatch(diff.patch, max)
+        const redactor = yield* redactorFor(paths.dir)
+        const { patch, truncated } = cutPatch(redactor.text(diff.patch), max)
         return {
           workspace_id: record.id,
           changed: diff.total > 0,

@@ -20,6 +20,7 @@ import { iso } from "../../machine/record.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { syncGuestDisk } from "../guestDisk.js"
 import { deleteGuestFile, type GuestEntry, listGuestFiles, readGuestFile, writeGuestFile } from "../guestFs.js"
+import { redactorFor } from "../secrets/store.js"
 import { applyFilePatch, parseWorkspacePatch } from "../patch.js"
 
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true })
@@ -67,13 +68,14 @@ export const listFiles = (input: WorkspaceFileListInput) =>
 
 export const readFile = (input: WorkspaceFileReadInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, record }) =>
-      Effect.map(readGuestFile(connection, record.id, input.path, input.max_bytes), ({ content, size }) => {
+    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
+      Effect.zipWith(readGuestFile(connection, record.id, input.path, input.max_bytes), redactorFor(paths.dir), ({ content, size }, redactor) => {
         const truncated = content.byteLength < size
         return {
           workspace_id: record.id,
           path: input.path,
-          ...textOrBase64(content, truncated),
+          // A secret a command wrote into a file is hidden like one it printed.
+          ...textOrBase64(redactor.bytes(content), truncated),
           size_bytes: size,
           bytes_read: content.byteLength,
           truncated,

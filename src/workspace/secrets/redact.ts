@@ -94,16 +94,17 @@ export const makeRedactor = (values: ReadonlyArray<string>): Redactor => {
           if (secrets.length === 0) return chunk
           const all = Buffer.concat([held, asBuffer(chunk)])
           const ranges = matches(all, secrets)
-          const lastEnd = ranges.length > 0 ? ranges[ranges.length - 1]![1] : 0
-          const keep = pendingTail(all.subarray(lastEnd))
-          const cut = all.length - keep
+          // Hold back the longest end that could still become a value (or a longer one),
+          // and any match it cuts through.
+          let cut = all.length - pendingTail(all)
+          for (const [a, b] of ranges) if (a < cut && cut < b) cut = a
           held = Buffer.from(all.subarray(cut))
-          return replaced(all.subarray(0, cut), ranges)
+          return replaced(all.subarray(0, cut), ranges.filter(([, b]) => b <= cut))
         },
         end: () => {
           const rest = held
           held = Buffer.alloc(0)
-          return rest
+          return bytes(rest)
         }
       }
     },

@@ -17,6 +17,7 @@ import {
   type SecretMetadata
 } from "../../contract/workspace/secrets.js"
 import { type ImportBounds, importPathFor } from "../import/roots.js"
+import { makeRedactor } from "./redact.js"
 
 export const StoredSecret = Schema.Struct({
   name: Schema.String,
@@ -108,3 +109,7 @@ export const secretEnvEntries = (secrets: ReadonlyArray<StoredSecret>, secretEnv
     }
     return entries
   })
+
+/** What hides this workspace's secret values in output a client sees. */
+export const redactorFor = (workspaceDir: string) =>
+  Effect.map(readSecrets(workspaceDir), (secrets) => makeRedactor(secrets.map((s) => s.value)))
