@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "untar.h"
 #include "secrets.h"
+#include "connect.h"
 
 static void block_signals(void)
 {
@@ -54,7 +55,9 @@ int main(int argc, char **argv)
 			return fs_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
 			return secrets_main(argc, argv);
-		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | secrets DIR (it is PID 1 otherwise)\n");
+		if (argc >= 2 && strcmp(argv[1], "connect") == 0)
+			return connect_main(argc, argv);
+		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | secrets DIR | connect PORT (it is PID 1 otherwise)\n");
 		return 2;
 	}
 	block_signals();
