@@ -11,8 +11,9 @@
  * VM off, which the host sees as the VMM exiting.
  *
  * The same binary is also a command the host runs in the guest, as
- * /proc/1/exe: `untar DEST` (untar.c) and `fs ...` (fs.c), so imports and
- * file operations need nothing from the environment.
+ * /proc/1/exe: `untar DEST` (untar.c), `fs ...` (fs.c) and `service ...`
+ * (service.c), so imports, file operations and services need nothing from
+ * the environment.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "fs.h"
+#include "service.h"
 #include "untar.h"
 
 static void block_signals(void)
@@ -50,7 +52,9 @@ int main(int argc, char **argv)
 			return untar_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "fs") == 0)
 			return fs_main(argc, argv);
-		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... (it is PID 1 otherwise)\n");
+		if (argc >= 2 && strcmp(argv[1], "service") == 0)
+			return service_main(argc, argv);
+		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | service ... (it is PID 1 otherwise)\n");
 		return 2;
 	}
 	block_signals();
