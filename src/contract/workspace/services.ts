@@ -103,7 +103,8 @@ export const ServiceStartInput = Schema.Struct({
   workspace_id: WorkspaceId,
   service_name: ServiceName,
   command: Command.annotations({
-    description: "The service's command: a shell command line (run with /bin/sh -c), or an argv array (run as given)."
+    description: "The service's command: a shell command line (run with /bin/sh -c), or an argv array (each word " +
+      "passed as it is; a single word is taken as a command line)."
   }),
   cwd: withDefault(WorkspacePath.annotations({ description: "Where the command runs: /workspace or a directory under it." }), WORKSPACE_PATH),
   readiness: Schema.optional(Readiness),

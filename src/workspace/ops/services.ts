@@ -50,9 +50,13 @@ export const visibleOutput = (text: string): string => text
 /** A word the shell reads back as itself. */
 const shellQuote = (word: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)
 
-/** The command line the guest's shell runs: a string as it is, an argv quoted word by word. */
+/**
+ * The command line the guest's shell runs: a string as it is; an argv quoted
+ * word by word, except one word alone, which is a command line itself (what
+ * `pyro workspace service start ID NAME -- 'a && b'` means).
+ */
 export const serviceCommandLine = (command: Command) =>
-  typeof command === "string" ? command : command.map(shellQuote).join(" ")
+  typeof command === "string" ? command : command.length === 1 ? command[0] : command.map(shellQuote).join(" ")
 
 const readinessTarget = (r: Readiness): { readonly type: GuestReadinessType; readonly target: string } =>
   r.type === "file"
