@@ -2,7 +2,8 @@
  * `pyro-agent service ...`: long-running services in a workspace, for the host
  * to run as a command (`/proc/1/exe service ...`, never as PID 1) and parse.
  *
- *   service [--root DIR] start NAME --cwd DIR [--env K=V]... [--ready-type T --ready-target X] -- COMMAND
+ *   service [--root DIR] start NAME --cwd DIR [--env K=V]... [--ready-type T --ready-target X
+ *                              [--timeout-ms N --interval-ms M]] -- COMMAND
  *   service [--root DIR] wait NAME --type file|tcp|http|command --target X --timeout-ms N --interval-ms M
  *   service [--root DIR] stop NAME [--timeout-ms N]                (N defaults to 5000)
  *   service [--root DIR] status NAME
@@ -30,6 +31,8 @@
  * exits, whatever else it left in its cgroup (or its group) is killed, and
  * `state` records how it ended; then the supervisor exits (PID 1 reaps it).
  * A command that cannot be started (a missing cwd) leaves nothing: exit 10.
+ * With --timeout-ms and --interval-ms, start then waits for the readiness as
+ * `wait` does, in the same process (one exec for the host), and ends as wait.
  *
  * wait. Polls the readiness every interval, in this one process: file = the
  * path exists (lstat); tcp = a connect to HOST:PORT succeeds; http = an
@@ -538,12 +541,16 @@ __attribute__((noreturn)) static void supervise(const struct start_spec *s, int 
 	/* A service ends with its command: nothing it started outlives it. */
 	kill_command(pid);
 	record_end(pid, start_time, status);
-	if (use_cgroups)
-		rmdir(cgroup_of(path, sizeof path, "command", NULL));
+	/* The cgroups stay, empty, for the next start of this name: making one costs
+	 * a round trip's worth of time under TCG. */
 	_exit(0);
 }
 
-static void run_start(struct start_spec *s, const char *ready_type, const char *ready_target)
+static void run_wait(const char *type, const char *target, int64_t timeout_ms, int64_t interval_ms);
+
+/* `timeout_ms` >= 0: wait for the readiness before answering. */
+static void run_start(struct start_spec *s, const char *ready_type, const char *ready_target, int64_t timeout_ms,
+		      int64_t interval_ms)
 {
 	ensure_root();
 	open_service_dir(1);
@@ -593,6 +600,8 @@ static void run_start(struct start_spec *s, const char *ready_type, const char *
 		fail(EXIT_NOT_STARTED, why);
 	}
 	close(lock);
+	if (timeout_ms >= 0)
+		run_wait(ready_type, ready_target, timeout_ms, interval_ms);
 	print_one(0);
 }
 
@@ -935,6 +944,11 @@ static void run_logs(int tail, uint64_t lines)
 
 /* ---- arguments ---- */
 
+static int known_type(const char *type)
+{
+	return !strcmp(type, "file") || !strcmp(type, "tcp") || !strcmp(type, "http") || !strcmp(type, "command");
+}
+
 int service_main(int argc, char **argv)
 {
 	int i = 2; /* argv[1] is "service" */
@@ -963,6 +977,7 @@ int service_main(int argc, char **argv)
 	if (!strcmp(op, "start")) {
 		struct start_spec s = {0};
 		const char *ready_type = "", *ready_target = "";
+		int64_t timeout = -1, interval = -1;
 		size_t envc = 0;
 		int k = 0;
 		for (; k < nrest && strcmp(rest[k], "--"); k++) {
@@ -974,13 +989,18 @@ int service_main(int argc, char **argv)
 				ready_type = rest[++k];
 			else if (!strcmp(rest[k], "--ready-target") && k + 1 < nrest)
 				ready_target = rest[++k];
+			else if (!strcmp(rest[k], "--timeout-ms") && k + 1 < nrest)
+				timeout = (int64_t)number_arg(rest[++k]);
+			else if (!strcmp(rest[k], "--interval-ms") && k + 1 < nrest)
+				interval = (int64_t)number_arg(rest[++k]);
 			else
 				usage();
 		}
-		if (!s.cwd || k + 2 != nrest)
+		if (!s.cwd || k + 2 != nrest || (timeout >= 0) != (interval >= 0) || interval == 0 ||
+		    (timeout >= 0 && !known_type(ready_type)) || (ready_type[0] && !known_type(ready_type)))
 			usage();
 		s.command = rest[k + 1];
-		run_start(&s, ready_type, ready_target);
+		run_start(&s, ready_type, ready_target, timeout, interval);
 	} else if (!strcmp(op, "wait")) {
 		const char *type = NULL, *target = NULL;
 		int64_t timeout = -1, interval = -1;
@@ -998,8 +1018,7 @@ int service_main(int argc, char **argv)
 			else
 				usage();
 		}
-		if (!type || !target || timeout < 0 || interval < 1 ||
-		    (strcmp(type, "file") && strcmp(type, "tcp") && strcmp(type, "http") && strcmp(type, "command")))
+		if (!type || !target || timeout < 0 || interval < 1 || !known_type(type))
 			usage();
 		open_service_dir(0);
 		run_wait(type, target, timeout, interval);

@@ -195,60 +195,44 @@ export interface GuestServiceStart {
   readonly cwd: string
   /** The command's whole environment. */
   readonly env: ReadonlyArray<readonly [string, string]>
-  readonly readiness?: { readonly type: GuestReadinessType; readonly target: string }
+  /** Waited for in the same exec, polled in the guest; one that never comes is stopped there. */
+  readonly readiness?: {
+    readonly type: GuestReadinessType
+    readonly target: string
+    readonly timeoutMs: number
+    readonly intervalMs: number
+  }
 }
 
-/** Start a service under its supervisor; returns its record (running). */
+/** How a start ended: running (and ready, with readiness), or the record of one that exited first or was not ready in time. */
+export type GuestStartOutcome =
+  | { readonly _tag: "Running"; readonly service: GuestService }
+  | { readonly _tag: "Exited"; readonly service: GuestService }
+  | { readonly _tag: "NotReady"; readonly service: GuestService }
+
+/** Start a service under its supervisor and wait for its readiness, in one exec. */
 export const startGuestService = (
   connection: GuestConnection,
   workspaceId: string,
   start: GuestServiceStart
-): Effect.Effect<GuestService, WorkspaceServiceError | GuestChannelError> =>
-  Effect.flatMap(
-    runTool(connection, [
+): Effect.Effect<GuestStartOutcome, WorkspaceServiceError | GuestChannelError> =>
+  Effect.gen(function*() {
+    const run = { workspaceId, serviceName: start.name }
+    const ready = start.readiness
+    const outcome = yield* runTool(connection, [
       "start",
       start.name,
       "--cwd",
       start.cwd,
       ...start.env.flatMap(([k, v]) => ["--env", `${k}=${v}`]),
-      ...(start.readiness ? ["--ready-type", start.readiness.type, "--ready-target", start.readiness.target] : []),
+      ...(ready
+        ? ["--ready-type", ready.type, "--ready-target", ready.target, "--timeout-ms", String(ready.timeoutMs), "--interval-ms", String(ready.intervalMs)]
+        : []),
       "--",
       start.command
-    ]),
-    (outcome) => recordOrFailure({ workspaceId, serviceName: start.name }, outcome)
-  )
-
-/** How a wait ended: ready, or the service's record when it exited first or was not ready in time. */
-export type GuestWaitOutcome =
-  | { readonly _tag: "Ready"; readonly service: GuestService }
-  | { readonly _tag: "Exited"; readonly service: GuestService }
-  | { readonly _tag: "NotReady"; readonly service: GuestService }
-
-/** Poll a service's readiness inside the guest (one exec); one that never comes is stopped there. */
-export const waitGuestService = (
-  connection: GuestConnection,
-  workspaceId: string,
-  name: string,
-  readiness: { readonly type: GuestReadinessType; readonly target: string },
-  timeoutMs: number,
-  intervalMs: number
-): Effect.Effect<GuestWaitOutcome, WorkspaceServiceError | GuestChannelError> =>
-  Effect.gen(function*() {
-    const run = { workspaceId, serviceName: name }
-    const outcome = yield* runTool(connection, [
-      "wait",
-      name,
-      "--type",
-      readiness.type,
-      "--target",
-      readiness.target,
-      "--timeout-ms",
-      String(timeoutMs),
-      "--interval-ms",
-      String(intervalMs)
-    ], { timeoutSeconds: Math.ceil(timeoutMs / 1000) + READY_TIMEOUT_STOP_SECONDS + TOOL_TIMEOUT_SECONDS })
+    ], { timeoutSeconds: Math.ceil((ready?.timeoutMs ?? 0) / 1000) + READY_TIMEOUT_STOP_SECONDS + TOOL_TIMEOUT_SECONDS })
     const tag = outcome.exitCode === 0
-      ? "Ready"
+      ? "Running"
       : outcome.exitCode === EXIT.ended
       ? "Exited"
       : outcome.exitCode === EXIT.notReady

@@ -114,6 +114,22 @@ describe("guest service.c", () => {
     expect(run(root, ["logs", "web"]).stderr).not.toContain("Traceback")
   })
 
+  it("starts and waits in one call when given a timeout and an interval", () => {
+    const root = fresh()
+    const ready = start(root, "both", "touch ready; exec sleep 30", "--ready-type", "file", "--ready-target", Path.join(root, "ready"),
+      "--timeout-ms", "5000", "--interval-ms", "20")
+    expect(ready.status, ready.stderr).toBe(0)
+    expect(records(ready.stdout)[0]).toMatchObject({ state: "running", readyType: "file" })
+    expect(records(ready.stdout)[0]!.readyAt).not.toBeNull()
+    run(root, ["stop", "both"])
+    const never = start(root, "never", "exec sleep 30", "--ready-type", "file", "--ready-target", "/nonexistent/x",
+      "--timeout-ms", "200", "--interval-ms", "20")
+    expect(never.status).toBe(9)
+    expect(records(never.stdout)[0]).toMatchObject({ state: "failed", stopReason: "ready_timeout" })
+    // A timeout without a readiness to wait for is a usage error.
+    expect(start(root, "bad", "true", "--timeout-ms", "200", "--interval-ms", "20").status).toBe(2)
+  })
+
   it("waits for a command in the service's cwd and environment, and for a file", () => {
     const root = fresh()
     start(root, "env", "exec sleep 30", "--env", "FOO=bar")

@@ -31,8 +31,7 @@ import {
   guestServiceStatus,
   listGuestServices,
   startGuestService,
-  stopGuestService,
-  waitGuestService
+  stopGuestService
 } from "../guestServices.js"
 
 /** How long service_stop gives SIGTERM before SIGKILL. */
@@ -127,26 +126,20 @@ export const startService = (input: ServiceStartInput, internal: { readonly extr
           command,
           cwd: input.cwd,
           env: [...DEFAULT_GUEST_ENV, ...(internal.extraEnv ?? [])],
-          ...(readiness ? { readiness } : {})
+          ...(readiness
+            ? { readiness: { ...readiness, timeoutMs: input.ready_timeout_seconds * 1000, intervalMs: input.ready_interval_ms } }
+            : {})
         })
-        if (!readiness) return resultOf(record, started)
-        const waited = yield* waitGuestService(
-          connection,
-          record.id,
-          input.service_name,
-          readiness,
-          input.ready_timeout_seconds * 1000,
-          input.ready_interval_ms
-        )
-        if (waited._tag === "Ready") return resultOf(record, waited.service)
-        const s = waited.service
+        if (started._tag === "Running") return resultOf(record, started.service)
+        const s = started.service
+        const what = readiness ? `${readiness.type} ${readiness.target}` : ""
         return yield* new WorkspaceServiceError({
           workspaceId: record.id,
           serviceName: s.name,
-          problem: waited._tag === "Exited" ? "exited" : "not_ready",
-          detail: waited._tag === "Exited"
-            ? `it exited (exit code ${s.exitCode ?? "unknown"}) before it was ready (${readiness.type} ${readiness.target})`
-            : `not ready (${readiness.type} ${readiness.target}) within ${input.ready_timeout_seconds}s: it was stopped ` +
+          problem: started._tag === "Exited" ? "exited" : "not_ready",
+          detail: started._tag === "Exited"
+            ? `it exited (exit code ${s.exitCode ?? "unknown"}) before it was ready (${what})`
+            : `not ready (${what}) within ${input.ready_timeout_seconds}s: it was stopped ` +
               `(state ${s.state}, stop_reason ${s.stopReason ?? "none"})`,
           ...(yield* failureTails(connection, record.id, s.name))
         })
