@@ -88,6 +88,7 @@
 #include <unistd.h>
 
 #include "service.h"
+#include "sysfile.h"
 
 enum {
 	EXIT_FAILED = 1,
@@ -198,16 +199,6 @@ static char *cgroup_of(char *buf, size_t size, const char *leaf, const char *fil
 	snprintf(buf, size, CGROUP_ROOT "/pyro-service-%s%s%s%s%s", name, leaf ? "/" : "", leaf ? leaf : "",
 		 file ? "/" : "", file ? file : "");
 	return buf;
-}
-
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n < 0 ? -1 : 0;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -417,7 +408,7 @@ __attribute__((noreturn)) static void command_child(const struct start_spec *s, 
 	setpgid(0, 0);
 	if (use_cgroups) {
 		char path[512];
-		write_text(cgroup_of(path, sizeof path, "command", "cgroup.procs"), "0");
+		write_sysfile(cgroup_of(path, sizeof path, "command", "cgroup.procs"), "0");
 	}
 	int null = open("/dev/null", O_RDONLY);
 	dup2(null, 0);
@@ -440,7 +431,7 @@ static void kill_command(pid_t pgid)
 {
 	if (use_cgroups) {
 		char path[512];
-		write_text(cgroup_of(path, sizeof path, "command", "cgroup.kill"), "1");
+		write_sysfile(cgroup_of(path, sizeof path, "command", "cgroup.kill"), "1");
 	}
 	kill(-pgid, SIGKILL);
 }
@@ -493,7 +484,7 @@ __attribute__((noreturn)) static void supervise(const struct start_spec *s, int 
 		mkdir(cgroup_of(path, sizeof path, "supervisor", NULL), 0755);
 		mkdir(cgroup_of(path, sizeof path, "command", NULL), 0755);
 		/* Out of the exec's cgroup first: the agent kills that one when its host goes. */
-		if (write_text(cgroup_of(path, sizeof path, "supervisor", "cgroup.procs"), "0") < 0)
+		if (write_sysfile(cgroup_of(path, sizeof path, "supervisor", "cgroup.procs"), "0") < 0)
 			use_cgroups = 0;
 	}
 	int out = open(path_of(path, sizeof path, "stdout"), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -4,11 +4,10 @@
  * secret_env come later).
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Command } from "../common.js"
+import { Command, intBetween } from "../common.js"
 import { withDefault } from "../vm.js"
-import { WORKSPACE_PATH, WorkspaceId, WorkspacePath, WorkspaceResultFields } from "./paths.js"
+import { normalizedString, WORKSPACE_PATH, WorkspaceId, WorkspacePath, WorkspaceResultFields } from "./paths.js"
 
 /** The original's DEFAULT_SERVICE_READY_TIMEOUT_SECONDS and DEFAULT_SERVICE_READY_INTERVAL_MS. */
 export const DEFAULT_SERVICE_READY_TIMEOUT_SECONDS = 30
@@ -62,19 +61,7 @@ export const normalizeReadinessUrl = (url: string): Either.Either<string, string
     : Either.left(`must be at most ${SERVICE_READY_TARGET_MAX_BYTES} characters`)
 }
 
-const HttpUrl = Schema.transformOrFail(
-  Schema.String.annotations({ description: "http://HOST[:PORT]/PATH: ready when a GET answers 2xx or 3xx." }),
-  Schema.String,
-  {
-    strict: true,
-    decode: (url, _, ast) =>
-      Either.match(normalizeReadinessUrl(url), {
-        onLeft: (why) => ParseResult.fail(new ParseResult.Type(ast, url, why)),
-        onRight: ParseResult.succeed
-      }),
-    encode: ParseResult.succeed
-  }
-)
+const HttpUrl = normalizedString("http://HOST[:PORT]/PATH: ready when a GET answers 2xx or 3xx.", normalizeReadinessUrl)
 
 export const FileReadiness = Schema.Struct({
   type: Schema.Literal("file"),
@@ -109,17 +96,13 @@ export const ServiceStartInput = Schema.Struct({
   cwd: withDefault(WorkspacePath.annotations({ description: "Where the command runs: /workspace or a directory under it." }), WORKSPACE_PATH),
   readiness: Schema.optional(Readiness),
   ready_timeout_seconds: withDefault(
-    Schema.Int.pipe(
-      Schema.between(1, MAX_SERVICE_READY_TIMEOUT_SECONDS, {
-        message: () => `must be a whole number from 1 to ${MAX_SERVICE_READY_TIMEOUT_SECONDS}`
-      }),
+    intBetween(1, MAX_SERVICE_READY_TIMEOUT_SECONDS).pipe(
       Schema.annotations({ description: "How long to wait for readiness; a service not ready by then is stopped and reported failed." })
     ),
     DEFAULT_SERVICE_READY_TIMEOUT_SECONDS
   ),
   ready_interval_ms: withDefault(
-    Schema.Int.pipe(
-      Schema.between(10, 60000, { message: () => "must be a whole number from 10 to 60000" }),
+    intBetween(10, 60000).pipe(
       Schema.annotations({ description: "How often readiness is checked, in milliseconds." })
     ),
     DEFAULT_SERVICE_READY_INTERVAL_MS
@@ -134,8 +117,7 @@ export const ServiceLogsInput = Schema.Struct({
   workspace_id: WorkspaceId,
   service_name: ServiceName,
   tail_lines: Schema.optional(
-    Schema.Int.pipe(
-      Schema.between(0, 1_000_000, { message: () => "must be a whole number from 0 to 1000000" }),
+    intBetween(0, 1_000_000).pipe(
       Schema.annotations({
         description: `Return the last this many lines of each log (default ${DEFAULT_SERVICE_LOG_TAIL_LINES}).`
       })
