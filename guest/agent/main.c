@@ -11,9 +11,10 @@
  * VM off, which the host sees as the VMM exiting.
  *
  * The same binary is also a command the host runs in the guest, as
- * /proc/1/exe: `untar DEST` (untar.c), `fs ...` (fs.c) and `secrets DIR`
- * (secrets.c), so imports, file operations and secrets need nothing from the
- * environment.
+ * /proc/1/exe: `untar DEST` (untar.c), `fs ...` (fs.c), `service ...`
+ * (service.c), `secrets DIR` (secrets.c) and `connect PORT` (connect.c), so
+ * imports, file operations, services, secrets and published ports need
+ * nothing from the environment.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "fs.h"
+#include "service.h"
 #include "untar.h"
 #include "secrets.h"
 #include "connect.h"
@@ -53,11 +55,13 @@ int main(int argc, char **argv)
 			return untar_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "fs") == 0)
 			return fs_main(argc, argv);
+		if (argc >= 2 && strcmp(argv[1], "service") == 0)
+			return service_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "secrets") == 0)
 			return secrets_main(argc, argv);
 		if (argc >= 2 && strcmp(argv[1], "connect") == 0)
 			return connect_main(argc, argv);
-		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | secrets DIR | connect PORT (it is PID 1 otherwise)\n");
+		fprintf(stderr, "pyro-agent: usage: pyro-agent untar DEST | fs ... | service ... | secrets DIR | connect PORT (it is PID 1 otherwise)\n");
 		return 2;
 	}
 	block_signals();

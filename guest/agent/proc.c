@@ -24,6 +24,7 @@
 #include "agent.h"
 #include "loop.h"
 #include "proc.h"
+#include "sysfile.h"
 
 #define MAX_PROCS 128
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -55,16 +56,6 @@ static struct {
 } spare = {"", -1};
 /* One was released since the last tidy: make the next spare (so never before cgroup2 works). */
 static int spare_wanted;
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n < 0 ? -1 : 0;
-}
 
 static int new_cgroup(char path[64])
 {
@@ -136,7 +127,7 @@ void proc_kill(struct proc *p)
 	if (p->cgroup[0]) {
 		char path[96];
 		snprintf(path, sizeof path, "%s/cgroup.kill", p->cgroup);
-		write_file(path, "1");
+		write_sysfile(path, "1");
 	}
 	if (!p->exited)
 		kill(-p->pid, SIGKILL);
@@ -226,7 +217,7 @@ __attribute__((noreturn)) static void child(const struct spawn_request *req, int
 	if (cgroup[0] && !in_cgroup) {
 		char path[96];
 		snprintf(path, sizeof path, "%s/cgroup.procs", cgroup);
-		write_file(path, "0");
+		write_sysfile(path, "0");
 	}
 	dup2(req->stdio[0], 0);
 	dup2(req->stdio[1], 1);

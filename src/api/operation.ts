@@ -76,6 +76,16 @@ export interface CliSpec<O> {
    * when nothing was), or why that cannot be.
    */
   readonly repeatedOptions?: Readonly<Record<string, RepeatedOptions>>
+  /**
+   * CLI-only options `--NAME TEXT` that fill an object field the CLI cannot
+   * spell as one option (`--ready-tcp` for `readiness`): the field's value is
+   * made from the text; at most one of those naming a field may be given.
+   */
+  readonly choiceOptions?: Readonly<Record<string, {
+    readonly field: string
+    readonly description: string
+    readonly value: (text: string) => unknown
+  }>>
   /** Human-mode output; `--json` prints the result itself. */
   readonly human: (result: O) => string | HumanOutput
   /** The command's output goes to the terminal as it arrives (human mode only). */

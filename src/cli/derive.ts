@@ -100,8 +100,10 @@ export const operationCommand = (op: Operation): AnyCommand => {
       config[`${field}:${name}`] = Options.withDescription(Options.repeated(Options.text(name)), help) as Options.Options<unknown>
     }
   }
+  const choiceOptions = Object.entries(cli.choiceOptions ?? {})
+  const chosenFields = new Set(choiceOptions.map(([, c]) => c.field))
   for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
-    if (positional.has(field) || cli.repeatedOptions?.[field]) continue
+    if (positional.has(field) || chosenFields.has(field) || cli.repeatedOptions?.[field]) continue
     // A field a file may fill instead is optional as an option: one of the two must be given.
     const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
     const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
@@ -114,6 +116,9 @@ export const operationCommand = (op: Operation): AnyCommand => {
       Options.withDescription(Options.text(name), `A file whose text is the ${kebab(field)} (instead of --${kebab(field)})`)
     ) as Options.Options<unknown>
   }
+  for (const [name, choice] of choiceOptions) {
+    config[`${name}:choice`] = Options.optional(Options.withDescription(Options.text(name), choice.description)) as Options.Options<unknown>
+  }
   const name = cli.path[cli.path.length - 1]!
   return Command.make(name, { ...config, json }, (parsed) =>
     Effect.gen(function*() {
@@ -122,6 +127,15 @@ export const operationCommand = (op: Operation): AnyCommand => {
         if (field.includes(":")) continue
         const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
         if (value !== undefined) values[field] = value
+      }
+      for (const [name, choice] of choiceOptions) {
+        const text = fieldValue((parsed as Record<string, unknown>)[`${name}:choice`], undefined)
+        if (text === undefined) continue
+        if (values[choice.field] !== undefined) {
+          const others = choiceOptions.filter(([, c]) => c.field === choice.field).map(([n]) => `--${n}`)
+          return yield* new UsageError({ detail: `give at most one of ${others.join(", ")}` })
+        }
+        values[choice.field] = choice.value(String(text))
       }
       for (const [field, name] of fileOptions) {
         const file = fieldValue((parsed as Record<string, unknown>)[`${field}:file`], undefined)

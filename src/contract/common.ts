@@ -21,7 +21,7 @@ export const EnvironmentName = Schema.String.pipe(
   Schema.annotations({ description: "Environment name, e.g. debian:12 (see vm_list_environments)." })
 )
 
-const intBetween = (min: number, max: number) =>
+export const intBetween = (min: number, max: number) =>
   Schema.Int.pipe(Schema.between(min, max, { message: () => `must be a whole number from ${min} to ${max}` }))
 
 export const VcpuCount = intBetween(1, 64).pipe(

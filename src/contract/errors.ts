@@ -195,6 +195,36 @@ export class WorkspaceExportFailed extends Schema.TaggedError<WorkspaceExportFai
   }
 }
 
+/** Why a service operation could not be done; a readiness failure carries the service's log tails. */
+export const WorkspaceServiceProblem = Schema.Literal(
+  "not_found",
+  "already_running",
+  "not_started",
+  "not_ready",
+  "exited",
+  "failed"
+)
+export type WorkspaceServiceProblem = typeof WorkspaceServiceProblem.Type
+
+export class WorkspaceServiceError extends Schema.TaggedError<WorkspaceServiceError>()("WorkspaceServiceError", {
+  workspaceId: Schema.String,
+  serviceName: Schema.String,
+  problem: WorkspaceServiceProblem,
+  detail: Schema.String,
+  /** The last lines of the service's stdout and stderr, when it failed its readiness or exited. */
+  stdoutTail: Schema.optional(Schema.String),
+  stderrTail: Schema.optional(Schema.String)
+}) {
+  override get message() {
+    const tails = [
+      this.stdoutTail ? `\n--- service stdout (last lines) ---\n${this.stdoutTail.trimEnd()}` : "",
+      this.stderrTail ? `\n--- service stderr (last lines) ---\n${this.stderrTail.trimEnd()}` : ""
+    ].join("")
+    const what = this.serviceName ? `service ${this.serviceName}` : "services"
+    return `${what} in workspace ${this.workspaceId}: ${this.detail}${tails}`
+  }
+}
+
 export type PyroError =
   | InvalidInput
   | VmNotFound
@@ -212,6 +242,7 @@ export type PyroError =
   | WorkspaceFileError
   | WorkspacePatchConflict
   | WorkspaceExportFailed
+  | WorkspaceServiceError
 
 const CODES: Record<PyroError["_tag"], string> = {
   InvalidInput: "invalid_input",
@@ -229,7 +260,8 @@ const CODES: Record<PyroError["_tag"], string> = {
   ImportSourceError: "invalid_import_source",
   WorkspaceFileError: "workspace_file_error",
   WorkspacePatchConflict: "workspace_patch_conflict",
-  WorkspaceExportFailed: "workspace_export_failed"
+  WorkspaceExportFailed: "workspace_export_failed",
+  WorkspaceServiceError: "workspace_service_error"
 }
 
 /** The `code` of a public failure; anything else is an internal error. */

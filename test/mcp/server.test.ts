@@ -79,6 +79,11 @@ describe("pyro mcp serve", () => {
       "workspace_patch_apply",
       "workspace_export",
       "workspace_diff",
+      "service_start",
+      "service_list",
+      "service_status",
+      "service_logs",
+      "service_stop",
       "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!

@@ -19,6 +19,7 @@ import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
 import { MAX_HELLO_HUNT_BYTES } from "../../src/vm/protocol/mux.js"
 import { CappedOutput } from "../../src/vm/output.js"
 import { listGuestFiles } from "../../src/workspace/guestFs.js"
+import { listGuestServices } from "../../src/workspace/guestServices.js"
 
 type Behaviour = (socket: Net.Socket, execStream: number) => void
 
@@ -184,6 +185,18 @@ describe("an agent of an older generation", () => {
         return yield* listGuestFiles(connection, "0123456789ab", "/workspace", false, 10)
       })))
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("needs the guest agent's protocol generation 2")
+      expect(execs).toBe(0)
+    })))
+
+  it.live("is never asked to run the service tool it does not have", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let execs = 0
+      const { path } = yield* hostilePeer(() => void execs++, 2)
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectAgent(path)
+        return yield* listGuestServices(connection, "0123456789ab")
+      })))
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("services needs the guest agent's protocol generation 3")
       expect(execs).toBe(0)
     })))
 })

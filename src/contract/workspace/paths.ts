@@ -49,21 +49,22 @@ export const normalizeWorkspacePath = (path: string): Either.Either<string, stri
   return Either.right(normal)
 }
 
-/** A path under /workspace, decoded to its absolute normal form. */
-export const WorkspacePath = Schema.transformOrFail(
-  Schema.String.annotations({
-    description: "A path in the workspace: relative to /workspace, or absolute under it (no ..)."
-  }),
-  Schema.String,
-  {
+/** A string decoded to the normal form `normalize` gives it, or refused with its reason. */
+export const normalizedString = (description: string, normalize: (s: string) => Either.Either<string, string>) =>
+  Schema.transformOrFail(Schema.String.annotations({ description }), Schema.String, {
     strict: true,
-    decode: (path, _, ast) =>
-      Either.match(normalizeWorkspacePath(path), {
-        onLeft: (why) => ParseResult.fail(new ParseResult.Type(ast, path, why)),
+    decode: (s, _, ast) =>
+      Either.match(normalize(s), {
+        onLeft: (why) => ParseResult.fail(new ParseResult.Type(ast, s, why)),
         onRight: ParseResult.succeed
       }),
     encode: ParseResult.succeed
-  }
+  })
+
+/** A path under /workspace, decoded to its absolute normal form. */
+export const WorkspacePath = normalizedString(
+  "A path in the workspace: relative to /workspace, or absolute under it (no ..).",
+  normalizeWorkspacePath
 )
 
 /** What every result about one workspace carries. */
