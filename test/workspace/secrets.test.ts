@@ -159,6 +159,27 @@ describe("workspace secrets", () => {
     expect(diff.text).not.toContain(LITERAL)
   }, 300_000)
 
+  it("gives a service its secrets and redacts its logs", async () => {
+    const started = await call("service_start", {
+      workspace_id: workspaceId,
+      service_name: "leaky",
+      command: "echo \"token=$T\"; echo \"again $T\" >&2; exec sleep 300",
+      secret_env: { API_TOKEN: "T" }
+    })
+    expect(started.isError, started.text).toBe(false)
+    const logs = await call("service_logs", { workspace_id: workspaceId, service_name: "leaky", all: true })
+    expect(logs.data["stdout"]).toBe("token=[REDACTED]\n")
+    expect(logs.data["stderr"]).toBe("again [REDACTED]\n")
+    const refused = await call("service_start", {
+      workspace_id: workspaceId,
+      service_name: "other",
+      command: "true",
+      secret_env: { MISSING: "X" }
+    })
+    expect(refused.text).toContain("no secret named MISSING")
+    await call("service_stop", { workspace_id: workspaceId, service_name: "leaky" })
+  }, 300_000)
+
   it("puts the secrets back when the VM is booted again", async () => {
     const record = JSON.parse(Fs.readFileSync(Path.join(stateDir, "workspaces", workspaceId, "workspace.json"), "utf8"))
     process.kill(record.vmm.pid, "SIGKILL")
