@@ -161,8 +161,17 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(getRecord(id), (record) =>
       vmmAlive(record) ? Effect.succeed(record) : locked(id, (current) => ensureRunning(current)))
 
-  const withGuest = <A, E, R>(id: string, use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>) =>
-    Effect.flatMap(running(id), (record) =>
+  const withGuest = <A, E, R>(
+    id: string,
+    use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>,
+    options: { readonly boot?: boolean } = {}
+  ) =>
+    Effect.flatMap(
+      options.boot === false
+        ? Effect.filterOrFail(getRecord(id), vmmAlive, () =>
+          new GuestChannelError({ reason: "Closed", detail: `workspace ${id}'s VM is not running` }))
+        : running(id),
+      (record) =>
       withConnection(record, (connection) => use({ record, connection, paths: workspacePaths(stateDir, id) }))).pipe(
         Effect.provide(context)
       )

@@ -50,11 +50,13 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
   readonly reapExpired: Effect.Effect<ReapResult>
   /**
    * Run `use` against the workspace's guest, its VM booted first if it is not
-   * running. Calls from any number of processes run at once; nothing here
-   * waits for another call to finish.
+   * running (unless `boot` is false: then a VM that is not running fails with
+   * `guest_channel_failed`). Calls from any number of processes run at once;
+   * nothing here waits for another call to finish.
    */
   readonly withGuest: <A, E, R>(
     workspaceId: string,
-    use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>
+    use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>,
+    options?: { readonly boot?: boolean }
   ) => Effect.Effect<A, E | WorkspaceError, R>
 }>() {}

@@ -1,7 +1,7 @@
 /**
  * service_start | list | status | logs | stop: long-running processes in a
  * workspace (the original's 2.7.0 names and defaults, with secret_env;
- * published_ports come later).
+ * with published_ports).
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -87,6 +87,40 @@ export const Readiness = Schema.Union(FileReadiness, TcpReadiness, HttpReadiness
 })
 export type Readiness = typeof Readiness.Type
 
+/** Where published ports listen on the host: its loopback only, never another interface. */
+export const PUBLISHED_PORT_HOST = "127.0.0.1"
+export const MAX_PUBLISHED_PORTS = 16
+
+export const PublishedPortInput = Schema.Struct({
+  guest_port: intBetween(1, 65535).pipe(Schema.annotations({ description: "The port the service listens on in the guest (on any address, 127.0.0.1 included)." })),
+  host_port: Schema.optional(intBetween(1024, 65535).pipe(
+    Schema.annotations({ description: "The host port (on 127.0.0.1) to publish it at; chosen by the host when left out." })
+  ))
+})
+
+export const PublishedPortsInput = Schema.Array(PublishedPortInput).pipe(
+  Schema.maxItems(MAX_PUBLISHED_PORTS),
+  Schema.filter((ports) => {
+    const guest = new Set(ports.map((p) => p.guest_port))
+    const host = ports.flatMap((p) => (p.host_port === undefined ? [] : [p.host_port]))
+    if (guest.size !== ports.length) return "names a guest_port twice"
+    if (new Set(host).size !== host.length) return "names a host_port twice"
+    return true
+  }, { jsonSchema: {} }),
+  Schema.annotations({
+    description: "TCP ports of the service to reach from the host, at 127.0.0.1 only, while the service runs: " +
+      "[{guest_port, host_port?}]. Needs the workspace's network_policy egress+published-ports."
+  })
+)
+
+/** A port published while its service runs. */
+export const PublishedPort = Schema.Struct({
+  guest_port: Schema.Int,
+  host_port: Schema.Int,
+  host: Schema.Literal(PUBLISHED_PORT_HOST)
+})
+export type PublishedPort = typeof PublishedPort.Type
+
 export const ServiceStartInput = Schema.Struct({
   workspace_id: WorkspaceId,
   service_name: ServiceName,
@@ -108,7 +142,8 @@ export const ServiceStartInput = Schema.Struct({
     ),
     DEFAULT_SERVICE_READY_INTERVAL_MS
   ),
-  secret_env: Schema.optional(SecretEnv)
+  secret_env: Schema.optional(SecretEnv),
+  published_ports: Schema.optional(PublishedPortsInput)
 })
 export type ServiceStartInput = typeof ServiceStartInput.Type
 
@@ -153,7 +188,9 @@ export const ServiceRecord = Schema.Struct({
     Schema.Struct({ type: Schema.Literal("command"), command: Schema.String })
   )),
   /** sigterm, sigkill (service_stop), ready_timeout, exited (by itself), supervisor_lost; null while running. */
-  stop_reason: Schema.NullOr(Schema.String)
+  stop_reason: Schema.NullOr(Schema.String),
+  /** Ports reachable on the host now (none once the service has ended). */
+  published_ports: Schema.Array(PublishedPort)
 })
 export type ServiceRecord = typeof ServiceRecord.Type
 

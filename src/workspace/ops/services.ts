@@ -88,7 +88,8 @@ const recordOf = (s: GuestService): ServiceRecord => ({
   exit_code: s.exitCode,
   pid: s.pid,
   readiness: readinessOf(s),
-  stop_reason: s.stopReason
+  stop_reason: s.stopReason,
+  published_ports: []
 })
 
 const resultOf = (record: WorkspaceRecord, s: GuestService) => ({
