@@ -198,7 +198,7 @@ int session_start(struct channel *ch, uint32_t stream, const struct exec_request
 		goto fail;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		goto fail;
-	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {req->with_stdin ? in[0] : dev_null, out[1], err[1]}};
+	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {req->with_stdin ? in[0] : dev_null, out[1], err[1]}, 0};
 	struct proc *p = proc_spawn(&spawn, ch, &session_client, s, stage);
 	if (!p)
 		goto fail;

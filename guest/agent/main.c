@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "proc.h"
 #include "fs.h"
+#include "shell.h"
 #include "untar.h"
 
 static void block_signals(void)
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 	loop_init();
 	proc_init();
 	sessions_init();
+	shells_init();
 	for (size_t i = 0; i < port_count; i++)
 		if (!channel_open(ports[i].fd, ports[i].name, &dispatch_handler))
 			power_off("cannot serve a channel port");

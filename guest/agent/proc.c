@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -231,6 +232,8 @@ __attribute__((noreturn)) static void child(const struct spawn_request *req, int
 	dup2(req->stdio[0], 0);
 	dup2(req->stdio[1], 1);
 	dup2(req->stdio[2], 2);
+	if (req->controlling_tty)
+		ioctl(0, TIOCSCTTY, 0);
 	const char *stage = "chdir";
 	if (chdir(req->cwd) == 0) {
 		stage = "exec";
