@@ -9,6 +9,7 @@ import { workspaceExec } from "./workspace/exec.js"
 import { workspaceDiff, workspaceExport } from "./workspace/export.js"
 import { workspaceFileList, workspaceFileRead, workspaceFileWrite, workspacePatchApply } from "./workspace/files.js"
 import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from "./workspace/lifecycle.js"
+import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
 export * from "./environment.js"
@@ -18,6 +19,7 @@ export * from "./workspace/exec.js"
 export * from "./workspace/export.js"
 export * from "./workspace/files.js"
 export * from "./workspace/lifecycle.js"
+export * from "./workspace/shells.js"
 export * from "./workspace/sync.js"
 
 export const VM_OPERATIONS = [
@@ -45,6 +47,11 @@ export const WORKSPACE_OPERATIONS = [
   workspacePatchApply,
   workspaceExport,
   workspaceDiff,
+  shellOpen,
+  shellRead,
+  shellWrite,
+  shellSignal,
+  shellClose,
   workspaceDelete
 ] as const
 

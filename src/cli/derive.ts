@@ -90,6 +90,12 @@ export const operationCommand = (op: Operation): AnyCommand => {
   const fileOptions = Object.entries(cli.fileOptions ?? {})
   for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
     if (positional.has(field)) continue
+    const off = cli.offFlags?.[field]
+    if (off !== undefined) {
+      // Given: false; left off: the schema's default (true).
+      config[field] = Options.map(described(Options.boolean(off), cli.optionHelp?.[field]), (on) => (on ? false : undefined))
+      continue
+    }
     // A field a file may fill instead is optional as an option: one of the two must be given.
     const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
     const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
@@ -102,13 +108,17 @@ export const operationCommand = (op: Operation): AnyCommand => {
       Options.withDescription(Options.text(name), `A file whose text is the ${kebab(field)} (instead of --${kebab(field)})`)
     ) as Options.Options<unknown>
   }
+  for (const [flag, help] of Object.entries(cli.humanFlags ?? {})) {
+    config[`${flag}:human`] = Options.withDescription(Options.boolean(flag), help) as Options.Options<unknown>
+  }
   const name = cli.path[cli.path.length - 1]!
   return Command.make(name, { ...config, json }, (parsed) =>
     Effect.gen(function*() {
       const values: Record<string, unknown> = {}
       for (const field of Object.keys(config)) {
-        if (field.endsWith(":file")) continue
-        const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
+        if (field.endsWith(":file") || field.endsWith(":human")) continue
+        const raw = (parsed as Record<string, unknown>)[field]
+        const value = raw === false && cli.offFlags?.[field] !== undefined ? false : fieldValue(raw, positional.get(field))
         if (value !== undefined) values[field] = value
       }
       for (const [field, name] of fileOptions) {
@@ -132,7 +142,8 @@ export const operationCommand = (op: Operation): AnyCommand => {
       if (parsed.json) {
         yield* printJson(result)
       } else {
-        const human = cli.human(result)
+        const flags = new Set(Object.keys(cli.humanFlags ?? {}).filter((f) => (parsed as Record<string, unknown>)[`${f}:human`] === true))
+        const human = cli.human(result, flags)
         const out = typeof human === "string" ? { stdout: human } : human
         if (out.stdout) yield* writeStdout(out.stdout)
         if (out.stderr) yield* writeStderr(out.stderr)

@@ -15,7 +15,8 @@ const GROUPS = {
   workspace: { description: "Persistent workspaces: a VM whose /workspace keeps its files between commands" },
   "workspace sync": { description: "Move files between the host and a workspace" },
   "workspace file": { description: "Model-native tree inspection and text edits under /workspace" },
-  "workspace patch": { description: "Apply unified diffs under /workspace" }
+  "workspace patch": { description: "Apply unified diffs under /workspace" },
+  "workspace shell": { description: "Interactive shells a workspace keeps, for any client to come back to" }
 }
 
 const derived = operationCommands(ALL_OPERATIONS, GROUPS)

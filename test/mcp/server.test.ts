@@ -79,6 +79,11 @@ describe("pyro mcp serve", () => {
       "workspace_patch_apply",
       "workspace_export",
       "workspace_diff",
+      "shell_open",
+      "shell_read",
+      "shell_write",
+      "shell_signal",
+      "shell_close",
       "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!
