@@ -27,7 +27,7 @@ interface FieldSchema {
 }
 
 /** What a derived command needs: the services handlers use, and where the exit code goes. */
-type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
+export type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
 
 const kebab = (field: string) => field.replaceAll("_", "-")
 
@@ -154,11 +154,13 @@ export const operationCommand = (op: Operation): AnyCommand => {
 
 /**
  * The operations' commands, nested by their paths, as top-level commands by name.
- * `groups` describes each intermediate word ("workspace", "workspace sync").
+ * `groups` describes each intermediate word ("workspace", "workspace sync");
+ * `extras` adds hand-written commands to a group ("workspace shell": attach).
  */
 export const operationCommands = (
   ops: ReadonlyArray<Operation>,
-  groups: Readonly<Record<string, { readonly description: string }>>
+  groups: Readonly<Record<string, { readonly description: string }>>,
+  extras: Readonly<Record<string, ReadonlyArray<AnyCommand>>> = {}
 ): ReadonlyMap<string, AnyCommand> => {
   interface Node {
     readonly children: Map<string, Node>
@@ -180,7 +182,7 @@ export const operationCommands = (
     const path = [...prefix, word]
     const group = groups[path.join(" ")]
     if (!group) throw new Error(`no description for the command group "${path.join(" ")}"`)
-    const children = [...node.children].map(([w, n]) => build(w, n, path))
+    const children = [...[...node.children].map(([w, n]) => build(w, n, path)), ...(extras[path.join(" ")] ?? [])]
     const [first, ...rest] = children
     return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands([first!, ...rest])) as AnyCommand
   }

@@ -1,11 +1,12 @@
 /** The `pyro` command tree: the operations' commands (derived from the table) and the operator's own. */
 import * as Command from "@effect/cli/Command"
 import { ALL_OPERATIONS } from "../api/index.js"
-import { operationCommands } from "./derive.js"
+import { type AnyCommand, operationCommands } from "./derive.js"
 import { doctorCommand } from "./doctor.js"
 import { envCommand } from "./env.js"
 import { mcpCommand } from "./mcp.js"
 import { prepareCommand } from "./prepare.js"
+import { shellAttachCommand } from "./shellAttach.js"
 import { VERSION } from "./version.js"
 
 export { VERSION }
@@ -19,7 +20,7 @@ const GROUPS = {
   "workspace shell": { description: "Interactive shells a workspace keeps, for any client to come back to" }
 }
 
-const derived = operationCommands(ALL_OPERATIONS, GROUPS)
+const derived = operationCommands(ALL_OPERATIONS, GROUPS, { "workspace shell": [shellAttachCommand as unknown as AnyCommand] })
 const derivedCommand = (name: string) => {
   const command = derived.get(name)
   if (!command) throw new Error(`no operation's CLI form is named ${name}`)

@@ -89,6 +89,18 @@ const publicError = (workspaceId: string, shellId: string | undefined, e: GuestR
   }
 }
 
+/** `effect` with the agent's refusals made the public errors they are. */
+export const withShellErrors = <A, E, R>(
+  workspaceId: string,
+  shellId: string | undefined,
+  effect: Effect.Effect<A, E | GuestRequestFailed, R>
+) =>
+  Effect.catchIf(
+    effect,
+    (e): e is GuestRequestFailed => e instanceof GuestRequestFailed,
+    (e) => Effect.fail(publicError(workspaceId, shellId, e))
+  )
+
 /** `use` on the workspace's guest, the agent's refusals made public errors. */
 const onShell = <A, E, R>(
   workspaceId: string,
@@ -96,32 +108,34 @@ const onShell = <A, E, R>(
   use: (connection: GuestConnection, record: WorkspaceRecord) => Effect.Effect<A, E | GuestRequestFailed, R>
 ) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(workspaceId, ({ connection, record }) =>
-      use(connection, record).pipe(
-        Effect.catchIf(
-          (e): e is GuestRequestFailed => e instanceof GuestRequestFailed,
-          (e) => Effect.fail(publicError(record.id, shellId, e))
-        )
-      )))
+    ws.withGuest(workspaceId, ({ connection, record }) => withShellErrors(record.id, shellId, use(connection, record))))
 
 export interface ShellOpenOptions {
   /** Variables added to the shell's environment (after the defaults, which they override). */
   readonly extraEnv?: ReadonlyArray<readonly [string, string]>
 }
 
+/** A new shell on a connection already held (attach keeps one for its whole session). */
+export const startShell = (
+  connection: GuestConnection,
+  record: WorkspaceRecord,
+  input: Omit<ShellOpenInput, "workspace_id">,
+  options: ShellOpenOptions = {}
+) =>
+  Effect.map(
+    openGuestShell(connection, {
+      id: newShellId(),
+      argv: [],
+      env: shellEnv(options.extraEnv ?? []),
+      cwd: input.cwd,
+      cols: input.cols,
+      rows: input.rows
+    }),
+    (facts) => shellFields(record, facts)
+  )
+
 export const openShellWith = (input: ShellOpenInput, options: ShellOpenOptions = {}) =>
-  onShell(input.workspace_id, undefined, (connection, record) =>
-    Effect.map(
-      openGuestShell(connection, {
-        id: newShellId(),
-        argv: [],
-        env: shellEnv(options.extraEnv ?? []),
-        cwd: input.cwd,
-        cols: input.cols,
-        rows: input.rows
-      }),
-      (facts) => shellFields(record, facts)
-    ))
+  onShell(input.workspace_id, undefined, (connection, record) => startShell(connection, record, input, options))
 
 export const openShell = (input: ShellOpenInput) => openShellWith(input)
 
