@@ -420,10 +420,13 @@ void shell_write(struct channel *ch, uint32_t stream, const char *id, const uint
 	else if (sh->input.len + len > INPUT_PENDING_MAX || buf_append(&sh->input, input, len) < 0)
 		reply_error(ch, stream, EAGAIN, "the shell is not reading its input; try again later");
 	else {
-		flush_input(sh);
+		/* The reply goes out before the terminal has the input: on a guest of
+		 * one vCPU, the shell woken by it would otherwise run first. */
 		begin_reply(sh);
 		buf_field_i64(&reply, PYRO_F_INPUT_BYTES, (int64_t)len);
 		send_reply(ch, stream);
+		channel_flush(ch);
+		flush_input(sh);
 	}
 }
 
