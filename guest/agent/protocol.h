@@ -53,6 +53,7 @@
  * plus what the request adds, or ERROR with STAGE "shell" (ENOENT: no such
  * shell; EEXIST: id in use; EMFILE: PYRO_MAX_SHELLS open; EPIPE: it has
  * stopped; EAGAIN: its input backlog is full; ERANGE: cursor past the end;
+ * EALREADY: being closed;
  * EBUSY: too many reads waiting; EINVAL: bad fields) or the spawn's stage.
  */
 #define PYRO_MSG_SHELL_OPEN 15   /* ->  id, argv (default bash -i, else sh -i), env, cwd, cols, rows */

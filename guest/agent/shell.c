@@ -1,5 +1,5 @@
 /*
- * PTY shells; see shell.h and docs/guest-protocol.md §9. The master side of
+ * PTY shells; see shell.h and docs/guest-protocol.md §14. The master side of
  * each shell's terminal is in the loop: what the shell writes goes into its
  * ring as soon as it comes (oldest bytes dropped when full), and input waits
  * in a bounded backlog until the terminal takes it. Reads that wait for the

@@ -1,5 +1,5 @@
 /**
- * PTY shells on the wire (generation 3; docs/guest-protocol.md §9): the
+ * PTY shells on the wire (generation 3; docs/guest-protocol.md §14): the
  * requests, and every reply checked against a schema before it is used. A
  * shell is the agent's, named by an id the host chooses, so any connection to
  * the VM reaches it. The guest is untrusted: sizes, cursors and strings in a

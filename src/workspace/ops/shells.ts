@@ -62,7 +62,7 @@ const shellFields = (record: WorkspaceRecord, facts: ShellFacts): ShellResult =>
   execution_mode: record.execution_mode
 })
 
-/** The agent's refusals (docs/guest-protocol.md §9) as the public errors they are. */
+/** The agent's refusals (docs/guest-protocol.md §14) as the public errors they are. */
 const ERRNO = { ENOENT: 2, EAGAIN: 11, EEXIST: 17, EBUSY: 16, EMFILE: 24, EPIPE: 32, ERANGE: 34, EALREADY: 114 }
 
 const publicError = (workspaceId: string, shellId: string | undefined, e: GuestRequestFailed) => {
