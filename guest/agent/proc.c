@@ -398,6 +398,17 @@ struct proc *proc_spawn(const struct spawn_request *req, struct channel *owner,
 	return p;
 }
 
+void proc_exit_status(int status, int *code, int *signo)
+{
+	*code = *signo = 0;
+	if (WIFEXITED(status))
+		*code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status)) {
+		*signo = WTERMSIG(status);
+		*code = 128 + *signo;
+	}
+}
+
 static struct proc *find_pid(pid_t pid)
 {
 	for (int i = 0; i < MAX_PROCS; i++)

@@ -46,6 +46,9 @@ void proc_signal(struct proc *p, int signo);
 void proc_kill(struct proc *p);
 /* The client is done with an exited process: its slot and cgroup go. */
 void proc_release(struct proc *p);
+/* A waitpid status as the host reports it: the exit code (128 + signal if
+ * killed) and the terminating signal (0 if none). */
+void proc_exit_status(int status, int *code, int *signo);
 /* Kill every process `owner` owns and tell their clients; returns how many. */
 int proc_abandon(struct channel *owner);
 /* Kill every process, detached ones too (power-off). */

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,13 +89,8 @@ static void begin_reply(const struct shell *sh)
 	buf_field_str(&reply, PYRO_F_SHELL_STATE, sh->proc ? "running" : "stopped");
 	buf_field_i64(&reply, PYRO_F_STARTED_MS, sh->started_ms);
 	if (!sh->proc) {
-		int code = 0, signo = 0;
-		if (WIFEXITED(sh->status))
-			code = WEXITSTATUS(sh->status);
-		else if (WIFSIGNALED(sh->status)) {
-			signo = WTERMSIG(sh->status);
-			code = 128 + signo;
-		}
+		int code, signo;
+		proc_exit_status(sh->status, &code, &signo);
 		buf_field_i64(&reply, PYRO_F_ENDED_MS, sh->ended_ms);
 		buf_field_i64(&reply, PYRO_F_EXIT_CODE, code);
 		buf_field_i64(&reply, PYRO_F_SIGNAL, signo);

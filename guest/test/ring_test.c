@@ -3,16 +3,7 @@
 #include <string.h>
 
 #include "../agent/ring.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                          \
-		}                                                                            \
-	} while (0)
+#include "check.h"
 
 static void reads_what_was_appended(void)
 {
