@@ -179,10 +179,12 @@ static void close_master(struct shell *sh)
 	buf_free(&sh->input);
 }
 
-/* Read what the shell wrote; `drain`: until nothing is left. EIO: no process holds the terminal any more. */
+/* Read what the shell wrote: a few chunks a turn, or with `drain` until nothing
+ * is left (bounded: a background job writing without pause must not hold the
+ * loop). EIO: no process holds the terminal any more. */
 static void pump_output(struct shell *sh, int drain)
 {
-	for (int rounds = 0; sh->master >= 0 && (drain || rounds < 4); rounds++) {
+	for (int rounds = 0; sh->master >= 0 && rounds < (drain ? 64 : 4); rounds++) {
 		size_t room;
 		uint8_t *at = ring_space(&sh->output, &room);
 		ssize_t n = read(sh->master, at, room < READ_CHUNK ? room : READ_CHUNK);

@@ -6,14 +6,14 @@
  * sequences leave nothing. Every line written is kept (a scrollback as large
  * as any read), each trimmed on the right; trailing empty lines are dropped.
  */
-import xterm from "@xterm/headless"
+import { Terminal } from "@xterm/headless/lib-headless/xterm-headless.mjs"
 
 /** Lines kept above the screen: more than one read's worth, so nothing scrolls away. */
 const SCROLLBACK_LINES = 1_000_000
 
 export const renderPlain = (raw: string, cols: number, rows: number): Promise<string> =>
   new Promise((resolve) => {
-    const terminal = new xterm.Terminal({ cols, rows, scrollback: SCROLLBACK_LINES, allowProposedApi: true })
+    const terminal = new Terminal({ cols, rows, scrollback: SCROLLBACK_LINES, allowProposedApi: true })
     terminal.write(raw, () => {
       const buffer = terminal.buffer.active
       const lines: Array<string> = []
