@@ -24,6 +24,19 @@ export const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
+/** p50 of `n` runs of `effect` in ms, after one warm-up. */
+export const p50 = <E, R>(n: number, effect: Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    yield* effect
+    const times: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const t = performance.now()
+      yield* effect
+      times.push(performance.now() - t)
+    }
+    return median(times)
+  })
+
 export const iterations = (fallback: number) => Number(process.env.BENCH_N ?? fallback)
 
 /** Wall time of a process from spawn to exit, in ms; fails unless it exits 0. */

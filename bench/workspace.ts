@@ -25,23 +25,10 @@ import { WorkspaceManager } from "../src/services/WorkspaceManager.js"
 import { runCommand } from "../src/vm/execCommand.js"
 import type { GuestConnection } from "../src/vm/protocol/mux.js"
 import { readFile, writeFile } from "../src/workspace/ops/files.js"
-import { benchDir, iterations, median, runBench } from "./support.js"
+import { benchDir, iterations, p50, runBench } from "./support.js"
 
 const TREE_MB = 100
 const MIB = 1024 * 1024
-
-/** p50 of `n` runs of `effect` in ms, after one warm-up. */
-const p50 = <E, R>(n: number, effect: Effect.Effect<unknown, E, R>) =>
-  Effect.gen(function*() {
-    yield* effect
-    const times: Array<number> = []
-    for (let i = 0; i < n; i++) {
-      const t = performance.now()
-      yield* effect
-      times.push(performance.now() - t)
-    }
-    return median(times)
-  })
 
 const rawCommand = (connection: GuestConnection, command: ReadonlyArray<string>, stdin?: Stream.Stream<Uint8Array>) =>
   Effect.flatMap(

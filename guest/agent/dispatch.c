@@ -1,9 +1,10 @@
 /*
  * What the host's frames mean: each is decoded and checked here, then handed
- * to the module that does the work (attach.c, exec.c, proc.c). A malformed
+ * to the module that does the work (attach.c, exec.c, proc.c, shell.c). A malformed
  * request is a protocol error for its channel alone.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "dispatch.h"
 #include "exec.h"
 #include "proc.h"
+#include "shell.h"
 
 #define MAX_ARGS 4096
 #define MAX_ENV 4096
@@ -209,6 +211,95 @@ out:
 	free(cwd);
 }
 
+/* A shell id as the host chooses them: 1 to 32 lowercase hex digits. */
+static int valid_shell_id(const char *id)
+{
+	size_t n = strlen(id);
+	return n >= 1 && n <= 32 && strspn(id, "0123456789abcdef") == n;
+}
+
+static int valid_size(int64_t n) { return n >= 1 && n <= PYRO_SHELL_MAX_SIZE; }
+
+static void handle_shell_open(struct channel *ch, uint32_t stream, const uint8_t *payload, size_t len, const char *id)
+{
+	size_t nargs = 0, nenv = 0;
+	struct shell_open_request req = {.id = id};
+	const uint8_t *val;
+	uint32_t vlen;
+	char *cwd = NULL;
+	int64_t cols = 0, rows = 0;
+	req.argv = collect_strings(payload, len, PYRO_F_ARG, MAX_ARGS, &nargs);
+	req.envp = collect_strings(payload, len, PYRO_F_ENV, MAX_ENV, &nenv);
+	if (fields_find(payload, len, PYRO_F_CWD, &val, &vlen) && vlen <= 4096)
+		cwd = dup_string(val, vlen);
+	if (!req.argv || !req.envp || !cwd || fields_i64(payload, len, PYRO_F_COLS, &cols) != 1 ||
+	    fields_i64(payload, len, PYRO_F_ROWS, &rows) != 1 || !valid_size(cols) || !valid_size(rows)) {
+		send_error(ch, stream, EINVAL, "shell", "SHELL_OPEN needs a cwd, a size and strings without NUL bytes");
+		goto out;
+	}
+	req.cwd = cwd;
+	req.cols = (int)cols;
+	req.rows = (int)rows;
+	shell_open(ch, stream, &req);
+out:
+	free_strings(req.argv);
+	free_strings(req.envp);
+	free(cwd);
+}
+
+/* Every shell request names its shell; each then needs its own fields, checked here. */
+static void handle_shell(struct channel *ch, const struct frame_header *h, const uint8_t *payload)
+{
+	uint32_t stream = h->stream;
+	size_t len = h->length;
+	if (!attached) {
+		send_error(ch, stream, EAGAIN, "shell", "the VM is not attached yet");
+		return;
+	}
+	const uint8_t *val;
+	uint32_t vlen;
+	char *id = NULL;
+	if (fields_find(payload, len, PYRO_F_SHELL_ID, &val, &vlen) && vlen <= 32)
+		id = dup_string(val, vlen);
+	int64_t a = 0, b = 0, c = 0;
+	int ok = id && valid_shell_id(id);
+	switch (ok ? h->type : 0) {
+	case PYRO_MSG_SHELL_OPEN:
+		handle_shell_open(ch, stream, payload, len, id);
+		break;
+	case PYRO_MSG_SHELL_READ:
+		ok = fields_i64(payload, len, PYRO_F_CURSOR, &a) == 1 && a >= 0 &&
+		     fields_i64(payload, len, PYRO_F_MAX_BYTES, &b) == 1 && b >= 0 &&
+		     fields_i64(payload, len, PYRO_F_WAIT_IDLE_MS, &c) >= 0 && c >= 0;
+		if (ok)
+			shell_read(ch, stream, id, (uint64_t)a, (size_t)b, c);
+		break;
+	case PYRO_MSG_SHELL_WRITE:
+		ok = fields_find(payload, len, PYRO_F_INPUT, &val, &vlen);
+		if (ok)
+			shell_write(ch, stream, id, val, vlen);
+		break;
+	case PYRO_MSG_SHELL_SIGNAL:
+		ok = fields_i64(payload, len, PYRO_F_SIGNAL, &a) == 1 &&
+		     (a == SIGHUP || a == SIGINT || a == SIGTERM || a == SIGKILL);
+		if (ok)
+			shell_signal(ch, stream, id, (int)a);
+		break;
+	case PYRO_MSG_SHELL_CLOSE:
+		shell_close(ch, stream, id);
+		break;
+	case PYRO_MSG_SHELL_RESIZE:
+		ok = fields_i64(payload, len, PYRO_F_COLS, &a) == 1 && fields_i64(payload, len, PYRO_F_ROWS, &b) == 1 &&
+		     valid_size(a) && valid_size(b);
+		if (ok)
+			shell_resize(ch, stream, id, (int)a, (int)b);
+		break;
+	}
+	if (!ok)
+		send_error(ch, stream, EINVAL, "shell", "a shell request needs a valid shell id and valid fields");
+	free(id);
+}
+
 static void handle_frame(struct channel *ch, const struct frame_header *h, const uint8_t *payload)
 {
 	int raw = h->type == PYRO_MSG_DATA || h->type == PYRO_MSG_PING;
@@ -247,6 +338,14 @@ static void handle_frame(struct channel *ch, const struct frame_header *h, const
 			session_signal(ch, h->stream, (int)signo);
 		break;
 	}
+	case PYRO_MSG_SHELL_OPEN:
+	case PYRO_MSG_SHELL_READ:
+	case PYRO_MSG_SHELL_WRITE:
+	case PYRO_MSG_SHELL_SIGNAL:
+	case PYRO_MSG_SHELL_CLOSE:
+	case PYRO_MSG_SHELL_RESIZE:
+		handle_shell(ch, h, payload);
+		break;
 	case PYRO_MSG_PING:
 		send_frame(ch, PYRO_MSG_PONG, 0, h->stream, payload, h->length);
 		break;
@@ -265,7 +364,11 @@ static void handle_frame(struct channel *ch, const struct frame_header *h, const
 	}
 }
 
-static int conversation_ended(struct channel *ch) { return proc_abandon(ch); }
+static int conversation_ended(struct channel *ch)
+{
+	shells_channel_ended(ch);
+	return proc_abandon(ch);
+}
 
 const struct channel_handler dispatch_handler = {
 	.frame = handle_frame,

@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -106,13 +105,8 @@ static void finish_if_done(struct session *s)
 {
 	if (!s->exited || s->fds[1] >= 0 || s->fds[2] >= 0)
 		return;
-	int code = 0, signo = 0;
-	if (WIFEXITED(s->status))
-		code = WEXITSTATUS(s->status);
-	else if (WIFSIGNALED(s->status)) {
-		signo = WTERMSIG(s->status);
-		code = 128 + signo;
-	}
+	int code, signo;
+	proc_exit_status(s->status, &code, &signo);
 	send_exit(s->ch, s->stream, code, signo, s->timed_out);
 	proc_release(s->proc);
 	free_session(s);
@@ -198,7 +192,7 @@ int session_start(struct channel *ch, uint32_t stream, const struct exec_request
 		goto fail;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		goto fail;
-	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {req->with_stdin ? in[0] : dev_null, out[1], err[1]}};
+	struct spawn_request spawn = {req->argv, req->envp, req->cwd, {req->with_stdin ? in[0] : dev_null, out[1], err[1]}, 0};
 	struct proc *p = proc_spawn(&spawn, ch, &session_client, s, stage);
 	if (!p)
 		goto fail;

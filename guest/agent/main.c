@@ -30,6 +30,7 @@
 #include "proc.h"
 #include "fs.h"
 #include "service.h"
+#include "shell.h"
 #include "untar.h"
 #include "secrets.h"
 #include "connect.h"
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
 	loop_init();
 	proc_init();
 	sessions_init();
+	shells_init();
 	for (size_t i = 0; i < port_count; i++)
 		if (!channel_open(ports[i].fd, ports[i].name, &dispatch_handler))
 			power_off("cannot serve a channel port");

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -222,6 +223,8 @@ __attribute__((noreturn)) static void child(const struct spawn_request *req, int
 	dup2(req->stdio[0], 0);
 	dup2(req->stdio[1], 1);
 	dup2(req->stdio[2], 2);
+	if (req->controlling_tty)
+		ioctl(0, TIOCSCTTY, 0);
 	const char *stage = "chdir";
 	if (chdir(req->cwd) == 0) {
 		stage = "exec";
@@ -384,6 +387,17 @@ struct proc *proc_spawn(const struct spawn_request *req, struct channel *owner,
 		return NULL;
 	}
 	return p;
+}
+
+void proc_exit_status(int status, int *code, int *signo)
+{
+	*code = *signo = 0;
+	if (WIFEXITED(status))
+		*code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status)) {
+		*signo = WTERMSIG(status);
+		*code = 128 + *signo;
+	}
 }
 
 static struct proc *find_pid(pid_t pid)

@@ -1,12 +1,12 @@
 /*
- * proc.c: the processes the agent starts, whatever starts them (exec today;
- * shells and services later). Each runs in its own session and process group
+ * proc.c: the processes the agent starts, whatever starts them (exec and
+ * shells; services later). Each runs in its own session and process group
  * and, with cgroup2, its own cgroup, so that everything it starts can be
  * killed at once; the agent reaps every child (it is PID 1).
  *
  * Each process has an owner: the channel whose host asked for it, which ends
  * it when that host goes away, or none (detached: meant to outlive its
- * client, as shells and services will).
+ * client, as shells do and services will).
  */
 #ifndef PYRO_PROC_H
 #define PYRO_PROC_H
@@ -27,6 +27,7 @@ struct spawn_request {
 	char **envp; /* NULL-terminated */
 	const char *cwd;
 	int stdio[3]; /* the child's fds 0, 1 and 2 */
+	int controlling_tty; /* stdin is a terminal slave: make it the new session's controlling terminal */
 };
 
 /* Registers the SIGCHLD handler; call after loop_init. */
@@ -45,6 +46,9 @@ void proc_signal(struct proc *p, int signo);
 void proc_kill(struct proc *p);
 /* The client is done with an exited process: its slot and cgroup go. */
 void proc_release(struct proc *p);
+/* A waitpid status as the host reports it: the exit code (128 + signal if
+ * killed) and the terminating signal (0 if none). */
+void proc_exit_status(int status, int *code, int *signo);
 /* Kill every process `owner` owns and tell their clients; returns how many. */
 int proc_abandon(struct channel *owner);
 /* Kill every process, detached ones too (power-off). */

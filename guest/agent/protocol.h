@@ -45,6 +45,24 @@
 #define PYRO_MSG_SYNC 13    /* ->  flush disks; reply OK */
 #define PYRO_MSG_REFRESH 14 /* ->  clock, entropy, hostname of an attached VM (a restored
                                clone of an attached template); reply OK */
+/*
+ * PTY shells (generation 3, shell.c). A shell belongs to the agent, not to the
+ * channel that opened it: it outlives that host, and any channel may use it
+ * by its id. Every reply is OK with the shell's facts (SHELL_ID, CWD, COLS,
+ * ROWS, SHELL_STATE, STARTED_MS, and once stopped ENDED_MS, EXIT_CODE, SIGNAL)
+ * plus what the request adds, or ERROR with STAGE "shell" (ENOENT: no such
+ * shell; EEXIST: id in use; EMFILE: PYRO_MAX_SHELLS open; EPIPE: it has
+ * stopped; EAGAIN: its input backlog is full; ERANGE: cursor past the end;
+ * EALREADY: being closed;
+ * EBUSY: too many reads waiting; EINVAL: bad fields) or the spawn's stage.
+ */
+#define PYRO_MSG_SHELL_OPEN 15   /* ->  id, argv (default bash -i, else sh -i), env, cwd, cols, rows */
+#define PYRO_MSG_SHELL_READ 16   /* ->  id, cursor, max bytes, wait-idle ms; reply adds CURSOR
+                                    (where OUTPUT starts), OUTPUT, NEXT_CURSOR, FIRST_CURSOR, END_CURSOR */
+#define PYRO_MSG_SHELL_WRITE 17  /* ->  id, input bytes for the terminal; reply adds INPUT_BYTES */
+#define PYRO_MSG_SHELL_SIGNAL 18 /* ->  id, signal: HUP, INT, TERM or KILL */
+#define PYRO_MSG_SHELL_CLOSE 19  /* ->  id; HUP, KILL after 1 s; replies once stopped, then forgets it */
+#define PYRO_MSG_SHELL_RESIZE 20 /* ->  id, cols, rows */
 
 #define PYRO_FD_STDIN 0
 #define PYRO_FD_STDOUT 1
@@ -79,8 +97,31 @@
 #define PYRO_F_REALTIME_NS 31    /* i64, host wall clock in ns since the epoch */
 #define PYRO_F_ENTROPY 32        /* bytes, mixed into the guest pool and credited */
 #define PYRO_F_HOSTNAME 33       /* string */
+/* Shells (generation 3). Cursors are absolute byte offsets into a shell's
+ * output since it opened; the agent holds the last PYRO_SHELL_RING_BYTES. */
+#define PYRO_F_SHELL_ID 40       /* string [0-9a-f]{1,32}, chosen by the host */
+#define PYRO_F_COLS 41           /* i64 1..PYRO_SHELL_MAX_SIZE */
+#define PYRO_F_ROWS 42           /* i64 1..PYRO_SHELL_MAX_SIZE */
+#define PYRO_F_CURSOR 43         /* i64 >= 0: request, read from here; reply, where OUTPUT starts */
+#define PYRO_F_MAX_BYTES 44      /* i64 >= 0, at most PYRO_SHELL_READ_MAX_BYTES are returned */
+#define PYRO_F_WAIT_IDLE_MS 45   /* i64 >= 0: answer once the shell has been quiet this long (0: now) */
+#define PYRO_F_INPUT 46          /* bytes for the terminal */
+#define PYRO_F_OUTPUT 47         /* bytes of output */
+#define PYRO_F_NEXT_CURSOR 48    /* i64, CURSOR + the length of OUTPUT */
+#define PYRO_F_FIRST_CURSOR 49   /* i64, the oldest byte still held */
+#define PYRO_F_END_CURSOR 50     /* i64, every byte the shell has written so far */
+#define PYRO_F_SHELL_STATE 51    /* string "running" or "stopped" */
+#define PYRO_F_STARTED_MS 52     /* i64, guest CLOCK_REALTIME ms when it started */
+#define PYRO_F_ENDED_MS 53       /* i64, guest CLOCK_REALTIME ms when it stopped (stopped only) */
+#define PYRO_F_INPUT_BYTES 54    /* i64, bytes of INPUT taken */
 
 #define PYRO_MAX_NONCE_BYTES 64u
+#define PYRO_MAX_SHELLS 16
+#define PYRO_SHELL_RING_BYTES (1024u * 1024u)
+#define PYRO_SHELL_READ_MAX_BYTES (512u * 1024u)
+#define PYRO_SHELL_MAX_SIZE 1000
+/* A waiting read answers after this long however busy the shell is. */
+#define PYRO_SHELL_WAIT_CAP_MS 30000
 
 /* The agent serves every virtio-serial port whose name starts with this, each
  * an independent connection with its own streams; the host's channel N is

@@ -4,16 +4,7 @@
 #include <string.h>
 
 #include "../agent/wire.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
+#include "check.h"
 
 static uint8_t parser_buf[PARSER_CAPACITY];
 

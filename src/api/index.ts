@@ -10,6 +10,7 @@ import { workspaceDiff, workspaceExport } from "./workspace/export.js"
 import { workspaceFileList, workspaceFileRead, workspaceFileWrite, workspacePatchApply } from "./workspace/files.js"
 import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from "./workspace/lifecycle.js"
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./workspace/services.js"
+import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
 export * from "./environment.js"
@@ -20,6 +21,7 @@ export * from "./workspace/export.js"
 export * from "./workspace/files.js"
 export * from "./workspace/lifecycle.js"
 export * from "./workspace/services.js"
+export * from "./workspace/shells.js"
 export * from "./workspace/sync.js"
 
 export const VM_OPERATIONS = [
@@ -52,6 +54,11 @@ export const WORKSPACE_OPERATIONS = [
   serviceStatus,
   serviceLogs,
   serviceStop,
+  shellOpen,
+  shellRead,
+  shellWrite,
+  shellSignal,
+  shellClose,
   workspaceDelete
 ] as const
 

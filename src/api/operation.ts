@@ -86,8 +86,12 @@ export interface CliSpec<O> {
     readonly description: string
     readonly value: (text: string) => unknown
   }>>
-  /** Human-mode output; `--json` prints the result itself. */
-  readonly human: (result: O) => string | HumanOutput
+  /** Boolean fields that default to true, each turned off by a CLI flag (`append_newline` by `--no-newline`). */
+  readonly offFlags?: Readonly<Record<string, string>>
+  /** CLI-only flags (name → help) that shape the human output (`--id-only`); the operation never sees them. */
+  readonly humanFlags?: Readonly<Record<string, string>>
+  /** Human-mode output; `--json` prints the result itself. `flags`: the humanFlags given. */
+  readonly human: (result: O, flags: ReadonlySet<string>) => string | HumanOutput
   /** The command's output goes to the terminal as it arrives (human mode only). */
   readonly streamsOutput?: true
   /** The process exit code a result asks for (the guest command's). */

@@ -28,7 +28,7 @@ interface FieldSchema {
 }
 
 /** What a derived command needs: the services handlers use, and where the exit code goes. */
-type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
+export type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
 
 const kebab = (field: string) => field.replaceAll("_", "-")
 
@@ -104,6 +104,12 @@ export const operationCommand = (op: Operation): AnyCommand => {
   const chosenFields = new Set(choiceOptions.map(([, c]) => c.field))
   for (const [field, fieldSchema] of Object.entries(schema.properties ?? {})) {
     if (positional.has(field) || chosenFields.has(field) || cli.repeatedOptions?.[field]) continue
+    const off = cli.offFlags?.[field]
+    if (off !== undefined) {
+      // Given: false; left off: the schema's default (true).
+      config[field] = Options.map(described(Options.boolean(off), cli.optionHelp?.[field]), (on) => (on ? false : undefined))
+      continue
+    }
     // A field a file may fill instead is optional as an option: one of the two must be given.
     const required = (schema.required?.includes(field) ?? false) && !(cli.fileOptions?.[field])
     const option = optionFor(field, fieldSchema, required, cli.optionHelp?.[field], cli.optionNames?.[field])
@@ -119,13 +125,17 @@ export const operationCommand = (op: Operation): AnyCommand => {
   for (const [name, choice] of choiceOptions) {
     config[`${name}:choice`] = Options.optional(Options.withDescription(Options.text(name), choice.description)) as Options.Options<unknown>
   }
+  for (const [flag, help] of Object.entries(cli.humanFlags ?? {})) {
+    config[`${flag}:human`] = Options.withDescription(Options.boolean(flag), help) as Options.Options<unknown>
+  }
   const name = cli.path[cli.path.length - 1]!
   return Command.make(name, { ...config, json }, (parsed) =>
     Effect.gen(function*() {
       const values: Record<string, unknown> = {}
       for (const field of Object.keys(config)) {
         if (field.includes(":")) continue
-        const value = fieldValue((parsed as Record<string, unknown>)[field], positional.get(field))
+        const raw = (parsed as Record<string, unknown>)[field]
+        const value = raw === false && cli.offFlags?.[field] !== undefined ? false : fieldValue(raw, positional.get(field))
         if (value !== undefined) values[field] = value
       }
       for (const [name, choice] of choiceOptions) {
@@ -166,7 +176,8 @@ export const operationCommand = (op: Operation): AnyCommand => {
       if (parsed.json) {
         yield* printJson(result)
       } else {
-        const human = cli.human(result)
+        const flags = new Set(Object.keys(cli.humanFlags ?? {}).filter((f) => (parsed as Record<string, unknown>)[`${f}:human`] === true))
+        const human = cli.human(result, flags)
         const out = typeof human === "string" ? { stdout: human } : human
         if (out.stdout) yield* writeStdout(out.stdout)
         if (out.stderr) yield* writeStderr(out.stderr)
@@ -177,11 +188,13 @@ export const operationCommand = (op: Operation): AnyCommand => {
 
 /**
  * The operations' commands, nested by their paths, as top-level commands by name.
- * `groups` describes each intermediate word ("workspace", "workspace sync").
+ * `groups` describes each intermediate word ("workspace", "workspace sync");
+ * `extras` adds hand-written commands to a group ("workspace shell": attach).
  */
 export const operationCommands = (
   ops: ReadonlyArray<Operation>,
-  groups: Readonly<Record<string, { readonly description: string }>>
+  groups: Readonly<Record<string, { readonly description: string }>>,
+  extras: Readonly<Record<string, ReadonlyArray<AnyCommand>>> = {}
 ): ReadonlyMap<string, AnyCommand> => {
   interface Node {
     readonly children: Map<string, Node>
@@ -203,7 +216,7 @@ export const operationCommands = (
     const path = [...prefix, word]
     const group = groups[path.join(" ")]
     if (!group) throw new Error(`no description for the command group "${path.join(" ")}"`)
-    const children = [...node.children].map(([w, n]) => build(w, n, path))
+    const children = [...[...node.children].map(([w, n]) => build(w, n, path)), ...(extras[path.join(" ")] ?? [])]
     const [first, ...rest] = children
     return Command.make(word).pipe(Command.withDescription(group.description), Command.withSubcommands([first!, ...rest])) as AnyCommand
   }

@@ -1,11 +1,12 @@
 /** The `pyro` command tree: the operations' commands (derived from the table) and the operator's own. */
 import * as Command from "@effect/cli/Command"
 import { ALL_OPERATIONS } from "../api/index.js"
-import { operationCommands } from "./derive.js"
+import { type AnyCommand, operationCommands } from "./derive.js"
 import { doctorCommand } from "./doctor.js"
 import { envCommand } from "./env.js"
 import { mcpCommand } from "./mcp.js"
 import { prepareCommand } from "./prepare.js"
+import { shellAttachCommand } from "./shellAttach.js"
 import { VERSION } from "./version.js"
 
 export { VERSION }
@@ -16,10 +17,11 @@ const GROUPS = {
   "workspace sync": { description: "Move files between the host and a workspace" },
   "workspace file": { description: "Model-native tree inspection and text edits under /workspace" },
   "workspace patch": { description: "Apply unified diffs under /workspace" },
-  "workspace service": { description: "Long-running services in a workspace: start (with readiness), list, status, logs, stop" }
+  "workspace service": { description: "Long-running services in a workspace: start (with readiness), list, status, logs, stop" },
+  "workspace shell": { description: "Interactive shells a workspace keeps, for any client to come back to" }
 }
 
-const derived = operationCommands(ALL_OPERATIONS, GROUPS)
+const derived = operationCommands(ALL_OPERATIONS, GROUPS, { "workspace shell": [shellAttachCommand as unknown as AnyCommand] })
 const derivedCommand = (name: string) => {
   const command = derived.get(name)
   if (!command) throw new Error(`no operation's CLI form is named ${name}`)

@@ -225,6 +225,21 @@ export class WorkspaceServiceError extends Schema.TaggedError<WorkspaceServiceEr
   }
 }
 
+/** Why a shell operation could not be done. */
+export const WorkspaceShellProblem = Schema.Literal("not_found", "limit_reached", "stopped", "busy", "start_failed")
+export type WorkspaceShellProblem = typeof WorkspaceShellProblem.Type
+
+export class WorkspaceShellError extends Schema.TaggedError<WorkspaceShellError>()("WorkspaceShellError", {
+  workspaceId: Schema.String,
+  shellId: Schema.optional(Schema.String),
+  problem: WorkspaceShellProblem,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.shellId !== undefined ? `shell ${this.shellId}` : "a new shell"} in workspace ${this.workspaceId}: ${this.detail}`
+  }
+}
+
 export type PyroError =
   | InvalidInput
   | VmNotFound
@@ -243,6 +258,7 @@ export type PyroError =
   | WorkspacePatchConflict
   | WorkspaceExportFailed
   | WorkspaceServiceError
+  | WorkspaceShellError
 
 const CODES: Record<PyroError["_tag"], string> = {
   InvalidInput: "invalid_input",
@@ -261,7 +277,8 @@ const CODES: Record<PyroError["_tag"], string> = {
   WorkspaceFileError: "workspace_file_error",
   WorkspacePatchConflict: "workspace_patch_conflict",
   WorkspaceExportFailed: "workspace_export_failed",
-  WorkspaceServiceError: "workspace_service_error"
+  WorkspaceServiceError: "workspace_service_error",
+  WorkspaceShellError: "workspace_shell_error"
 }
 
 /** The `code` of a public failure; anything else is an internal error. */

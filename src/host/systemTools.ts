@@ -46,7 +46,7 @@ export const SYSTEM_TOOLS = {
   "dpkg-deb": { package: "dpkg", use: "build", purpose: "unpacks Debian packages" },
   "dpkg-query": { package: "dpkg", use: "build", purpose: "lists an environment's packages" },
   mmdebstrap: { package: "mmdebstrap", use: "build", purpose: "builds the Debian environments" },
-  gcc: { package: "gcc", use: "test", purpose: "compiles the agent's C natively under ASan/UBSan (wire, untar, fs)" },
+  gcc: { package: "gcc", use: "test", purpose: "compiles the agent's C natively under ASan/UBSan (wire, ring, untar, fs)" },
   cpio: { package: "cpio", use: "test", purpose: "checks the initramfs writer against a real cpio" },
   tar: { package: "tar", use: "test", purpose: "GNU tar: the import stream must extract with it, and it must read the agent's export stream; reads a sparse disk image's data only" },
   busybox: { package: "busybox-static", use: "test", purpose: "BusyBox tar: the import stream must extract with it too" },
@@ -57,6 +57,8 @@ export const SYSTEM_TOOLS = {
   chmod: { package: "coreutils", use: "test", purpose: "test fixtures" },
   touch: { package: "coreutils", use: "test", purpose: "test fixtures: a negative mtime, which Node's utimes takes as now" },
   sha256sum: { package: "coreutils", use: "test", purpose: "checks a seeded file byte for byte" },
+  script: { package: "bsdutils", use: "test", purpose: "runs `pyro workspace shell attach` on a pseudo-terminal" },
+  stty: { package: "coreutils", use: "test", purpose: "sizes and resizes that pseudo-terminal" },
   runsc: { package: "runsc", use: "bench", purpose: "gVisor, the baseline bench/start compares the CLI against" }
 } as const satisfies Record<string, SystemTool>
 

@@ -84,6 +84,11 @@ describe("pyro mcp serve", () => {
       "service_status",
       "service_logs",
       "service_stop",
+      "shell_open",
+      "shell_read",
+      "shell_write",
+      "shell_signal",
+      "shell_close",
       "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!

@@ -17,7 +17,7 @@ export const ArtifactType = Schema.Literal("file", "directory", "symlink", "othe
 export type ArtifactType = typeof ArtifactType.Type
 
 /** Text of at most `max` bytes once UTF-8 encoded (what the guest takes), however many characters that is. */
-const utf8Text = (max: number, what: string) =>
+export const utf8Text = (max: number, what: string) =>
   Schema.String.pipe(
     Schema.filter((s) => Buffer.byteLength(s) <= max || `must be at most ${max} bytes of UTF-8 (${what})`, {
       jsonSchema: { maxLength: max }

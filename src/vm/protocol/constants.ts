@@ -47,7 +47,13 @@ export const MessageType = {
   PONG: 11,
   POWEROFF: 12,
   SYNC: 13,
-  REFRESH: 14
+  REFRESH: 14,
+  SHELL_OPEN: 15,
+  SHELL_READ: 16,
+  SHELL_WRITE: 17,
+  SHELL_SIGNAL: 18,
+  SHELL_CLOSE: 19,
+  SHELL_RESIZE: 20
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -76,8 +82,34 @@ export const FieldKey = {
   SCRATCH_SERIAL: 30,
   REALTIME_NS: 31,
   ENTROPY: 32,
-  HOSTNAME: 33
+  HOSTNAME: 33,
+  SHELL_ID: 40,
+  COLS: 41,
+  ROWS: 42,
+  CURSOR: 43,
+  MAX_BYTES: 44,
+  WAIT_IDLE_MS: 45,
+  INPUT: 46,
+  OUTPUT: 47,
+  NEXT_CURSOR: 48,
+  FIRST_CURSOR: 49,
+  END_CURSOR: 50,
+  SHELL_STATE: 51,
+  STARTED_MS: 52,
+  ENDED_MS: 53,
+  INPUT_BYTES: 54
 } as const
+
+/** Shells the agent keeps at once (a VM's, over every channel). */
+export const MAX_SHELLS = 16
+/** Each shell's output the agent holds: its newest bytes. */
+export const SHELL_RING_BYTES = 1024 * 1024
+/** The most one SHELL_READ answers with. */
+export const SHELL_READ_MAX_BYTES = 512 * 1024
+/** The largest cols or rows the agent takes. */
+export const SHELL_MAX_SIZE = 1000
+/** A read waiting for the shell to go quiet is answered after this long regardless. */
+export const SHELL_WAIT_CAP_MS = 30_000
 
 /** The agent serves every virtio-serial port named PORT_PREFIX + N, each its own connection. */
 export const PORT_PREFIX = "org.pyro.channel."

@@ -37,6 +37,8 @@ export const Hello = Schema.TaggedStruct("Hello", {
 export type Hello = typeof Hello.Type
 
 export const Ok = Schema.TaggedStruct("Ok", { stream: NonNegativeInt })
+/** An OK with its fields, unchecked: the reply's own schema checks them (shell replies carry facts). */
+export type OkReply = typeof Ok.Type & { readonly fields: Fields }
 export const GuestError = Schema.TaggedStruct("GuestError", {
   stream: NonNegativeInt,
   errno: NonNegativeInt,
@@ -71,7 +73,7 @@ export interface Pong {
 
 export type GuestMessage =
   | Hello
-  | typeof Ok.Type
+  | OkReply
   | GuestError
   | Exit
   | Output
@@ -114,7 +116,8 @@ export const decodeGuestMessage = (frame: Frame): Either.Either<GuestMessage, Gu
           rootNs: f.int(FieldKey.ROOT_NS) ?? 0
         }))
     case MessageType.OK:
-      return withFields(frame, () => decodeWith(Ok, frame, { _tag: "Ok", stream: frame.stream }))
+      return withFields(frame, (fields) =>
+        Either.map(decodeWith(Ok, frame, { _tag: "Ok", stream: frame.stream }), (ok): OkReply => ({ ...ok, fields })))
     case MessageType.ERROR:
       return withFields(frame, (f) =>
         decodeWith(GuestError, frame, {
@@ -152,7 +155,7 @@ export const decodeGuestMessage = (frame: Frame): Either.Either<GuestMessage, Gu
   }
 }
 
-const control = (type: number, stream: number, fields: FieldList): Frame => ({
+export const control = (type: number, stream: number, fields: FieldList): Frame => ({
   type,
   flags: 0,
   stream,

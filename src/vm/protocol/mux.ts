@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto"
 import { GuestChannelError, GuestRequestFailed } from "../errors.js"
 import type { ByteTransport } from "../transport.js"
 import { MAX_FRAME_PAYLOAD_BYTES, MIN_PROTOCOL_GENERATION, PROTOCOL_GENERATION } from "./constants.js"
+import type { Fields } from "./fields.js"
 import { encodeFrame, type Frame, FrameDecoder } from "./frame.js"
 import { huntHello } from "./hunt.js"
 import {
@@ -52,6 +53,14 @@ export interface GuestConnection {
   readonly sync: Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   readonly poweroff: Effect.Effect<void, GuestChannelError | GuestRequestFailed>
   readonly ping: (payload: Uint8Array) => Effect.Effect<Uint8Array, GuestChannelError>
+  /**
+   * A request whose OK carries fields (shells), returned unchecked for the
+   * caller's schema; an ERROR reply is GuestRequestFailed.
+   */
+  readonly call: (
+    name: string,
+    build: (stream: number) => Frame
+  ) => Effect.Effect<Fields, GuestChannelError | GuestRequestFailed>
   /**
    * Run a command. Ending the stream early (interruption, or the consumer
    * stopping) kills the command's processes in the guest.
@@ -229,12 +238,12 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
       })
     )
 
-  const request = (name: string, build: (id: number) => Frame) =>
+  const call = (name: string, build: (id: number) => Frame) =>
     Effect.scoped(Effect.gen(function*() {
       const { id, queue } = yield* openStream
       yield* send(build(id))
       const reply = yield* next(queue)
-      if (reply._tag === "Ok") return
+      if (reply._tag === "Ok") return reply.fields
       if (reply._tag === "GuestError") {
         return yield* new GuestRequestFailed({
           request: name,
@@ -245,6 +254,7 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
       }
       return yield* protocolError(`unexpected ${reply._tag} in reply to ${name}`)
     }))
+  const request = (name: string, build: (id: number) => Frame) => Effect.asVoid(call(name, build))
 
   const ping = (payload: Uint8Array) =>
     Effect.scoped(Effect.gen(function*() {
@@ -304,6 +314,7 @@ export const openGuestConnection = Effect.fn("GuestConnection.open")(function*(
     sync: request("sync", syncFrame),
     poweroff: request("poweroff", poweroffFrame),
     ping,
+    call,
     exec,
     closed: awaitDead,
     isOpen: Effect.map(Deferred.isDone(dead), (done) => !done)

@@ -19,6 +19,8 @@ export interface StreamRedactor {
 export interface Redactor {
   /** False when there is nothing to redact: callers may skip the copying. */
   readonly active: boolean
+  /** Bytes of the longest value (0 without secrets). */
+  readonly longest: number
   readonly bytes: (input: Uint8Array) => Uint8Array
   readonly text: (input: string) => string
   readonly stream: () => StreamRedactor
@@ -85,6 +87,7 @@ export const makeRedactor = (values: ReadonlyArray<string>): Redactor => {
   }
   return {
     active: secrets.length > 0,
+    longest,
     bytes,
     text: (input) => (secrets.length === 0 ? input : Buffer.from(bytes(Buffer.from(input, "utf8"))).toString("utf8")),
     stream: () => {
