@@ -76,7 +76,7 @@ export interface PyroOptions {
 const checkedAllowHosts = (entries: ReadonlyArray<string>): ReadonlyArray<string> => {
   const parsed = parseAllowHosts(entries.join(","))
   if (typeof parsed === "string" || parsed.length !== new Set(entries).size) {
-    throw new PyroError("invalid_input", `allowHosts: ${typeof parsed === "string" ? parsed : "an entry holds a comma"}`)
+    throw new PyroError("invalid_input", `allowHosts: ${typeof parsed === "string" ? parsed : "an entry is empty or holds a comma"}`)
   }
   return parsed
 }
