@@ -38,7 +38,16 @@ await Promise.all([
     define: { "import.meta.url": "__pyroImportMetaUrl" },
     banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
   }),
-  build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false })
+  build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false }),
+  // The guest's allowlist proxy: a Node process per guest connection, so one small CommonJS file.
+  build({
+    ...common,
+    entryPoints: { allowProxy: "src/entrypoints/allowProxy.ts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    banner: {},
+    sourcemap: false
+  })
 ])
 if (!process.argv.includes("--no-types")) {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })

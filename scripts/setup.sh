@@ -13,7 +13,7 @@ PACKAGES=(
   qemu-system-x86 # the VMM
   e2fsprogs       # mkfs.ext4 -d: root images without mounting
   coreutils       # cp --sparse: template scratch disks
-  util-linux      # setpriv: the VMM dies with its parent; unshare: a networked VM's namespace
+  util-linux      # setpriv: the VMM dies with its parent; unshare: a networked VM's namespace; flock: proxy slots
   bsdutils        # tests: script, a pseudo-terminal for shell attach
   passt iproute2  # pasta and ip rules: a networked VM reaches public addresses, never the host
   mount dash      # netjail.sh's bind mount and shell

@@ -48,7 +48,13 @@ size_t open_channel_ports(struct channel_port *ports, size_t max);
 /* net.c: interfaces, configured at boot; never fatal. */
 /* Kernel command line token the host adds when the VM has a NIC. */
 #define PYRO_CMDLINE_NETWORK "pyro.net=1"
+/* Instead, when the NIC leads only to the host's allowlist proxy. */
+#define PYRO_CMDLINE_NETWORK_PROXY "pyro.net=proxy"
 extern int network_enabled;
+/* The NIC leads only to the proxy: eth0 gets no route and no resolver. */
+extern int network_proxy_only;
+/* Sets network_enabled and network_proxy_only from the kernel command line. */
+void net_read_cmdline(void);
 /* lo always; eth0 (QEMU user network, static) when network_enabled. */
 void net_setup(void);
 /* After the switch into the overlay root: /etc/resolv.conf if the VM has

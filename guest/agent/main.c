@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 	if (boot_early_mounts() < 0)
 		power_off("early mounts failed");
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	network_enabled = boot_cmdline_has(PYRO_CMDLINE_NETWORK);
+	net_read_cmdline();
 	boot_load_modules(network_enabled);
 	net_setup();
 	if (boot_mount_root() < 0)

@@ -8,6 +8,12 @@
  * the host's loopback). DNS is 10.0.2.3, written to /etc/resolv.conf after
  * attach if the environment has none (net_write_resolv_conf).
  *
+ * With `pyro.net=proxy` instead (a VM with allow_hosts), eth0 gets its address
+ * but no default route and no resolver: the guest's one way out is the host's
+ * allowlist proxy at 10.0.2.100:3128, on eth0's own subnet, and a direct
+ * connection anywhere else fails at once with "Network is unreachable"
+ * instead of hanging (QEMU would drop it anyway: restrict=on).
+ *
  * Nothing here is fatal: a failure is logged and the VM serves without it.
  */
 #include <errno.h>
@@ -39,6 +45,13 @@
 #define NIC_POLL_MS 5
 
 int network_enabled;
+int network_proxy_only;
+
+void net_read_cmdline(void)
+{
+	network_proxy_only = boot_cmdline_has(PYRO_CMDLINE_NETWORK_PROXY);
+	network_enabled = network_proxy_only || boot_cmdline_has(PYRO_CMDLINE_NETWORK);
+}
 
 static void set_sockaddr(struct sockaddr *out, in_addr_t addr)
 {
@@ -121,7 +134,7 @@ void net_setup(void)
 	}
 	configure_interface(sock, "lo", IPV4(127, 0, 0, 1), IPV4(255, 0, 0, 0));
 	if (network_enabled && wait_for_interface(NET_IFNAME) == 0 &&
-	    configure_interface(sock, NET_IFNAME, NET_ADDRESS, NET_NETMASK) == 0)
+	    configure_interface(sock, NET_IFNAME, NET_ADDRESS, NET_NETMASK) == 0 && !network_proxy_only)
 		add_default_route(sock, NET_IFNAME, NET_GATEWAY);
 	close(sock);
 }
@@ -129,7 +142,7 @@ void net_setup(void)
 void net_write_resolv_conf(void)
 {
 	struct stat st;
-	if (!network_enabled || lstat("/etc/resolv.conf", &st) == 0 || errno != ENOENT)
+	if (!network_enabled || network_proxy_only || lstat("/etc/resolv.conf", &st) == 0 || errno != ENOENT)
 		return;
 	int fd = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {

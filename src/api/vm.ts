@@ -15,6 +15,7 @@ import {
 } from "../contract/vm.js"
 import { VmManager } from "../services/VmManager.js"
 import { WorkspaceManager } from "../services/WorkspaceManager.js"
+import { networkCli } from "./network.js"
 import { hints, operation } from "./operation.js"
 
 /** Expired VMs and workspaces: one reaper for everything with a TTL. */
@@ -34,7 +35,8 @@ export const vmRun = operation({
     "The working directory is /workspace; the command runs as root. " +
     "A command still running after timeout_seconds is killed with its process group and reports exit_code 124. " +
     "Use vm_list_environments to see environment names (debian:12 has git and python3). " +
-    "The guest has no network unless network is true.",
+    "The guest has no network unless network_policy is egress (network: true is the same); allow_hosts then " +
+    "limits it to those names, reached through an HTTP proxy the host runs.",
   input: VmRunInput,
   output: VmRunResult,
   carriesOutput: true,
@@ -43,6 +45,8 @@ export const vmRun = operation({
   cli: {
     path: ["run"],
     description: "Boot a fresh VM, run one command in it, print its output and exit with its exit code",
+    optionHelp: networkCli.optionHelp,
+    optionNames: networkCli.optionNames,
     args: [
       { field: "environment", name: "ENV", description: "Environment to boot, e.g. debian:12 or tiny" },
       {
@@ -119,7 +123,7 @@ export const vmDelete = operation({
 export const vmStatus = operation({
   tool: "vm_status",
   sdkMethod: "statusVm",
-  description: "A VM's state (created, started, stopped), sizing, network_enabled, execution_mode and expiry.",
+  description: "A VM's state (created, started, stopped), sizing, network_policy, allow_hosts, execution_mode and expiry.",
   input: VmIdInput,
   output: VmInfo,
   sdkShorthand: "vm_id",
@@ -130,8 +134,9 @@ export const vmStatus = operation({
 export const vmNetworkInfo = operation({
   tool: "vm_network_info",
   sdkMethod: "networkInfoVm",
-  description: "A VM's network as its guest sees it: whether enabled, interface, guest address, gateway, DNS, " +
-    "and host_alias, always null: the guest cannot reach the host.",
+  description: "A VM's network as its guest sees it: network_policy, allow_hosts, interface, guest address, " +
+    "gateway, DNS, the proxy (with allow_hosts) and how many connections it refused (refused_count, the latest in " +
+    "refused_recent), and host_alias, always null: the guest cannot reach the host.",
   input: VmIdInput,
   output: VmNetworkInfo,
   sdkShorthand: "vm_id",

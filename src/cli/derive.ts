@@ -21,7 +21,7 @@ import { decodeArgs, UsageError } from "./usage.js"
 
 interface FieldSchema {
   readonly type?: string
-  readonly items?: { readonly type?: string }
+  readonly items?: FieldSchema
   readonly enum?: ReadonlyArray<string>
   readonly description?: string
   readonly default?: unknown
@@ -58,7 +58,7 @@ const optionFor = (field: string, schema: FieldSchema, required: boolean, help: 
         : Options.optional(option)
     }
     case "array":
-      // A list of words: the option once per word (`--allow-host a --allow-host b`).
+      // A list of words: the option repeated, once per word (`--allow-host a --allow-host b`).
       return schema.items?.type === "string" ? described(Options.repeated(Options.text(name)), text) : undefined
     default:
       return undefined
@@ -75,10 +75,10 @@ const argFor = (arg: CliArg) => {
 const fieldValue = (value: unknown, arg: CliArg | undefined): unknown => {
   if (Option.isOption(value)) return Option.getOrUndefined(value)
   if (arg?.variadic && Array.isArray(value)) return value.map((a) => restoreForcedArg(String(a)))
-  // A flag left off means "the default", not "false": the schema decides.
+  // A flag left off means "the default", not "false": the schema decides; so does a repeated option never given.
   if (value === false) return undefined
   // A repeatable option given no times leaves the field out.
-  if (Array.isArray(value) && value.length === 0) return undefined
+  if (Array.isArray(value) && value.length === 0 && !arg) return undefined
   return value
 }
 

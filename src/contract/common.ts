@@ -55,10 +55,6 @@ export const formatInputError = (error: ParseResult.ParseError): string => {
     .join("; ")
 }
 
-export const Network = Schema.Boolean.annotations({
-  description: "Give the guest outbound network access to public addresses and DNS. The host itself (its loopback, " +
-    "its own addresses), private and link-local networks stay unreachable."
-})
 export const AllowHostCompat = Schema.Boolean.annotations({
   description: "If this host cannot run VMs at all (no QEMU, no usable kernel), run the command on the host itself " +
     "instead (no isolation; execution_mode says host_compat). Refused unless the operator started pyro with " +

@@ -10,11 +10,11 @@ import {
   EnvironmentName,
   ExecutionMode,
   MemMib,
-  Network,
   TimeoutSeconds,
   TtlSeconds,
   VcpuCount
 } from "./common.js"
+import { NetworkInputFields, NetworkPolicy, NetworkResultFields } from "./network.js"
 
 /** Optional on input, `value` when left out; the default shows in the tools' JSON Schema. */
 export const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: A) =>
@@ -27,7 +27,7 @@ export const VmRunInput = Schema.Struct({
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   timeout_seconds: withDefault(TimeoutSeconds, DEFAULT_TIMEOUT_SECONDS),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
-  network: withDefault(Network, false),
+  ...NetworkInputFields,
   allow_host_compat: withDefault(AllowHostCompat, false)
 })
 export type VmRunInput = typeof VmRunInput.Type
@@ -51,7 +51,9 @@ export const VmRunResult = Schema.Struct({
   ...ExecResult.fields,
   vm_id: Schema.String,
   environment: Schema.String,
-  boot_ms: Schema.Int
+  boot_ms: Schema.Int,
+  network_policy: NetworkPolicy,
+  allow_hosts: NetworkResultFields.allow_hosts
 })
 export type VmRunResult = typeof VmRunResult.Type
 
@@ -65,7 +67,7 @@ export const VmCreateInput = Schema.Struct({
   vcpu_count: withDefault(VcpuCount, DEFAULT_VCPU_COUNT),
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
-  network: withDefault(Network, false),
+  ...NetworkInputFields,
   allow_host_compat: withDefault(AllowHostCompat, false)
 })
 export type VmCreateInput = typeof VmCreateInput.Type
@@ -90,7 +92,7 @@ export const VmInfo = Schema.Struct({
   state: VmState,
   vcpu_count: Schema.Int,
   mem_mib: Schema.Int,
-  network_enabled: Schema.Boolean,
+  ...NetworkResultFields,
   allow_host_compat: Schema.Boolean,
   execution_mode: ExecutionMode,
   ttl_seconds: Schema.Int,
@@ -119,10 +121,19 @@ export const VmDeleteResult = Schema.Struct({
 })
 export type VmDeleteResult = typeof VmDeleteResult.Type
 
+/** One connection the allowlist proxy refused (src/vm/network/allowProxy.ts). */
+export const RefusedConnection = Schema.Struct({
+  /** ISO 8601, UTC. */
+  at: Schema.String,
+  /** The name (or address) the guest asked for. */
+  host: Schema.String,
+  reason: Schema.String
+})
+
 /** QEMU user-mode networking as the guest sees it (public egress only: src/vm/network/egress.ts). */
 export const VmNetworkInfo = Schema.Struct({
   vm_id: Schema.String,
-  network_enabled: Schema.Boolean,
+  ...NetworkResultFields,
   mode: Schema.Literal("qemu-user", "none"),
   interface: Schema.NullOr(Schema.String),
   guest_ip: Schema.NullOr(Schema.String),
@@ -130,7 +141,13 @@ export const VmNetworkInfo = Schema.Struct({
   gateway: Schema.NullOr(Schema.String),
   dns: Schema.Array(Schema.String),
   /** The original's address of the host's loopback as the guest reaches it: always null, the guest cannot. */
-  host_alias: Schema.NullOr(Schema.String)
+  host_alias: Schema.NullOr(Schema.String),
+  /** With allow_hosts: the HTTP proxy the guest's commands are given (http_proxy, https_proxy); else null. */
+  proxy: Schema.NullOr(Schema.String),
+  /** With allow_hosts: connections the proxy refused since the VM was created. */
+  refused_count: Schema.Int,
+  /** The last few of them, newest last. */
+  refused_recent: Schema.Array(RefusedConnection)
 })
 export type VmNetworkInfo = typeof VmNetworkInfo.Type
 

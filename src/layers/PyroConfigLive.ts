@@ -1,9 +1,13 @@
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { hostPatternProblem } from "../contract/hostPattern.js"
 import { type AccelPreference, PyroConfig } from "../services/PyroConfig.js"
 import { defaultImportRoots, parseImportRoots } from "../workspace/import/roots.js"
 
@@ -22,6 +26,28 @@ export const DEFAULT_OUTPUT_BUDGET_BYTES = 32 * 1024
 export const MAX_OUTPUT_BUDGET_BYTES = 512 * 1024
 
 export const clampOutputBudget = (bytes: number) => Math.min(MAX_OUTPUT_BUDGET_BYTES, Math.max(1024, bytes))
+
+/** `PYRO_ALLOW_HOSTS`: comma-separated allow_hosts entries; set but empty allows nothing. */
+export const parseAllowHosts = (value: string): ReadonlyArray<string> | string => {
+  const entries = value.split(",").map((e) => e.trim()).filter((e) => e.length > 0)
+  for (const entry of entries) {
+    const problem = hostPatternProblem(entry)
+    if (problem) return `${JSON.stringify(entry)} ${problem}`
+  }
+  return [...new Set(entries)]
+}
+
+const allowHostsConfig = Config.option(Config.string("PYRO_ALLOW_HOSTS").pipe(Config.mapOrFail((value) => {
+  const parsed = parseAllowHosts(value)
+  return typeof parsed === "string"
+    ? Either.left(ConfigError.InvalidData(["PYRO_ALLOW_HOSTS"], parsed))
+    : Either.right(parsed)
+})))
+
+const guestDnsConfig = Config.option(Config.string("PYRO_GUEST_DNS").pipe(Config.validate({
+  message: "must be an IPv4 address",
+  validation: (value) => Net.isIPv4(value)
+})))
 
 export const make = Effect.gen(function*() {
   return PyroConfig.of({
@@ -46,7 +72,9 @@ export const make = Effect.gen(function*() {
     importRoots: Option.match(yield* Config.option(Config.string("PYRO_IMPORT_ROOTS")), {
       onNone: () => defaultImportRoots(),
       onSome: (value) => parseImportRoots(value)
-    })
+    }),
+    allowHosts: yield* allowHostsConfig,
+    guestDns: yield* guestDnsConfig
   })
 })
 

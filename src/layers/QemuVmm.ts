@@ -23,7 +23,7 @@ import {
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
 import { connectAgent } from "../vm/agentConnection.js"
 import { BootError, GuestChannelError } from "../vm/errors.js"
-import { awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
+import { allowProxyCommand, awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
 import { processStartTime } from "../vm/procfs.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { capConsole, consoleTail } from "../vm/qemu/console.js"
@@ -163,7 +163,9 @@ export const make = Effect.gen(function*() {
       const started = Date.now()
       // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
       const netDir = egressDir(paths.dir)
-      if (spec.network) yield* prepareEgress(netDir)
+      if (spec.network) {
+        yield* prepareEgress(netDir, { allowHosts: spec.allowHosts, dns: Option.getOrUndefined(config.guestDns) })
+      }
       const jail = (argv: ReadonlyArray<string>) => (spec.network ? jailed(netDir, argv) : argv)
       const proc = yield* spawnVmm(
         jail([config.qemuBinary, ...qemuArgs({
@@ -180,6 +182,7 @@ export const make = Effect.gen(function*() {
           qmpSocket: paths.qmpSocket,
           consoleLog: paths.consoleLog,
           network: spec.network,
+          ...(spec.network && spec.allowHosts ? { allowProxy: allowProxyCommand(netDir) } : {}),
           tscKhz,
           ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
           ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})

@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import { VmNotFound } from "../contract/errors.js"
-import type { VmCreateInput, VmExecInput, VmInfo, VmNetworkInfo, VmRunInput } from "../contract/vm.js"
+import type { VmCreateInput, VmExecInput, VmInfo, VmRunInput } from "../contract/vm.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
@@ -21,7 +21,10 @@ import { makeDetachedVms } from "../machine/detached.js"
 import { claimBootSlot, ensureBelowLimit } from "../machine/limit.js"
 import { withMachineLock, withStateLock } from "../machine/lock.js"
 import { makeMachineLookup } from "../machine/lookup.js"
-import { isExpired, iso, machineResultFields, newMachineFields, newMachineId } from "../machine/record.js"
+import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, resultNetworkFields } from "../machine/record.js"
+import { egressDir } from "../vm/network/egress.js"
+import { networkInfoOf } from "../vm/network/info.js"
+import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { makeWarmPool } from "../vm/warmPool.js"
@@ -78,7 +81,13 @@ export const make = Effect.gen(function*() {
       )
   }))
 
-  const runOnHostInstead = (input: VmRunInput, options: RunOptions) =>
+  /** What a run's result says of its network. */
+  const runNetworkFields = (network: GuestNetwork) => {
+    const { network_policy, allow_hosts } = resultNetworkFields(network)
+    return { network_policy, allow_hosts }
+  }
+
+  const runOnHostInstead = (input: VmRunInput, network: GuestNetwork, options: RunOptions) =>
     Effect.gen(function*() {
       const outcome = yield* runOnHost({
         command: input.command,
@@ -91,7 +100,8 @@ export const make = Effect.gen(function*() {
           ...outcomeFields(outcome, "host_compat", yield* resultBudget(config)),
           vm_id: newMachineId(),
           environment: input.environment,
-          boot_ms: 0
+          boot_ms: 0,
+          ...runNetworkFields(network)
         },
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
@@ -100,15 +110,17 @@ export const make = Effect.gen(function*() {
 
   const run = (input: VmRunInput, options: RunOptions = {}) =>
     Effect.gen(function*() {
-      yield* admit(input)
-      if (input.allow_host_compat && Option.isSome(yield* guestsUnavailable)) return yield* runOnHostInstead(input, options)
-      return yield* runInGuest(input, options)
+      const network = yield* admit(input, config.allowHosts)
+      if (input.allow_host_compat && Option.isSome(yield* guestsUnavailable)) {
+        return yield* runOnHostInstead(input, network, options)
+      }
+      return yield* runInGuest(input, network, options)
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } })
     )
 
-  const runInGuest = (input: VmRunInput, options: RunOptions) =>
+  const runInGuest = (input: VmRunInput, network: GuestNetwork, options: RunOptions) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
       const id = newMachineId()
@@ -127,8 +139,8 @@ export const make = Effect.gen(function*() {
         })),
         () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
       )
-      const spec = bootSpecFor(id, assets, environment, sizingOf(input))
-      const poolKey = JSON.stringify([environment.name, input.vcpu_count, input.mem_mib, input.network])
+      const spec = bootSpecFor(id, assets, environment, sizingOf(input, network))
+      const poolKey = JSON.stringify([environment.name, input.vcpu_count, input.mem_mib, spec.network, spec.allowHosts ?? null])
       const pooled = yield* pool.take(poolKey)
       yield* pool.refill(poolKey, () => Effect.succeed(spec))
       const vm = pooled
@@ -137,6 +149,7 @@ export const make = Effect.gen(function*() {
       const outcome = yield* runCommand(vm.connection, {
         command: input.command,
         cwd: WORKDIR,
+        env: guestCommandEnv(network),
         timeoutSeconds: input.timeout_seconds,
         maxOutputBytes: config.maxOutputBytes,
         ...(options.onOutput ? { onOutput: options.onOutput } : {})
@@ -147,7 +160,8 @@ export const make = Effect.gen(function*() {
           duration_ms: Date.now() - started,
           vm_id: id,
           environment: environment.name,
-          boot_ms: pooled ? 0 : vm.bootMs
+          boot_ms: pooled ? 0 : vm.bootMs,
+          ...runNetworkFields(network)
         },
         stdout: outcome.stdout.bytes(),
         stderr: outcome.stderr.bytes()
@@ -156,11 +170,11 @@ export const make = Effect.gen(function*() {
 
   const create = (input: VmCreateInput) =>
     Effect.gen(function*() {
-      yield* admit(input)
+      const network = yield* admit(input, config.allowHosts)
       // Installed now, so that vm_start only boots.
       const environment = yield* environments.ensure(input.environment)
       const record: PersistentRecord = {
-        ...newMachineFields(newMachineId(), environment.name, input, Date.now()),
+        ...newMachineFields(newMachineId(), environment.name, input, network, Date.now()),
         kind: "persistent",
         state: "created",
         started_at: null,
@@ -208,7 +222,7 @@ export const make = Effect.gen(function*() {
           kernels.ensure,
           environments.ensure(initial.environment)
         ], { concurrency: 2 })
-        return yield* vmm.bootDetached(bootSpecFor(initial.id, assets, environment, sizingOf(initial)), vmPaths(stateDir, initial.id), {
+        return yield* vmm.bootDetached(bootSpecFor(initial.id, assets, environment, sizingOf(initial, networkOfRecord(initial))), vmPaths(stateDir, initial.id), {
           formatScratch: !initial.scratch_formatted,
           journaledScratch: false,
           dieWithParent: true
@@ -279,7 +293,7 @@ export const make = Effect.gen(function*() {
         ? yield* runOnHost(commandOptions)
         : yield* Effect.scoped(Effect.gen(function*() {
           const connection = yield* vmm.connect(vmPaths(stateDir, record.id).channelSocket, CONNECT_TIMEOUT_MS)
-          return yield* runCommand(connection, { ...commandOptions, cwd: WORKDIR })
+          return yield* runCommand(connection, { ...commandOptions, cwd: WORKDIR, env: guestCommandEnv(networkOfRecord(record)) })
         }))
       return {
         ...outcomeFields(outcome, record.execution_mode, yield* resultBudget(config)),
@@ -312,31 +326,10 @@ export const make = Effect.gen(function*() {
   const status = (vmId: string) => Effect.map(getRecord(vmId), infoOf).pipe(Effect.provide(context))
 
   const networkInfo = (vmId: string) =>
-    Effect.map(getRecord(vmId), (record): VmNetworkInfo =>
-      record.network
-        ? {
-          vm_id: vmId,
-          network_enabled: true,
-          mode: "qemu-user",
-          interface: "eth0",
-          guest_ip: "10.0.2.15",
-          prefix_length: 24,
-          gateway: "10.0.2.2",
-          dns: ["10.0.2.3"],
-          // The host is out of the guest's reach (egress.ts).
-          host_alias: null
-        }
-        : {
-          vm_id: vmId,
-          network_enabled: false,
-          mode: "none",
-          interface: null,
-          guest_ip: null,
-          prefix_length: null,
-          gateway: null,
-          dns: [],
-          host_alias: null
-        }).pipe(Effect.provide(context))
+    Effect.map(
+      getRecord(vmId),
+      (record) => networkInfoOf(vmId, networkOfRecord(record), egressDir(vmPaths(stateDir, vmId).dir))
+    ).pipe(Effect.provide(context))
 
   const list = Effect.map(listRecords(stateDir), (records) => records.map(infoOf)).pipe(Effect.provide(context))
 

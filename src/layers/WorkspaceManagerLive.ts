@@ -23,10 +23,10 @@ import { withMachineLock } from "../machine/lock.js"
 import { makeMachineLookup } from "../machine/lookup.js"
 import { iso, machineResultFields, newMachineFields, newMachineId, vmmAlive } from "../machine/record.js"
 import { admit } from "../vm/admission.js"
+import { guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import {
   type CommandOutcome,
-  DEFAULT_GUEST_ENV,
   exceeds,
   type KeptAt,
   outcomeFields,
@@ -129,7 +129,7 @@ export const make = Effect.gen(function*() {
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })
-      const spec = bootSpecFor(record.id, assets, environment, { ...sizingOf(record), channels: record.channels })
+      const spec = bootSpecFor(record.id, assets, environment, { ...sizingOf(record, networkOfRecord(record)), channels: record.channels })
       const vm = yield* vmm.bootDetached(spec, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
@@ -234,7 +234,7 @@ export const make = Effect.gen(function*() {
 
   const create = (input: WorkspaceCreateInput) =>
     Effect.gen(function*() {
-      yield* admit(input)
+      const network = yield* admit(input, config.allowHosts)
       // Check the seed before booting anything.
       const seedPath = input.seed_path === undefined ? undefined : yield* importPathFor("seed_path", input.seed_path, importBounds)
       const seedSummary = seedPath === undefined ? undefined : yield* inspectImportSource(seedPath)
@@ -245,7 +245,7 @@ export const make = Effect.gen(function*() {
       const paths = workspacePaths(stateDir, id)
       Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
       const initial: WorkspaceRecord = {
-        ...newMachineFields(id, environment.name, input, now),
+        ...newMachineFields(id, environment.name, input, network, now),
         command_count: 0,
         commands_started: 0,
         last_command: null,
@@ -380,7 +380,7 @@ export const make = Effect.gen(function*() {
             cwd: WORKSPACE_PATH,
             timeoutSeconds: input.timeout_seconds,
             maxOutputBytes: config.maxOutputBytes,
-            env: [...DEFAULT_GUEST_ENV, ...secretEnv],
+            env: [...guestCommandEnv(networkOfRecord(record)), ...secretEnv],
             filter: makeRedactor(secrets.map((s) => s.value)),
             ...(options.onOutput ? { onOutput: options.onOutput } : {})
           })

@@ -6,6 +6,8 @@
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { ExecutionMode } from "../contract/common.js"
+import { NetworkPolicy } from "../contract/network.js"
+import { type GuestNetwork, networkFields, networkOfRecord } from "../vm/network/policy.js"
 import { isAlive } from "../vm/procfs.js"
 
 export const ProcessId = Schema.Struct({ pid: Schema.Int, startTime: Schema.Number })
@@ -15,7 +17,11 @@ export const MachineRecordFields = {
   environment: Schema.String,
   vcpu_count: Schema.Int,
   mem_mib: Schema.Int,
+  /** Whether the guest has a NIC; network_policy says which (records older than it hold only this). */
   network: Schema.Boolean,
+  network_policy: Schema.optional(NetworkPolicy),
+  /** The names the guest may reach through the host's proxy; null or absent: no allowlist. */
+  allow_hosts: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   allow_host_compat: Schema.Boolean,
   execution_mode: ExecutionMode,
   ttl_seconds: Schema.Int,
@@ -39,17 +45,17 @@ export const newMachineFields = (
   input: {
     readonly vcpu_count: number
     readonly mem_mib: number
-    readonly network: boolean
     readonly allow_host_compat: boolean
     readonly ttl_seconds: number
   },
+  network: GuestNetwork,
   now: number
 ): MachineRecord => ({
   id,
   environment,
   vcpu_count: input.vcpu_count,
   mem_mib: input.mem_mib,
-  network: input.network,
+  ...networkFields(network),
   allow_host_compat: input.allow_host_compat,
   execution_mode: "guest_virtio_serial",
   ttl_seconds: input.ttl_seconds,
@@ -59,12 +65,18 @@ export const newMachineFields = (
   vmm: null
 })
 
+/** How a result reports a guest's network. */
+export const resultNetworkFields = (network: GuestNetwork) => {
+  const { network: enabled, ...rest } = networkFields(network)
+  return { network_enabled: enabled, ...rest }
+}
+
 /** The result fields a VM's info and a workspace's summary share. */
 export const machineResultFields = (record: MachineRecord) => ({
   environment: record.environment,
   vcpu_count: record.vcpu_count,
   mem_mib: record.mem_mib,
-  network_enabled: record.network,
+  ...resultNetworkFields(networkOfRecord(record)),
   execution_mode: record.execution_mode,
   ttl_seconds: record.ttl_seconds,
   created_at: record.created_at,

@@ -19,7 +19,7 @@ import { VERSION } from "../cli/version.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import { servicesLayer } from "../layers/App.js"
 import { stderrLogger } from "../layers/StderrLogger.js"
-import { clampOutputBudget, layerWith } from "../layers/PyroConfigLive.js"
+import { clampOutputBudget, layerWith, parseAllowHosts } from "../layers/PyroConfigLive.js"
 import { createMcpServer } from "../mcp/server.js"
 import { toolJsonSchema } from "../mcp/toolSchema.js"
 import { Caller, toolCaller } from "../services/Caller.js"
@@ -61,8 +61,24 @@ export interface PyroOptions {
    * that is `/`, the home directory or above it). Never pyro's own state or cache.
    */
   readonly importRoots?: ReadonlyArray<string>
+  /**
+   * The most a tool call's guest may reach with egress: allow_hosts entries
+   * (`github.com`, `*.npmjs.org`). A call without allow_hosts gets this list;
+   * one naming an entry outside it is refused. Default: `PYRO_ALLOW_HOSTS`
+   * (comma-separated), else no limit beyond public addresses.
+   */
+  readonly allowHosts?: ReadonlyArray<string>
   /** Progress of long work (environment builds and downloads); silent by default. */
   readonly onProgress?: (event: ProgressEvent) => void
+}
+
+/** The operator's allowlist as given to the constructor: a wrong entry is a programming error, thrown at once. */
+const checkedAllowHosts = (entries: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const parsed = parseAllowHosts(entries.join(","))
+  if (typeof parsed === "string" || parsed.length !== new Set(entries).size) {
+    throw new PyroError("invalid_input", `allowHosts: ${typeof parsed === "string" ? parsed : "an entry is empty or holds a comma"}`)
+  }
+  return parsed
 }
 
 /** Every failure the SDK reports: `code` is stable (see docs/public-contract.md). */
@@ -122,7 +138,8 @@ export class Pyro {
       ...(options.accel ? { accel: options.accel } : {}),
       ...(options.maxOutputBytes ? { maxOutputBytes: options.maxOutputBytes } : {}),
       ...(options.outputBudgetBytes ? { outputBudgetBytes: clampOutputBudget(options.outputBudgetBytes) } : {}),
-      ...(options.importRoots ? { importRoots: options.importRoots.map((root) => Path.resolve(root)) } : {})
+      ...(options.importRoots ? { importRoots: options.importRoots.map((root) => Path.resolve(root)) } : {}),
+      ...(options.allowHosts ? { allowHosts: Option.some(checkedAllowHosts(options.allowHosts)) } : {})
     }
     const onProgress = options.onProgress
     const progress = onProgress

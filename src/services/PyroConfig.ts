@@ -45,6 +45,19 @@ export interface PyroConfigShape {
    * import any path.
    */
   readonly importRoots: ReadonlyArray<string>
+  /**
+   * The operator's allowlist for tool callers' guests (`PYRO_ALLOW_HOSTS`,
+   * comma-separated allow_hosts entries; `new Pyro({ allowHosts })`): when
+   * set, a tool caller's VM with egress reaches only names it covers. The
+   * CLI's own commands are the operator's and are not held to it.
+   */
+  readonly allowHosts: Option.Option<ReadonlyArray<string>>
+  /**
+   * The resolver guests' networks use (`PYRO_GUEST_DNS`, an IPv4 address;
+   * trusted, it may be private): libslirp's upstream for the guest's DNS and
+   * the allowlist proxy's. Default: the host's own, through pasta.
+   */
+  readonly guestDns: Option.Option<string>
 }
 
 export class PyroConfig extends Context.Tag("pyro/PyroConfig")<PyroConfig, PyroConfigShape>() {}

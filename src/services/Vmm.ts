@@ -19,6 +19,12 @@ export interface BootSpec {
   readonly memMib: number
   readonly network: boolean
   /**
+   * With network: the guest reaches only these names, through the host's
+   * allowlist proxy (src/vm/network/allowProxy.ts), and nothing directly.
+   * Absent: every public address.
+   */
+  readonly allowHosts?: ReadonlyArray<string>
+  /**
    * Host channels: independent connections to the agent, each with its own
    * streams, on channel 0's socket and its `channel-N.sock` siblings
    * (`channelSocketPath`). A lost host on one ends only its own commands.

@@ -5,9 +5,12 @@
  * field, so a caller can correct it and try again.
  */
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import * as Os from "node:os"
 import { InvalidInput } from "../contract/errors.js"
+import type { requestedNetwork } from "../contract/network.js"
 import { Caller } from "../services/Caller.js"
+import { type GuestNetwork, grantNetwork } from "./network/policy.js"
 
 export interface HostCapacity {
   readonly memMib: number
@@ -57,14 +60,22 @@ export const requireHostCompatGrant = (vmId: string): Effect.Effect<void, Invali
         })
       ))
 
-/** Size and host-fallback checks for vm_run, vm_create and workspace_create. */
-export const admit = (input: {
-  readonly vcpu_count: number
-  readonly mem_mib: number
-  readonly allow_host_compat: boolean
-}): Effect.Effect<void, InvalidInput> =>
+/**
+ * Size, host-fallback and network checks for vm_run, vm_create and
+ * workspace_create; the network the VM gets (`allowHostsCap`: the operator's
+ * allowlist for tool callers, PyroConfig.allowHosts).
+ */
+export const admit = (
+  input: {
+    readonly vcpu_count: number
+    readonly mem_mib: number
+    readonly allow_host_compat: boolean
+  } & Parameters<typeof requestedNetwork>[0],
+  allowHostsCap: Option.Option<ReadonlyArray<string>>
+): Effect.Effect<GuestNetwork, InvalidInput> =>
   Effect.gen(function*() {
     const problems = sizingProblems(input)
     if (input.allow_host_compat && !(yield* hostCompatGranted)) problems.push(HOST_COMPAT_NOT_GRANTED)
     if (problems.length > 0) return yield* new InvalidInput({ detail: problems.join("; ") })
+    return yield* grantNetwork(input, allowHostsCap)
   })

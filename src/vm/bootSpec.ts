@@ -2,20 +2,24 @@
 import type { InstalledEnvironment } from "../services/EnvironmentStore.js"
 import type { BootAssets } from "../services/KernelStore.js"
 import type { BootSpec } from "../services/Vmm.js"
+import { type GuestNetwork, hasNetwork, proxied } from "./network/policy.js"
 
 export interface Sizing {
   readonly vcpus: number
   readonly memMib: number
   readonly network: boolean
+  /** With network: only these names, through the host's proxy (BootSpec.allowHosts). */
+  readonly allowHosts?: ReadonlyArray<string>
   /** Host channels (BootSpec.channels); default 1. */
   readonly channels?: number
 }
 
-/** The sizing of a contract input or a machine record (`vcpu_count`, `mem_mib`, `network`). */
-export const sizingOf = (x: { readonly vcpu_count: number; readonly mem_mib: number; readonly network: boolean }): Sizing => ({
+/** The sizing of a contract input or a machine record (`vcpu_count`, `mem_mib`) with its network. */
+export const sizingOf = (x: { readonly vcpu_count: number; readonly mem_mib: number }, network: GuestNetwork): Sizing => ({
   vcpus: x.vcpu_count,
   memMib: x.mem_mib,
-  network: x.network
+  network: hasNetwork(network),
+  ...(proxied(network) ? { allowHosts: network.allowHosts! } : {})
 })
 
 export const bootSpecFor = (
@@ -31,6 +35,7 @@ export const bootSpecFor = (
   vcpus: sizing.vcpus,
   memMib: sizing.memMib,
   network: sizing.network,
+  ...(sizing.network && sizing.allowHosts ? { allowHosts: sizing.allowHosts } : {}),
   ...(sizing.channels === undefined ? {} : { channels: sizing.channels }),
   template: {
     environment: environment.name,

@@ -44,6 +44,8 @@ export const TemplateInputs = Schema.Struct({
   /** An attached template's scratch disk has a journal (workspaces). */
   scratch_journal: Schema.Boolean,
   network: Schema.Boolean,
+  /** The NIC leads only to the allowlist proxy (another kernel command line and netdev); absent otherwise. */
+  network_proxy: Schema.optional(Schema.Literal(true)),
   /** Host channels when more than one: a clone must have the template's virtio-serial ports. */
   channels: Schema.optional(Schema.Int),
   accel: Schema.String,

@@ -95,6 +95,7 @@ export const makeTemplateCache = <R>(options: { readonly accel: "kvm" | "tcg"; r
         stage: kind.stage,
         scratch_journal: kind.stage === "attached" && kind.journal,
         network: spec.network,
+        ...(spec.network && spec.allowHosts ? { network_proxy: true as const } : {}),
         ...((spec.channels ?? 1) > 1 ? { channels: spec.channels } : {}),
         accel: options.accel,
         qemu

@@ -98,9 +98,13 @@ describe("pyro mcp serve", () => {
       mem_mib: { type: "integer", default: 1024 },
       timeout_seconds: { type: "integer", default: 30 },
       ttl_seconds: { type: "integer", default: 600 },
-      network: { type: "boolean", default: false },
-      allow_host_compat: { type: "boolean", default: false }
+      allow_host_compat: { type: "boolean", default: false },
+      // No default shown for network: a client filling defaults in would send network: false beside an egress policy.
+      network: { type: "boolean" },
+      network_policy: { enum: ["off", "egress", "egress+published-ports"] },
+      allow_hosts: { type: "array", items: { type: "string" }, maxItems: 64 }
     })
+    expect(run.inputSchema.properties?.["network"]).not.toHaveProperty("default")
     // Results that carry a command's output come once, as text: no structuredContent, so no outputSchema.
     expect(run.outputSchema).toBeUndefined()
     expect(tools.find((t) => t.name === "vm_status")?.outputSchema?.required).toEqual(

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult as WorkspaceDeleteResultSchema, WorkspaceIdInput, type WorkspaceSummary, WorkspaceSummary as WorkspaceSummarySchema } from "../../contract/workspace/lifecycle.js"
 import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { networkCli } from "../network.js"
 import { hints, operation } from "../operation.js"
 import { secretsOptions, workspaceIdArg } from "./args.js"
 
@@ -16,7 +17,9 @@ export const formatSummary = (s: WorkspaceSummary) =>
     `State: ${s.state}`,
     `Workspace path: ${s.workspace_path}`,
     `Execution mode: ${s.execution_mode}`,
-    `Resources: ${s.vcpu_count} vCPU, ${s.mem_mib} MiB, network ${s.network_enabled ? "on" : "off"}`,
+    `Resources: ${s.vcpu_count} vCPU, ${s.mem_mib} MiB, network ${s.network_policy}${
+      s.allow_hosts === null ? "" : ` (only ${s.allow_hosts.join(", ") || "nothing"})`
+    }`,
     `Seed: ${
       s.workspace_seed.mode === "empty"
         ? "empty"
@@ -60,7 +63,8 @@ export const workspaceCreate = operation({
     path: ["workspace", "create"],
     description: "Create a persistent workspace, optionally seeded from a host directory or archive",
     args: [{ field: "environment", name: "ENV" }],
-    optionHelp: { seed_path: "A host directory or .tar/.tar.gz/.tgz copied into /workspace" },
+    optionHelp: { seed_path: "A host directory or .tar/.tar.gz/.tgz copied into /workspace", ...networkCli.optionHelp },
+    optionNames: networkCli.optionNames,
     repeatedOptions: { secrets: secretsOptions },
     before: Effect.flatMap(WorkspaceManager, (ws) => Effect.ignore(ws.reapExpired)),
     human: formatSummary

@@ -8,10 +8,10 @@ import {
   EnvironmentName,
   ExecutionMode,
   MemMib,
-  Network,
   TtlSeconds,
   VcpuCount
 } from "../common.js"
+import { NetworkInputFields, NetworkResultFields } from "../network.js"
 import { withDefault } from "../vm.js"
 import { HostPath, WORKSPACE_PATH, WorkspaceId } from "./paths.js"
 import { SecretMetadata, SecretsInput } from "./secrets.js"
@@ -21,7 +21,7 @@ export const WorkspaceCreateInput = Schema.Struct({
   vcpu_count: withDefault(VcpuCount, DEFAULT_VCPU_COUNT),
   mem_mib: withDefault(MemMib, DEFAULT_MEM_MIB),
   ttl_seconds: withDefault(TtlSeconds, DEFAULT_TTL_SECONDS),
-  network: withDefault(Network, false),
+  ...NetworkInputFields,
   allow_host_compat: withDefault(
     Schema.Boolean.annotations({
       description: "Accepted for compatibility with vm_* calls. Workspaces need a VM: if none can boot, create fails."
@@ -65,7 +65,7 @@ export const WorkspaceSummary = Schema.Struct({
   execution_mode: ExecutionMode,
   vcpu_count: Schema.Int,
   mem_mib: Schema.Int,
-  network_enabled: Schema.Boolean,
+  ...NetworkResultFields,
   command_count: Schema.Int,
   last_command: Schema.NullOr(LastCommand),
   workspace_seed: WorkspaceSeed,

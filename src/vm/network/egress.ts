@@ -15,6 +15,14 @@
  * resolver. A name that resolves to a private address gains nothing: the
  * check is on the address connected to.
  *
+ * With an allowlist (allow_hosts), the same namespace, but libslirp routes
+ * nothing and answers no DNS (restrict=on): the guest's one way out is the
+ * allowlist proxy (allowProxy.ts), which libslirp starts in N for each
+ * connection to 10.0.2.100:3128; N's rules hold for its connections too.
+ *
+ * The resolver: the host's, through pasta's forwarder, unless the operator
+ * names one (PYRO_GUEST_DNS), which N's rules then let through on UDP/53.
+ *
  * Why this shape (measured in docs/architecture.md): pasta alone (-netdev
  * stream) cannot filter destinations and was slower here; slirp's restrict=on
  * allows no public egress; nftables would need root. Rules rather than routes,
@@ -31,12 +39,29 @@ import { hostAddresses, IPV4_MAPPED, NON_PUBLIC_IPV4, NON_PUBLIC_IPV6 } from "..
 import { packageRoot } from "../../host/packageRoot.js"
 import { BootError } from "../errors.js"
 
+export interface EgressOptions {
+  /** The names the proxy allows (egress.ts writes them to DIR/allow_hosts); absent: no proxy. */
+  readonly allowHosts?: ReadonlyArray<string> | undefined
+  /** The resolver for N (PYRO_GUEST_DNS); default pasta's forwarder. */
+  readonly dns?: string | undefined
+}
+
 /** Where N's resolver is: pasta's DNS forwarder (inside a refused range; only UDP/53 to it passes). */
 export const EGRESS_DNS = "169.254.1.53"
 /** How long pasta may take to give N its way out once QEMU has started. */
 const EGRESS_TIMEOUT_MS = 10_000
 
 export const netjailScript = () => Path.join(packageRoot(), "src", "vm", "network", "netjail.sh")
+const allowProxyScript = () => Path.join(packageRoot(), "src", "vm", "network", "allowProxy.sh")
+/** The bundled proxy (scripts/build.mjs). */
+const allowProxyBundle = () => Path.join(packageRoot(), "dist", "allowProxy.cjs")
+
+/** A word g_shell_parse_argv reads back as itself: single-quoted, a quote inside closed, escaped and reopened. */
+const shellWord = (word: string) => `'${word.replaceAll("'", `'\''`)}'`
+
+/** The command libslirp runs per guest connection to the proxy (QemuSpec.allowProxy). */
+export const allowProxyCommand = (dir: string) =>
+  ["sh", allowProxyScript(), process.execPath, allowProxyBundle(), dir].map(shellWord).join(" ")
 
 /** The VM's network files, inside its directory. */
 export const egressDir = (vmDir: string) => Path.join(vmDir, "net")
@@ -56,13 +81,20 @@ const ownAddresses = (): Array<string> => {
 
 const cidr = (address: string) => (address.includes("/") ? address : `${address}/${address.includes(":") ? 128 : 32}`)
 
-/** `ip -batch` rules for N, one text per family. */
-export const egressRules = (own: ReadonlyArray<string> = ownAddresses()) => {
+/**
+ * `ip -batch` rules for N, one text per family; `dns`: the resolver N's UDP/53
+ * may reach. `openLoopback` (allowlist mode only): N's own 127.0.0.1 is let
+ * through, because libslirp connects each guestfwd command to itself over a
+ * TCP pair on 127.0.0.1; nothing else listens there, the guest cannot reach
+ * it (restrict=on), and the proxy refuses non-public addresses itself.
+ */
+export const egressRules = (own: ReadonlyArray<string> = ownAddresses(), dns: string = EGRESS_DNS, openLoopback = false) => {
   const refuse = (prefix: string) => `rule add pref 100 iif lo to ${prefix} unreachable`
   // The local table's lookup moves after the refusals, so N's own loopback is refused too.
   const localLast = ["rule del pref 0", "rule add pref 200 lookup local"]
   const v4 = [
-    `rule add pref 50 iif lo to ${EGRESS_DNS} ipproto udp dport 53 lookup main`,
+    `rule add pref 50 iif lo to ${dns} ipproto udp dport 53 lookup main`,
+    ...(openLoopback ? ["rule add pref 60 iif lo to 127.0.0.1/32 lookup local"] : []),
     ...NON_PUBLIC_IPV4.map(([a, p]) => refuse(`${a}/${p}`)),
     ...own.filter((a) => !a.includes(":")).map((a) => refuse(cidr(a))),
     ...localLast
@@ -91,15 +123,22 @@ export const hostGateway = (): string => {
   return ""
 }
 
-/** Write what netjail.sh applies: the rules, N's resolv.conf, the forwarder and the gateway. */
-export const prepareEgress = (dir: string) =>
+/**
+ * Write what netjail.sh applies (the rules, N's resolv.conf, the forwarder and
+ * the gateway) and, with an allowlist, what the proxy reads.
+ */
+export const prepareEgress = (dir: string, options: EgressOptions = {}) =>
   Effect.try({
     try: () => {
       Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const { rules4, rules6 } = egressRules()
+      const dns = options.dns ?? EGRESS_DNS
+      const { rules4, rules6 } = egressRules(ownAddresses(), dns, options.allowHosts !== undefined)
       Fs.writeFileSync(Path.join(dir, "rules4"), rules4, { mode: 0o600 })
       Fs.writeFileSync(Path.join(dir, "rules6"), rules6, { mode: 0o600 })
-      Fs.writeFileSync(Path.join(dir, "resolv.conf"), `nameserver ${EGRESS_DNS}\n`, { mode: 0o644 })
+      Fs.writeFileSync(Path.join(dir, "resolv.conf"), `nameserver ${dns}\n`, { mode: 0o644 })
+      if (options.allowHosts) {
+        Fs.writeFileSync(Path.join(dir, "allow_hosts"), options.allowHosts.map((h) => `${h}\n`).join(""), { mode: 0o600 })
+      }
       Fs.writeFileSync(Path.join(dir, "dns"), EGRESS_DNS, { mode: 0o600 })
       Fs.writeFileSync(Path.join(dir, "gateway"), hostGateway(), { mode: 0o600 })
     },

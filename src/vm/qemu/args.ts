@@ -4,6 +4,7 @@
  * Debian's cloud kernel uses to find the virtio-mmio devices (its
  * VIRTIO_MMIO_CMDLINE_DEVICES is off).
  */
+import { PROXY_GUEST_ADDRESS, PROXY_GUEST_PORT } from "../network/policy.js"
 import { portName, ROOT_SERIAL } from "../protocol/constants.js"
 import { channelSocketPath } from "../vmDir.js"
 import { CONSOLE_CHARDEV } from "./console.js"
@@ -11,6 +12,8 @@ import { CONSOLE_CHARDEV } from "./console.js"
 export const SCRATCH_SERIAL = "pyro-scratch"
 /** The agent configures eth0 only when the kernel command line holds this (guest/agent/agent.h). */
 export const NETWORK_KERNEL_ARG = "pyro.net=1"
+/** Instead of NETWORK_KERNEL_ARG with an allowlist: eth0 with no route or resolver, only the proxy (agent.h). */
+export const NETWORK_PROXY_KERNEL_ARG = "pyro.net=proxy"
 /** With more than one channel, the agent waits for each port this announces (PYRO_CMDLINE_CHANNELS, agent.h). */
 export const CHANNELS_KERNEL_ARG = "pyro.channels="
 
@@ -30,6 +33,13 @@ export interface QemuSpec {
   readonly qmpSocket: string
   readonly consoleLog: string
   readonly network: boolean
+  /**
+   * With network: libslirp routes nothing and answers no DNS (`restrict=on`);
+   * the guest's one way out is a connection to the proxy address, for each of
+   * which libslirp runs this command with the connection as its stdin and
+   * stdout (`guestfwd=...-cmd:`; split by g_shell_parse_argv, so quoted).
+   */
+  readonly allowProxy?: string
   /** Host TSC frequency; see kernelCommandLine. */
   readonly tscKhz: number | undefined
   /**
@@ -47,6 +57,10 @@ export interface QemuSpec {
 /** QEMU option values treat "," as a separator; a literal comma is doubled. */
 const optionPath = (path: string) => path.replaceAll(",", ",,")
 
+/** The netdev options that leave the guest only the allowlist proxy (PROXY_GUEST_ADDRESS, src/vm/network/policy.ts). */
+const proxyNetdevOptions = (command: string | undefined) =>
+  command === undefined ? "" : `,restrict=on,guestfwd=tcp:${PROXY_GUEST_ADDRESS}:${PROXY_GUEST_PORT}-cmd:${optionPath(command)}`
+
 /**
  * `tsc_early_khz`: microvm has no PIT or HPET to calibrate the TSC against,
  * and under TCG about one boot in seven then spins forever in
@@ -60,13 +74,14 @@ const optionPath = (path: string) => path.replaceAll(",", ",,")
  * ones end sooner under TCG (~90 ms per boot, measured).
  * `pyro.net=1` (only with a NIC): tells the agent to load virtio_net and
  * configure eth0 for QEMU user networking. The flag and the device come from
- * the same `spec.network`, so they always agree.
+ * the same `spec.network`, so they always agree; `pyro.net=proxy` instead
+ * when the NIC leads only to the allowlist proxy (`spec.allowProxy`).
  * `pyro.channels=N` (only with N > 1 channels): the agent waits for that many
  * ports, which appear one by one as the device probes.
  */
 
 export const kernelCommandLine = (
-  spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs" | "channels"> & { readonly network?: boolean }
+  spec: Pick<QemuSpec, "tscKhz" | "extraKernelArgs" | "channels" | "allowProxy"> & { readonly network?: boolean }
 ): string =>
   [
     "console=ttyS0",
@@ -76,7 +91,7 @@ export const kernelCommandLine = (
     "cryptomgr.notests",
     "rcupdate.rcu_expedited=1",
     ...(spec.tscKhz ? [`tsc_early_khz=${spec.tscKhz}`] : []),
-    ...(spec.network ? [NETWORK_KERNEL_ARG] : []),
+    ...(spec.network ? [spec.allowProxy === undefined ? NETWORK_KERNEL_ARG : NETWORK_PROXY_KERNEL_ARG] : []),
     ...((spec.channels ?? 1) > 1 ? [`${CHANNELS_KERNEL_ARG}${spec.channels}`] : []),
     ...(spec.extraKernelArgs ?? [])
   ].join(" ")
@@ -145,6 +160,6 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   `unix:${optionPath(spec.qmpSocket)},server=on,wait=off`,
   ...(spec.network
     // IPv4 only: the jail (src/vm/network/egress.ts) gives the guest no IPv6 way out anyway.
-    ? ["-netdev", "user,id=net0,ipv6=off", "-device", "virtio-net-device,netdev=net0"]
+    ? ["-netdev", `user,id=net0,ipv6=off${proxyNetdevOptions(spec.allowProxy)}`, "-device", "virtio-net-device,netdev=net0"]
     : [])
 ]

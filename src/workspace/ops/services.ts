@@ -20,7 +20,8 @@ import {
 import { iso } from "../../machine/record.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
-import { DEFAULT_GUEST_ENV, resultBudget } from "../../vm/execCommand.js"
+import { resultBudget } from "../../vm/execCommand.js"
+import { guestCommandEnv, networkOfRecord } from "../../vm/network/policy.js"
 import { evenBudget, type OutputBudget, shapeCaptured } from "../../vm/output.js"
 import type { GuestConnection } from "../../vm/protocol/mux.js"
 import type { WorkspaceRecord } from "../store.js"
@@ -124,7 +125,7 @@ export const startService = (input: ServiceStartInput) =>
           name: input.service_name,
           command,
           cwd: input.cwd,
-          env: [...DEFAULT_GUEST_ENV, ...secretEnv],
+          env: [...guestCommandEnv(networkOfRecord(record)), ...secretEnv],
           ...(readiness
             ? { readiness: { ...readiness, timeoutMs: input.ready_timeout_seconds * 1000, intervalMs: input.ready_interval_ms } }
             : {})

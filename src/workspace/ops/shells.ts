@@ -33,6 +33,7 @@ import type { WorkspacePaths, WorkspaceRecord } from "../store.js"
 import { renderPlain } from "../shellRender.js"
 import { utf8Prefix } from "../utf8Prefix.js"
 import { readSecrets, redactorFor, secretEnvEntries } from "../secrets/store.js"
+import { guestNetworkEnv, networkOfRecord } from "../../vm/network/policy.js"
 
 /** One read asks the guest for 4 bytes per character asked for (UTF-8's longest), up to this. */
 const READ_MAX_BYTES = 256 * 1024
@@ -126,7 +127,7 @@ export const startShell = (
     openGuestShell(connection, {
       id: newShellId(),
       argv: [],
-      env: shellEnv(options.extraEnv ?? []),
+      env: shellEnv([...guestNetworkEnv(networkOfRecord(record)), ...(options.extraEnv ?? [])]),
       cwd: input.cwd,
       cols: input.cols,
       rows: input.rows
