@@ -47,6 +47,15 @@ await Promise.all([
     outExtension: { ".js": ".cjs" },
     banner: {},
     sourcemap: false
+  }),
+  // A service's published ports: a detached process with pyro's whole runtime (channel leases, the agent).
+  build({
+    ...common,
+    entryPoints: { portForwarder: "src/entrypoints/portForwarder.ts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    define: { "import.meta.url": "__pyroImportMetaUrl" },
+    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
   })
 ])
 if (!process.argv.includes("--no-types")) {

@@ -64,6 +64,7 @@ import { syncGuestDisk } from "../workspace/guestDisk.js"
 import { guestTar } from "../workspace/guestFs.js"
 import { writeStreamToFile } from "../host/files.js"
 import { machineKinds } from "./machineKinds.js"
+import { stopAllForwarders } from "../workspace/ports/registry.js"
 import { provideSecrets } from "../workspace/secrets/guest.js"
 import { makeRedactor } from "../workspace/secrets/redact.js"
 import { readSecrets, resolveSecrets, secretEnvEntries, secretMetadata, writeSecrets } from "../workspace/secrets/store.js"
@@ -423,6 +424,8 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const paths = workspacePaths(stateDir, id)
       const record = yield* readWorkspace(stateDir, id)
+      // Published ports close at once, not when their forwarders next find the VM gone.
+      stopAllForwarders(paths.dir)
       const wasRunning = yield* detached.kill({ vmm: Option.getOrNull(record)?.vmm, dir: paths.dir })
       if (!Fs.existsSync(paths.dir)) return { workspace_id: id, state: "deleted" as const, deleted: false, was_running: false }
       yield* withMachineLock(stateDir, workspaceLock(id), Effect.gen(function*() {

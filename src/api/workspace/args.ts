@@ -40,3 +40,17 @@ export const secretEnvOptions = {
     return Object.keys(map).length === 0 ? {} : { value: map }
   }
 } as const
+
+/** `published_ports` from `--publish GUEST_PORT` or `--publish HOST_PORT:GUEST_PORT` (Docker's order), repeatable. */
+export const publishOptions = {
+  options: { publish: "Publish the service's GUEST_PORT on the host's 127.0.0.1 (a port the host chooses), or HOST_PORT:GUEST_PORT (repeatable)" },
+  parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => {
+    const ports: Array<{ guest_port: number; host_port?: number }> = []
+    for (const text of given["publish"] ?? []) {
+      const match = /^(?:(\d{1,5}):)?(\d{1,5})$/.exec(text)
+      if (!match) return { error: `--publish ${JSON.stringify(text)}: expected GUEST_PORT or HOST_PORT:GUEST_PORT` }
+      ports.push({ guest_port: Number(match[2]), ...(match[1] !== undefined ? { host_port: Number(match[1]) } : {}) })
+    }
+    return ports.length === 0 ? {} : { value: ports }
+  }
+} as const

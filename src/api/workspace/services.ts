@@ -12,7 +12,7 @@ import {
 import { WorkspaceIdInput } from "../../contract/workspace/lifecycle.js"
 import { listServices, logsService, startService, statusService, stopService } from "../../workspace/ops/services.js"
 import { hints, operation } from "../operation.js"
-import { secretEnvOptions, workspaceIdArg } from "./args.js"
+import { publishOptions, secretEnvOptions, workspaceIdArg } from "./args.js"
 
 const serviceNameArg = { field: "service_name", name: "NAME" } as const
 
@@ -26,14 +26,18 @@ const summary = (prefix: string, r: Service) =>
   `[${prefix}] workspace_id=${r.workspace_id} service_name=${r.service_name} state=${r.state} pid=${r.pid ?? "none"} ` +
   `started_at=${r.started_at} ready_at=${r.ready_at ?? "none"} ended_at=${r.ended_at ?? "none"} ` +
   `exit_code=${r.exit_code ?? "none"} stop_reason=${r.stop_reason ?? "none"} readiness=${readinessText(r.readiness)} ` +
-  `execution_mode=${r.execution_mode}\n`
+  `published_ports=${publishedText(r.published_ports)} execution_mode=${r.execution_mode}\n`
+
+const publishedText = (ports: Service["published_ports"]) =>
+  ports.length === 0 ? "none" : ports.map((p) => `${p.host}:${p.host_port}->${p.guest_port}`).join(",")
 
 const formatList = (r: ServiceList) =>
   r.services.length === 0
     ? "No services.\n"
     : r.services.map((s) =>
       `${s.service_name} [${s.state}] pid=${s.pid ?? "none"} started_at=${s.started_at}` +
-      `${s.stop_reason ? ` stop_reason=${s.stop_reason}` : ""} command=${JSON.stringify(s.command)}\n`
+      `${s.stop_reason ? ` stop_reason=${s.stop_reason}` : ""}` +
+      `${s.published_ports.length > 0 ? ` published_ports=${publishedText(s.published_ports)}` : ""} command=${JSON.stringify(s.command)}\n`
     ).join("") + `Services: ${r.running_count}/${r.count} running\n`
 
 export const serviceStart = operation({
@@ -44,7 +48,9 @@ export const serviceStart = operation({
     "exits 0 (polled in the guest every ready_interval_ms, up to ready_timeout_seconds). A service not ready in time " +
     "is stopped, and the error carries the tails of its logs. It keeps running after this call, across later calls " +
     "and clients, until service_stop, its own exit, or workspace_delete. A running name is refused; a stopped one " +
-    "is replaced. Its stdout and stderr are kept in the guest (service_logs), outside /workspace.",
+    "is replaced. Its stdout and stderr are kept in the guest (service_logs), outside /workspace. published_ports " +
+    "makes guest TCP ports reachable at 127.0.0.1 on the host while the service runs (the workspace needs " +
+    "network_policy egress+published-ports); secret_env gives it workspace secrets as environment variables.",
   input: ServiceStartInput,
   output: ServiceResult,
   annotations: hints("Start a workspace service", false, false, false, true),
@@ -59,7 +65,7 @@ export const serviceStart = operation({
       "ready-http": { field: "readiness", description: "Ready once a GET of this http:// URL answers 2xx or 3xx", value: (url) => ({ type: "http", url }) },
       "ready-command": { field: "readiness", description: "Ready once this shell command exits 0", value: (command) => ({ type: "command", command }) }
     },
-    repeatedOptions: { secret_env: secretEnvOptions },
+    repeatedOptions: { secret_env: secretEnvOptions, published_ports: publishOptions },
     human: (r) => ({ stderr: summary("workspace-service-start", r) })
   }
 })

@@ -15,11 +15,13 @@ import {
   type ServiceLogsInput,
   type ServiceNameInput,
   type ServiceRecord,
+  PUBLISHED_PORT_HOST,
+  type PublishedPort,
   type ServiceStartInput
 } from "../../contract/workspace/services.js"
 import { iso } from "../../machine/record.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
-import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { WorkspaceManager, type WorkspaceGuest } from "../../services/WorkspaceManager.js"
 import { resultBudget } from "../../vm/execCommand.js"
 import { guestCommandEnv, networkOfRecord } from "../../vm/network/policy.js"
 import { evenBudget, type OutputBudget, shapeCaptured } from "../../vm/output.js"
@@ -34,6 +36,8 @@ import {
   startGuestService,
   stopGuestService
 } from "../guestServices.js"
+import { bindForwarder } from "../ports/spawn.js"
+import { publishedPorts, stopForwarder, writeForwarder } from "../ports/registry.js"
 import { makeRedactor, type Redactor } from "../secrets/redact.js"
 import { readSecrets, redactorFor, secretEnvEntries } from "../secrets/store.js"
 
@@ -78,7 +82,7 @@ const readinessOf = (s: GuestService): ServiceRecord["readiness"] => {
   }
 }
 
-const recordOf = (s: GuestService): ServiceRecord => ({
+const recordOf = (s: GuestService, published: ReadonlyArray<PublishedPort> = []): ServiceRecord => ({
   service_name: s.name,
   command: s.command,
   cwd: s.cwd,
@@ -90,14 +94,58 @@ const recordOf = (s: GuestService): ServiceRecord => ({
   pid: s.pid,
   readiness: readinessOf(s),
   stop_reason: s.stopReason,
-  published_ports: []
+  published_ports: s.state === "running" ? published : []
 })
 
-const resultOf = (record: WorkspaceRecord, s: GuestService) => ({
+const resultOf = (record: WorkspaceRecord, s: GuestService, published: ReadonlyArray<PublishedPort> = []) => ({
   workspace_id: record.id,
   execution_mode: record.execution_mode,
-  ...recordOf(s)
+  ...recordOf(s, published)
 })
+
+/**
+ * Bind the ports a service asks to publish, before it starts: only in a
+ * workspace whose network_policy allows it, never over the ports of a service
+ * of that name still running.
+ */
+const bindPorts = (guest: WorkspaceGuest, input: ServiceStartInput) =>
+  Effect.gen(function*() {
+    const { connection, paths, record } = guest
+    const ports = input.published_ports ?? []
+    if (ports.length === 0) return undefined
+    const policy = networkOfRecord(record).policy
+    if (policy !== "egress+published-ports") {
+      return yield* new InvalidInput({
+        detail: `published_ports: the workspace's network_policy is ${policy}; publishing ports needs egress+published-ports`
+      })
+    }
+    const current = yield* Effect.either(guestServiceStatus(connection, record.id, input.service_name))
+    if (current._tag === "Right" && current.right.state === "running") {
+      return yield* new WorkspaceServiceError({
+        workspaceId: record.id,
+        serviceName: input.service_name,
+        problem: "already_running",
+        detail: "a service of that name is running; stop it first (service_stop)"
+      })
+    }
+    stopForwarder(paths.dir, input.service_name) // a former run's, if it still lingers
+    const config = yield* PyroConfig
+    const spec = {
+      workspaceId: record.id,
+      serviceName: input.service_name,
+      ports: ports.map((p) => ({ guest_port: p.guest_port, host_port: p.host_port ?? 0 }))
+    }
+    return yield* bindForwarder(paths.dir, spec, { PYRO_STATE_DIR: config.stateDir, PYRO_CACHE_DIR: config.cacheDir }).pipe(
+      Effect.mapError((why) =>
+        new WorkspaceServiceError({
+          workspaceId: record.id,
+          serviceName: input.service_name,
+          problem: "not_started",
+          detail: `cannot publish its ports: ${why}`
+        })
+      )
+    )
+  })
 
 /** The last lines of each log, shaped small, for an error. */
 const failureTails = (connection: GuestConnection, workspaceId: string, name: string, redactor: Redactor) =>
@@ -112,8 +160,9 @@ const failureTails = (connection: GuestConnection, workspaceId: string, name: st
 
 export const startService = (input: ServiceStartInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
+    ws.withGuest(input.workspace_id, (guest) =>
       Effect.gen(function*() {
+        const { connection, paths, record } = guest
         const secrets = yield* readSecrets(paths.dir)
         const secretEnv = yield* secretEnvEntries(secrets, input.secret_env)
         const command = serviceCommandLine(input.command)
@@ -121,6 +170,7 @@ export const startService = (input: ServiceStartInput) =>
           return yield* new InvalidInput({ detail: `command: must be at most ${SERVICE_COMMAND_MAX_BYTES} bytes of UTF-8, without NUL` })
         }
         const readiness = input.readiness ? readinessTarget(input.readiness) : undefined
+        const forwarder = yield* bindPorts(guest, input)
         const started = yield* startGuestService(connection, record.id, {
           name: input.service_name,
           command,
@@ -129,8 +179,15 @@ export const startService = (input: ServiceStartInput) =>
           ...(readiness
             ? { readiness: { ...readiness, timeoutMs: input.ready_timeout_seconds * 1000, intervalMs: input.ready_interval_ms } }
             : {})
-        })
-        if (started._tag === "Running") return resultOf(record, started.service)
+        }).pipe(Effect.onExit((exit) =>
+          forwarder && (exit._tag === "Failure" || exit.value._tag !== "Running") ? forwarder.cancel : Effect.void
+        ))
+        if (started._tag === "Running") {
+          if (!forwarder) return resultOf(record, started.service)
+          writeForwarder(paths.dir, input.service_name, forwarder.who, forwarder.ports)
+          yield* forwarder.go
+          return resultOf(record, started.service, forwarder.ports.map((p) => ({ ...p, host: PUBLISHED_PORT_HOST })))
+        }
         const s = started.service
         const what = readiness ? `${readiness.type} ${readiness.target}` : ""
         return yield* new WorkspaceServiceError({
@@ -147,7 +204,7 @@ export const startService = (input: ServiceStartInput) =>
 
 export const listServices = (input: { readonly workspace_id: string }) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, record }) =>
+    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
       Effect.map(listGuestServices(connection, record.id), (services) => {
         const sorted = [...services].sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name))
         return {
@@ -155,20 +212,25 @@ export const listServices = (input: { readonly workspace_id: string }) =>
           execution_mode: record.execution_mode,
           count: sorted.length,
           running_count: sorted.filter((s) => s.state === "running").length,
-          services: sorted.map(recordOf)
+          services: sorted.map((s) => recordOf(s, publishedPorts(paths.dir, s.name)))
         }
       })))
 
 export const statusService = (input: ServiceNameInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, record }) =>
-      Effect.map(guestServiceStatus(connection, record.id, input.service_name), (s) => resultOf(record, s))))
+    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
+      Effect.map(guestServiceStatus(connection, record.id, input.service_name), (s) =>
+        resultOf(record, s, publishedPorts(paths.dir, s.name)))))
 
 export const stopService = (input: ServiceNameInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, record }) =>
+    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
       Effect.map(
-        stopGuestService(connection, record.id, input.service_name, SERVICE_STOP_TIMEOUT_MS),
+        // Its ports close first: nothing is carried to a service that is going away.
+        Effect.zipRight(
+          Effect.sync(() => stopForwarder(paths.dir, input.service_name)),
+          stopGuestService(connection, record.id, input.service_name, SERVICE_STOP_TIMEOUT_MS)
+        ),
         (s) => resultOf(record, s)
       )))
 
