@@ -8,8 +8,8 @@ export const MAX_ALLOW_HOSTS = 64
 
 export const NetworkPolicy = Schema.Literal(...NETWORK_POLICIES).annotations({
   description: "The guest's network (default off: loopback only). egress: outbound access to public addresses " +
-    "(the host itself, private and link-local networks stay unreachable). egress+published-ports: egress; ports " +
-    "published by services are to come. `network: true` means egress."
+    "(the host itself, private and link-local networks stay unreachable). egress+published-ports: egress, and " +
+    "services may publish ports on the host's 127.0.0.1 (service_start's published_ports). `network: true` means egress."
 })
 export type NetworkPolicy = typeof NetworkPolicy.Type
 
