@@ -41,6 +41,14 @@ describe("secret redaction", () => {
     expect(r.pendingTail(bytes("abc"))).toBe(0)
   })
 
+  it("moves a read's end out of a value: past it when it is all there, before it while it may still come", () => {
+    const window = bytes("ab hunter22 cd hun")
+    expect(r.safeCut(window, 5, false)).toBe(11) // inside the value: past it
+    expect(r.safeCut(window, 12, false)).toBe(12) // outside any value
+    expect(r.safeCut(window, 17, false)).toBe(15) // inside what may become one: before it
+    expect(r.safeCut(window, 17, true)).toBe(17) // nothing more will come
+  })
+
   it("does nothing without secrets", () => {
     const none = makeRedactor([])
     expect(none.active).toBe(false)

@@ -180,6 +180,36 @@ describe("workspace secrets", () => {
     await call("service_stop", { workspace_id: workspaceId, service_name: "leaky" })
   }, 300_000)
 
+  it("gives a shell its secrets and never shows them, however its output is read", async () => {
+    const opened = await call("shell_open", { workspace_id: workspaceId, secret_env: { API_TOKEN: "T" } })
+    expect(opened.isError, opened.text).toBe(false)
+    const shell = opened.data["shell_id"]
+    await call("shell_write", { workspace_id: workspaceId, shell_id: shell, input: "echo \"v=$T.\"; echo done" })
+    // Read whole (waiting until the command has run), then again three characters at a time from the start.
+    let whole = ""
+    for (let polls = 0; polls < 30 && !/\ndone/.test(whole); polls++) {
+      const r = await call("shell_read", { workspace_id: workspaceId, shell_id: shell, wait_for_idle_ms: 500 })
+      whole = String(r.data["output"])
+    }
+    expect(whole).toContain("v=[REDACTED].")
+    let cursor = 0
+    let pieces = ""
+    for (let reads = 0; reads < 400; reads++) {
+      const r = await call("shell_read", { workspace_id: workspaceId, shell_id: shell, cursor, max_chars: 3 })
+      expect(r.text).not.toContain(LITERAL.slice(0, 8))
+      pieces += r.data["output"]
+      if (r.data["next_cursor"] === cursor && !r.data["truncated"]) break
+      cursor = r.data["next_cursor"]
+    }
+    expect(pieces).toContain("v=[REDACTED].")
+    // From a cursor inside the value, the rest of it is hidden too.
+    const raw = await call("shell_read", { workspace_id: workspaceId, shell_id: shell, cursor: 0, max_chars: 65536 })
+    const at = Buffer.from(String(raw.data["output"])).indexOf("v=[REDACTED]")
+    const inside = await call("shell_read", { workspace_id: workspaceId, shell_id: shell, cursor: at + 2 + 5 })
+    expect(inside.data["output"]).toMatch(/^\[REDACTED\]\./)
+    await call("shell_close", { workspace_id: workspaceId, shell_id: shell })
+  }, 300_000)
+
   it("puts the secrets back when the VM is booted again", async () => {
     const record = JSON.parse(Fs.readFileSync(Path.join(stateDir, "workspaces", workspaceId, "workspace.json"), "utf8"))
     process.kill(record.vmm.pid, "SIGKILL")

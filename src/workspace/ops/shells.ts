@@ -157,7 +157,8 @@ export const readShell = (input: ShellReadInput) =>
       const chunk = yield* readGuestShell(connection, {
         id: input.shell_id,
         cursor: from,
-        maxBytes: Math.min(4 * input.max_chars, READ_MAX_BYTES) + (input.cursor - from),
+        // Room for a whole value past the cut, so a short read can still step over one.
+        maxBytes: Math.min(4 * input.max_chars + redactor.longest, READ_MAX_BYTES) + (input.cursor - from),
         waitIdleMs: input.wait_for_idle_ms ?? 0
       })
       const skip = Math.max(0, input.cursor - chunk.cursor)
@@ -167,8 +168,8 @@ export const readShell = (input: ShellReadInput) =>
       const final = chunk.state === "stopped" && chunk.nextCursor === chunk.endCursor
       let { bytes, text } = utf8Prefix(wanted, input.max_chars, final)
       if (redactor.active) {
-        // What could start a secret's value waits for the next read (never cut inside a character).
-        if (!final) bytes -= redactor.pendingTail(wanted.subarray(0, bytes))
+        // Never end inside a secret's value: past it when it is all here, else before it (and a character).
+        bytes = Math.max(skip, redactor.safeCut(chunk.output, skip + bytes, final)) - skip
         while (bytes > 0 && bytes < wanted.byteLength && (wanted[bytes]! & 0xc0) === 0x80) bytes--
         text = new TextDecoder().decode(redactor.from(chunk.output.subarray(0, skip + bytes), skip))
       }

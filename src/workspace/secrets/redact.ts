@@ -31,6 +31,12 @@ export interface Redactor {
   readonly from: (window: Uint8Array, skip: number) => Uint8Array
   /** How many bytes at the end of `input` could be the start of a value (to hold back from a read). */
   readonly pendingTail: (input: Uint8Array) => number
+  /**
+   * Where a read of `window` that wants to end at `cut` may end: past a value
+   * the cut falls inside, or before the start of one the window ends in the
+   * middle of (while more may come), so that no value is ever shown in part.
+   */
+  readonly safeCut: (window: Uint8Array, cut: number, final: boolean) => number
 }
 
 /** The next occurrence of any value at or after `from`: where, and which (the longest wins a tie). */
@@ -116,7 +122,14 @@ export const makeRedactor = (values: ReadonlyArray<string>): Redactor => {
       if (secrets.length === 0) return b.subarray(skip)
       return replaced(b, matches(b, secrets), skip)
     },
-    pendingTail
+    pendingTail,
+    safeCut: (window, cut, final) => {
+      if (secrets.length === 0) return cut
+      const b = asBuffer(window)
+      for (const [a, end] of matches(b, secrets)) if (a < cut && cut < end) return end
+      const pendingStart = b.length - pendingTail(b)
+      return !final && cut > pendingStart ? pendingStart : cut
+    }
   }
 }
 
