@@ -18,16 +18,29 @@ export const recordDir = <A extends { readonly id: string }, I>(
   const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
   const encode = Schema.encodeSync(Schema.parseJson(schema, { space: 2 }))
 
+  /**
+   * The last text read of each file and what it decoded to: a record is read
+   * on every call (a keystroke in a shell is two), and decoding costs more
+   * than reading; the same text decodes the same.
+   */
+  const decoded = new Map<string, { readonly text: string; readonly record: Option.Option<A> }>()
+
   /** A blocking read, like the write: a record is read several times per workspace command. */
   const read = (stateDir: string, id: string) =>
     Effect.sync(() => {
+      const path = file(stateDir, id)
       let text: string
       try {
-        text = Fs.readFileSync(file(stateDir, id), "utf8")
+        text = Fs.readFileSync(path, "utf8")
       } catch {
+        decoded.delete(path)
         return Option.none<A>()
       }
-      return decode(text)
+      const known = decoded.get(path)
+      if (known?.text === text) return known.record
+      const record = decode(text)
+      decoded.set(path, { text, record })
+      return record
     })
 
   const write = (stateDir: string, record: A) => writeFileAtomic(file(stateDir, record.id), encode(record), 0o600)

@@ -83,9 +83,12 @@ export const writeSecrets = (workspaceDir: string, secrets: ReadonlyArray<Stored
 /** The workspace's secrets; none when it has no file (created without, or by an older pyro). */
 export const readSecrets = (workspaceDir: string): Effect.Effect<ReadonlyArray<StoredSecret>> =>
   Effect.sync(() => {
+    const file = secretsFile(workspaceDir)
+    // Most workspaces have none, and a failed open costs more than a look (every shell read asks).
+    if (!Fs.existsSync(file)) return []
     let text: string
     try {
-      text = Fs.readFileSync(secretsFile(workspaceDir), "utf8")
+      text = Fs.readFileSync(file, "utf8")
     } catch {
       return []
     }
