@@ -20,23 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "connect.h"
 
 #define BUFFER_BYTES (64 * 1024)
-
-static int write_all(int fd, const char *data, size_t length)
-{
-	while (length > 0) {
-		ssize_t n = write(fd, data, length);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		length -= (size_t)n;
-	}
-	return 0;
-}
 
 int connect_main(int argc, char **argv)
 {
@@ -77,7 +64,7 @@ int connect_main(int argc, char **argv)
 			if (n <= 0) {
 				stdin_open = 0;
 				shutdown(sock, SHUT_WR);
-			} else if (write_all(sock, buffer, (size_t)n) < 0) {
+			} else if (write_full(sock, buffer, (size_t)n) < 0) {
 				/* The service closed its side: nothing more can go to it. */
 				stdin_open = 0;
 			}
@@ -91,7 +78,7 @@ int connect_main(int argc, char **argv)
 				 * travels G->H); a client's further bytes would have nowhere to go. */
 				sock_open = 0;
 				break;
-			} else if (write_all(1, buffer, (size_t)n) < 0) {
+			} else if (write_full(1, buffer, (size_t)n) < 0) {
 				return 1;
 			}
 		}

@@ -20,6 +20,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "secrets.h"
 
 #define TMPFS_MAGIC_NUMBER 0x01021994
@@ -40,20 +41,6 @@ static int valid_name(const char *name)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
 			return 0;
 	return 1;
-}
-
-static int write_all(int fd, const char *data, size_t length)
-{
-	while (length > 0) {
-		ssize_t n = write(fd, data, length);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		length -= (size_t)n;
-	}
-	return 0;
 }
 
 int secrets_main(int argc, char **argv)
@@ -111,7 +98,7 @@ int secrets_main(int argc, char **argv)
 		int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return fail("create");
-		if (write_all(fd, value, (size_t)(value_end - value)) < 0 || close(fd) < 0)
+		if (write_full(fd, value, (size_t)(value_end - value)) < 0 || close(fd) < 0)
 			return fail("write");
 		at = (size_t)(value_end - input) + 1;
 	}

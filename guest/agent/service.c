@@ -87,6 +87,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "service.h"
 #include "sysfile.h"
 
@@ -201,20 +202,6 @@ static char *cgroup_of(char *buf, size_t size, const char *leaf, const char *fil
 	return buf;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w, n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A file of NUL-ended fields, written whole under a temporary name and renamed in. */
 static int write_fields(const char *file, const char *const *fields, size_t count)
 {
@@ -226,7 +213,7 @@ static int write_fields(const char *file, const char *const *fields, size_t coun
 		return -1;
 	int bad = 0;
 	for (size_t i = 0; i < count && !bad; i++)
-		bad = write_all(fd, fields[i], strlen(fields[i]) + 1) < 0;
+		bad = write_full(fd, fields[i], strlen(fields[i]) + 1) < 0;
 	if (close(fd) < 0 || bad || rename(tmp, path) < 0) {
 		unlink(tmp);
 		return -1;
@@ -493,7 +480,7 @@ __attribute__((noreturn)) static void supervise(const struct start_spec *s, int 
 	struct start_failure f = {0, "spawn"};
 	if (out < 0 || err < 0 || pipe2(report, O_CLOEXEC) < 0) {
 		f.err = errno;
-		write_all(started, &f, sizeof f);
+		write_full(started, &f, sizeof f);
 		_exit(1);
 	}
 	int64_t start_time = now_ms();
@@ -505,7 +492,7 @@ __attribute__((noreturn)) static void supervise(const struct start_spec *s, int 
 	close(err);
 	if (pid < 0) {
 		f.err = errno;
-		write_all(started, &f, sizeof f);
+		write_full(started, &f, sizeof f);
 		_exit(1);
 	}
 	ssize_t n;
@@ -516,12 +503,12 @@ __attribute__((noreturn)) static void supervise(const struct start_spec *s, int 
 	if (n == (ssize_t)sizeof f) {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 		}
-		write_all(started, &f, sizeof f);
+		write_full(started, &f, sizeof f);
 		_exit(1);
 	}
 	write_state("running", pid, start_time, 0, 0, "");
 	f.err = 0;
-	write_all(started, &f, sizeof f);
+	write_full(started, &f, sizeof f);
 	close(started);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
@@ -917,7 +904,7 @@ static void copy_log(const char *file, int out, int tail, uint64_t lines)
 			continue;
 		if (n <= 0)
 			break;
-		if (write_all(out, buf, (size_t)n) < 0)
+		if (write_full(out, buf, (size_t)n) < 0)
 			exit(EXIT_FAILED);
 		at += n;
 	}

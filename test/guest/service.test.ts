@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { parseServiceRecords } from "../../src/workspace/guestServices.js"
 import { guestNativeTool } from "../support/guestNative.js"
 
-const native = guestNativeTool("service", ["test/service_main.c", "agent/service.c", "agent/sysfile.c"])
+const native = guestNativeTool("service", ["test/service_main.c", "agent/service.c", "agent/sysfile.c", "agent/io.c"])
 
 const fresh = () => Fs.mkdtempSync(Path.join(native.dir, "root-"))
 

@@ -7,43 +7,19 @@
  * workspace without the policy is refused and leaves nothing running.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
-import { eventually, makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { cliFor } from "../support/cli.js"
+import { eventually, makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-ports-seed-"))
 let workspaceId = ""
 
-interface Ran {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const pyro = (...args: Array<string>) =>
-  new Promise<Ran>((resolve) => {
-    const child = spawn(process.execPath, [pyroBin, ...args], {
-      env: { ...process.env, PYRO_STATE_DIR: stateDir },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
-
-/** With --json, which goes before the command's `--`. */
-const json = async (...args: Array<string>) => {
-  const dashes = args.indexOf("--")
-  const r = await pyro(...(dashes < 0 ? [...args, "--json"] : [...args.slice(0, dashes), "--json", ...args.slice(dashes)]))
-  return { ...r, data: r.code === 0 ? JSON.parse(r.stdout) as Record<string, any> : {} }
-}
+const { json, pyro } = cliFor(stateDir)
 
 /** Pids of port forwarders serving a workspace of this test. */
 const forwarders = (workspace: string) =>

@@ -6,43 +6,25 @@
  * name is refused before anything runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { Pyro } from "../../src/sdk/Pyro.js"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { cliFor } from "../support/cli.js"
+import { makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-services-seed-"))
 let workspaceId = ""
 
-interface Ran {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+const cli = cliFor(stateDir)
+const pyro = cli.pyro
 
-/** The real CLI, each call a new host process. */
-const pyro = (...args: Array<string>) =>
-  new Promise<Ran>((resolve) => {
-    const child = spawn(process.execPath, [pyroBin, ...args], {
-      env: { ...process.env, PYRO_STATE_DIR: stateDir },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
-
-/** With --json, which goes before the command's `--` (after it, it would be the command's). */
+/** A `--json` call that must succeed: its result. */
 const json = async (...args: Array<string>) => {
-  const dashes = args.indexOf("--")
-  const r = await pyro(...(dashes < 0 ? [...args, "--json"] : [...args.slice(0, dashes), "--json", ...args.slice(dashes)]))
+  const r = await cli.json(...args)
   expect(r.code, r.stderr).toBe(0)
-  return JSON.parse(r.stdout) as Record<string, any>
+  return r.data
 }
 
 const exec = (command: string) => pyro("workspace", "exec", workspaceId, "--timeout-seconds", "120", "--", "sh", "-c", command)

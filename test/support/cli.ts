@@ -1,0 +1,32 @@
+/** The real CLI as tests run it: every call a new `pyro` process on one state directory. */
+import { spawn } from "node:child_process"
+import { pyroBin } from "./vm.js"
+
+export interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export const cliFor = (stateDir: string) => {
+  const pyro = (...args: Array<string>) =>
+    new Promise<Ran>((resolve) => {
+      const child = spawn(process.execPath, [pyroBin, ...args], {
+        env: { ...process.env, PYRO_STATE_DIR: stateDir },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (d) => (stdout += d))
+      child.stderr.on("data", (d) => (stderr += d))
+      child.on("close", (code) => resolve({ code, stdout, stderr }))
+    })
+
+  /** With --json, which goes before the command's `--` (after it, it would be the command's); `data` when it succeeded. */
+  const json = async (...args: Array<string>) => {
+    const dashes = args.indexOf("--")
+    const r = await pyro(...(dashes < 0 ? [...args, "--json"] : [...args.slice(0, dashes), "--json", ...args.slice(dashes)]))
+    return { ...r, data: r.code === 0 ? JSON.parse(r.stdout) as Record<string, any> : {} }
+  }
+  return { pyro, json }
+}
