@@ -9,6 +9,7 @@ import { workspaceExec } from "./workspace/exec.js"
 import { workspaceDiff, workspaceExport } from "./workspace/export.js"
 import { workspaceFileList, workspaceFileRead, workspaceFileWrite, workspacePatchApply } from "./workspace/files.js"
 import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from "./workspace/lifecycle.js"
+import { workspaceList, workspaceSummary, workspaceUpdate } from "./workspace/manage.js"
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./workspace/services.js"
 import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
@@ -20,6 +21,7 @@ export * from "./workspace/exec.js"
 export * from "./workspace/export.js"
 export * from "./workspace/files.js"
 export * from "./workspace/lifecycle.js"
+export * from "./workspace/manage.js"
 export * from "./workspace/services.js"
 export * from "./workspace/shells.js"
 export * from "./workspace/sync.js"
@@ -43,6 +45,9 @@ export const WORKSPACE_OPERATIONS = [
   workspaceExec,
   workspaceStatus,
   workspaceLogs,
+  workspaceList,
+  workspaceUpdate,
+  workspaceSummary,
   workspaceFileList,
   workspaceFileRead,
   workspaceFileWrite,

@@ -129,7 +129,7 @@ const attach = (workspaceId: string, shellId: Option.Option<string>) =>
             : `\r\n[workspace-shell-attach] detached; the shell keeps running: ` +
               `pyro workspace shell attach ${record.id} ${shell}\r\n`
         )
-      }))))
+      }))), { activity: true }) // noted once, when the session ends
   })
 
 export const shellAttachCommand = Command.make("attach", {

@@ -6,12 +6,14 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
-import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import { InvalidInput, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
 import { GuestChannelError } from "../vm/errors.js"
 import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
 import { type WorkspaceCreateInput, type WorkspaceSummary } from "../contract/workspace/lifecycle.js"
 import { type WorkspaceExecInput } from "../contract/workspace/exec.js"
 import { type WorkspaceSyncPushInput } from "../contract/workspace/sync.js"
+import { MAX_LABELS } from "../contract/workspace/labels.js"
+import { type WorkspaceUpdateInput } from "../contract/workspace/manage.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
@@ -21,7 +23,7 @@ import { makeDetachedVms } from "../machine/detached.js"
 import { claimBootSlot } from "../machine/limit.js"
 import { withMachineLock } from "../machine/lock.js"
 import { makeMachineLookup } from "../machine/lookup.js"
-import { iso, machineResultFields, newMachineFields, newMachineId, vmmAlive } from "../machine/record.js"
+import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, vmmAlive } from "../machine/record.js"
 import { admit } from "../vm/admission.js"
 import { guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
@@ -44,9 +46,11 @@ import { importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
+  ACTIVITY_RESOLUTION_MS,
   appendJournal,
   BASELINE_LIMITS,
   type JournalLine,
+  lastActivityAt,
   listWorkspaces,
   readJournal,
   readWorkspace,
@@ -78,7 +82,10 @@ const IMPORT_TIMEOUT_SECONDS = 3600
 
 const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   workspace_id: record.id,
+  name: record.name,
+  labels: record.labels,
   ...machineResultFields(record),
+  last_activity_at: lastActivityAt(record),
   state: vmmAlive(record) ? "started" : "stopped",
   workspace_path: WORKSPACE_PATH,
   command_count: record.command_count,
@@ -162,10 +169,21 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(getRecord(id), (record) =>
       vmmAlive(record) ? Effect.succeed(record) : locked(id, (current) => ensureRunning(current)))
 
+  /**
+   * Bring last_activity_at up to now, unless `record` (as the operation read
+   * it) already has it within ACTIVITY_RESOLUTION_MS: then nothing is read or
+   * written. A workspace deleted meanwhile is left gone.
+   */
+  const noteActivity = (record: WorkspaceRecord) =>
+    Date.now() - Date.parse(lastActivityAt(record)) < ACTIVITY_RESOLUTION_MS
+      ? Effect.void
+      : Effect.ignore(locked(record.id, (current) =>
+        writeWorkspace(stateDir, { ...current, last_activity_at: iso(Date.now()) }).pipe(Effect.orDie)))
+
   const withGuest = <A, E, R>(
     id: string,
     use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>,
-    options: { readonly boot?: boolean } = {}
+    options: { readonly boot?: boolean; readonly activity?: boolean } = {}
   ) =>
     Effect.flatMap(
       options.boot === false
@@ -173,7 +191,9 @@ export const make = Effect.gen(function*() {
           new GuestChannelError({ reason: "Closed", detail: `workspace ${id}'s VM is not running` }))
         : running(id),
       (record) =>
-      withConnection(record, (connection) => use({ record, connection, paths: workspacePaths(stateDir, id) }))).pipe(
+      withConnection(record, (connection) => use({ record, connection, paths: workspacePaths(stateDir, id) })).pipe(
+        Effect.tap(() => (options.activity ? noteActivity(record) : Effect.void))
+      )).pipe(
         Effect.provide(context)
       )
 
@@ -252,6 +272,9 @@ export const make = Effect.gen(function*() {
         last_command: null,
         channels: WORKSPACE_CHANNELS,
         secrets: secretMetadata(secrets),
+        name: input.name ?? null,
+        labels: input.labels ?? {},
+        last_activity_at: iso(now),
         workspace_seed: {
           mode: seedSummary === undefined ? "empty" : seedSummary.kind,
           seed_path: input.seed_path ?? null,
@@ -286,6 +309,7 @@ export const make = Effect.gen(function*() {
         const started = Date.now()
         const record = yield* running(input.workspace_id)
         const summary = yield* importInto(record, sourcePath, input.dest)
+        yield* noteActivity(record)
         return {
           workspace_id: record.id,
           source_path: input.source_path,
@@ -348,6 +372,8 @@ export const make = Effect.gen(function*() {
       const newest = record.last_command === null || entry.sequence > record.last_command.sequence
       yield* writeWorkspace(stateDir, {
         ...record,
+        // Commands finishing at once may journal out of order: the activity never goes back.
+        last_activity_at: [lastActivityAt(record), entry.finished_at].sort()[1]!,
         command_count: record.command_count + 1,
         last_command: newest
           ? {
@@ -437,7 +463,40 @@ export const make = Effect.gen(function*() {
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }
     }).pipe(Effect.provide(context))
 
-  const list = Effect.map(listWorkspaces(stateDir), (records) => records.map(summaryOf)).pipe(Effect.provide(context))
+  /** Every workspace not yet expired (an expired one is the reaper's, and as good as gone). */
+  const list = Effect.map(listWorkspaces(stateDir), (records) => {
+    const now = Date.now()
+    return records.filter((r) => !isExpired(r, now)).map(summaryOf)
+  }).pipe(Effect.provide(context))
+
+  /** Name, labels and expiry, changed under the workspace's lock (so no exec's record write undoes them). */
+  const update = (input: WorkspaceUpdateInput) =>
+    Effect.gen(function*() {
+      if (input.name !== undefined && input.clear_name) {
+        return yield* new InvalidInput({ detail: "name: give name or clear_name, not both" })
+      }
+      return yield* locked(input.workspace_id, (record) =>
+        Effect.gen(function*() {
+          const kept: Record<string, string> = input.clear_labels ? {} : { ...record.labels }
+          for (const key of input.remove_labels ?? []) delete kept[key]
+          const labels = { ...kept, ...input.labels }
+          if (Object.keys(labels).length > MAX_LABELS) {
+            return yield* new InvalidInput({
+              detail: `labels: a workspace has at most ${MAX_LABELS} labels (this update would give it ${Object.keys(labels).length})`
+            })
+          }
+          const updated: WorkspaceRecord = {
+            ...record,
+            name: input.clear_name ? null : input.name ?? record.name,
+            labels,
+            ...(input.ttl_seconds === undefined
+              ? {}
+              : { ttl_seconds: input.ttl_seconds, expires_at: iso(Date.now() + input.ttl_seconds * 1000) })
+          }
+          yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
+          return summaryOf(updated)
+        }))
+    }).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.update"))
 
   const reapExpired = Effect.gen(function*() {
     const now = Date.now()
@@ -450,7 +509,7 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
-  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, reapExpired, withGuest })
+  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, update, reapExpired, withGuest })
 })
 
 export const WorkspaceManagerLive = Layer.scoped(WorkspaceManager, make)

@@ -6,6 +6,7 @@ import type { InvalidInput, VmLimitReached, WorkspaceImportFailed, WorkspaceNotF
 import type { WorkspaceCreateInput, WorkspaceDeleteResult, WorkspaceSummary } from "../contract/workspace/lifecycle.js"
 import type { WorkspaceExecInput, WorkspaceExecResult, WorkspaceLogs } from "../contract/workspace/exec.js"
 import type { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../contract/workspace/sync.js"
+import type { WorkspaceUpdateInput } from "../contract/workspace/manage.js"
 import type { BootError, GuestChannelError } from "../vm/errors.js"
 import type { OutputSink } from "../vm/execCommand.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
@@ -46,17 +47,22 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
   readonly logs: (workspaceId: string) => Effect.Effect<WorkspaceLogs, WorkspaceNotFound>
   /** Idempotent: deleting what is already gone succeeds with `deleted: false`. */
   readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
+  /** Every workspace that has not expired. */
   readonly list: Effect.Effect<ReadonlyArray<WorkspaceSummary>>
+  /** Change name, labels or expiry, under the workspace's lock. */
+  readonly update: (input: WorkspaceUpdateInput) => Effect.Effect<WorkspaceSummary, InvalidInput | WorkspaceNotFound>
   readonly reapExpired: Effect.Effect<ReapResult>
   /**
    * Run `use` against the workspace's guest, its VM booted first if it is not
    * running (unless `boot` is false: then a VM that is not running fails with
    * `guest_channel_failed`). Calls from any number of processes run at once;
-   * nothing here waits for another call to finish.
+   * nothing here waits for another call to finish. `activity`: `use` changes
+   * the workspace (files, services, shells), so once it succeeds the record's
+   * last_activity_at is brought up to now (ACTIVITY_RESOLUTION_MS, store.ts).
    */
   readonly withGuest: <A, E, R>(
     workspaceId: string,
     use: (guest: WorkspaceGuest) => Effect.Effect<A, E, R>,
-    options?: { readonly boot?: boolean }
+    options?: { readonly boot?: boolean; readonly activity?: boolean }
   ) => Effect.Effect<A, E | WorkspaceError, R>
 }>() {}

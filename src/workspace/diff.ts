@@ -8,7 +8,8 @@
  * current tree is then streamed, keeping the content only of text files that
  * differ; a second pass over the baseline fetches the old side. Unified
  * patches come from jsdiff, each with a time limit, and all of them within a
- * budget: what did not fit is listed with `in_patch: false`.
+ * budget: what did not fit is listed with `in_patch: false`. Without a patch
+ * (`patch: false`, for workspace_summary) only the digests are read.
  */
 import { createTwoFilesPatch } from "diff"
 import * as Data from "effect/Data"
@@ -142,13 +143,15 @@ const parentsOf = (paths: Iterable<string>) => {
 /**
  * Compare `current` (the guest's tar of /workspace) with `baseline` (the tar
  * kept at create), both within `limits`. `baseline` is a function: it is read
- * twice. Paths come out absolute (`/workspace/...`); the patch names files
- * relative to /workspace (`a/src/x`), as git does, so it applies back.
+ * twice (once without a patch). Paths come out absolute (`/workspace/...`); the
+ * patch names files relative to /workspace (`a/src/x`), as git does, so it
+ * applies back.
  */
 export const diffTrees = <BE, CE>(
   baseline: () => Stream.Stream<Uint8Array, BE>,
   current: Stream.Stream<Uint8Array, CE>,
-  limits: EntryLimits
+  limits: EntryLimits,
+  options: { readonly patch: boolean } = { patch: true }
 ): Effect.Effect<TreeDiff, BE | CE | TreeUnreadable> =>
   Effect.gen(function*() {
     const index = (into: Map<string, Indexed>, path: string, entry: TarEntry, digest: string) => {
@@ -174,7 +177,7 @@ export const diffTrees = <BE, CE>(
     yield* readComparable(current, "the workspace", limits, (path, entry, body) =>
       Effect.gen(function*() {
         if (entry.type !== "file") return index(after, path, entry, "")
-        const { bytes, digest } = yield* readFile(entry, body, true)
+        const { bytes, digest } = yield* readFile(entry, body, options.patch)
         index(after, path, entry, digest)
         if (bytes && before.get(path)?.identity !== digest && held + bytes.byteLength <= MAX_DIFF_TEXT_BYTES) {
           newText.set(path, bytes)
@@ -200,7 +203,7 @@ export const diffTrees = <BE, CE>(
       const now = (after.get(path) ?? before.get(path))!
       if (now.kind === "directory" && (change === "added" ? parentsAfter : parentsBefore).has(path) && (change === "added" || change === "deleted")) continue
       changes.push({ path, change })
-      if (change !== "added" && before.get(path)?.kind === "file") wantOld.add(path)
+      if (options.patch && change !== "added" && before.get(path)?.kind === "file") wantOld.add(path)
     }
 
     const oldText = new Map<string, Uint8Array>()

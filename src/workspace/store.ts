@@ -32,7 +32,15 @@ export const WorkspaceRecord = Schema.Struct({
   /** Host channels its VM is booted with (src/workspace/channels.ts); older workspaces have one. */
   channels: Schema.optionalWith(Schema.Int, { default: () => 1 }),
   /** Its secrets' names and kinds; the values are in secrets.json beside it (src/workspace/secrets/store.ts). */
-  secrets: Schema.optionalWith(Schema.Array(SecretMetadata), { default: () => [] })
+  secrets: Schema.optionalWith(Schema.Array(SecretMetadata), { default: () => [] }),
+  /** For people (workspace_create, workspace_update); older workspaces have none. */
+  name: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  labels: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
+  /**
+   * The last change made in it: set at create, by every exec's journaling, and by the operations
+   * that change its files, services or shells. Null in workspaces older than it (lastActivityAt below).
+   */
+  last_activity_at: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type WorkspaceRecord = typeof WorkspaceRecord.Type
 
@@ -82,6 +90,20 @@ export const workspaces = machineKind({
   decode: decodeWorkspaceRecord,
   holdsSlot: (record, claimed) => vmmAlive(record) || claimed()
 })
+
+/**
+ * When it was last active: its record's, or for a workspace older than that
+ * field, its last command's end, else its creation.
+ */
+export const lastActivityAt = (record: WorkspaceRecord) =>
+  record.last_activity_at ?? record.last_command?.finished_at ?? record.created_at
+
+/**
+ * How stale last_activity_at may be: an operation that finds it newer than
+ * this leaves the record alone, so a stream of shell keystrokes writes it at
+ * most once per second rather than once per key.
+ */
+export const ACTIVITY_RESOLUTION_MS = 1000
 
 /** One operation at a time on a workspace, across processes. */
 export const workspaceLock = (id: string): MachineLock => ({ root: "workspaces", id })

@@ -27,6 +27,21 @@ export const secretsOptions = {
   }
 } as const
 
+/** `labels` from `--label KEY=VALUE`, repeatable (the value may be empty: `--label KEY=`). */
+export const labelOptions = (help: string) => ({
+  options: { label: help },
+  parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => {
+    const labels: Record<string, string> = {}
+    for (const text of given["label"] ?? []) {
+      const part = split("label", text, true)
+      if ("error" in part) return { error: part.error.replace("NAME=VALUE", "KEY=VALUE") }
+      if (Object.hasOwn(labels, part.name)) return { error: `--label ${part.name}: given twice` }
+      labels[part.name] = part.rest!
+    }
+    return Object.keys(labels).length === 0 ? {} : { value: labels }
+  }
+})
+
 /** `secret_env` from `--secret-env NAME` (the variable named like the secret) or `--secret-env NAME=VARIABLE`. */
 export const secretEnvOptions = {
   options: { "secret-env": "Expose the workspace secret NAME to the command as $NAME, or NAME=VARIABLE as $VARIABLE (repeatable)" },

@@ -5,7 +5,7 @@ import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { networkCli } from "../network.js"
 import { hints, operation } from "../operation.js"
-import { secretsOptions, workspaceIdArg } from "./args.js"
+import { labelOptions, secretsOptions, workspaceIdArg } from "./args.js"
 
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
@@ -13,6 +13,8 @@ const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
 export const formatSummary = (s: WorkspaceSummary) =>
   [
     `Workspace ID: ${s.workspace_id}`,
+    ...(s.name === null ? [] : [`Name: ${s.name}`]),
+    ...(Object.keys(s.labels).length === 0 ? [] : [`Labels: ${Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(", ")}`]),
     `Environment: ${s.environment}`,
     `State: ${s.state}`,
     `Workspace path: ${s.workspace_path}`,
@@ -32,6 +34,7 @@ export const formatSummary = (s: WorkspaceSummary) =>
         : ""
     }`,
     `Created: ${s.created_at}`,
+    `Last activity: ${s.last_activity_at}`,
     `Expires: ${s.expires_at}`
   ].join("\n") + "\n"
 
@@ -54,7 +57,8 @@ export const workspaceCreate = operation({
   sdkMethod: "createWorkspace",
   description: "Create a persistent workspace: a Linux VM whose /workspace (and every other file it writes) survives " +
     "between commands, until workspace_delete or ttl_seconds after creation. Optionally seeded from a host directory or " +
-    ".tar/.tar.gz/.tgz (seed_path), copied in before this returns. Returns workspace_id for workspace_exec.",
+    ".tar/.tar.gz/.tgz (seed_path), copied in before this returns; optionally named and labelled for people and " +
+    "workspace_list. Returns workspace_id for workspace_exec.",
   input: WorkspaceCreateInput,
   output: WorkspaceSummarySchema,
   annotations: hints("Create a workspace", false, false, false, true),
@@ -65,7 +69,7 @@ export const workspaceCreate = operation({
     args: [{ field: "environment", name: "ENV" }],
     optionHelp: { seed_path: "A host directory or .tar/.tar.gz/.tgz copied into /workspace", ...networkCli.optionHelp },
     optionNames: networkCli.optionNames,
-    repeatedOptions: { secrets: secretsOptions },
+    repeatedOptions: { secrets: secretsOptions, labels: labelOptions("A label KEY=VALUE to find the workspace by (repeatable)") },
     before: Effect.flatMap(WorkspaceManager, (ws) => Effect.ignore(ws.reapExpired)),
     human: formatSummary
   }

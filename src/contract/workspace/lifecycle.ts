@@ -13,6 +13,7 @@ import {
 } from "../common.js"
 import { NetworkInputFields, NetworkResultFields } from "../network.js"
 import { withDefault } from "../vm.js"
+import { Labels, WorkspaceName } from "./labels.js"
 import { HostPath, WORKSPACE_PATH, WorkspaceId } from "./paths.js"
 import { SecretMetadata, SecretsInput } from "./secrets.js"
 
@@ -31,7 +32,9 @@ export const WorkspaceCreateInput = Schema.Struct({
   seed_path: Schema.optional(HostPath.annotations({
     description: "A host directory or .tar/.tar.gz/.tgz archive copied into /workspace before create returns."
   })),
-  secrets: Schema.optional(SecretsInput)
+  secrets: Schema.optional(SecretsInput),
+  name: Schema.optional(WorkspaceName),
+  labels: Schema.optional(Labels)
 })
 export type WorkspaceCreateInput = typeof WorkspaceCreateInput.Type
 
@@ -58,6 +61,9 @@ export const WorkspaceState = Schema.Literal("started", "stopped")
 
 export const WorkspaceSummary = Schema.Struct({
   workspace_id: Schema.String,
+  /** Null when it was given none (and for workspaces made before names). */
+  name: Schema.NullOr(Schema.String),
+  labels: Schema.Record({ key: Schema.String, value: Schema.String }),
   environment: Schema.String,
   /** "stopped": its VM is not running now (the host restarted); the next exec boots it with its files. */
   state: WorkspaceState,
@@ -73,6 +79,8 @@ export const WorkspaceSummary = Schema.Struct({
   secrets: Schema.Array(SecretMetadata),
   ttl_seconds: Schema.Int,
   created_at: Schema.String,
+  /** The last exec, file write, patch, sync, service start/stop or shell input (docs/public-contract.md §6). */
+  last_activity_at: Schema.String,
   expires_at: Schema.String
 })
 export type WorkspaceSummary = typeof WorkspaceSummary.Type

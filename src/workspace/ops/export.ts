@@ -13,7 +13,7 @@ import type { WorkspaceDiffResult, WorkspaceExportInput } from "../../contract/w
 import { WORKSPACE_PATH } from "../../contract/workspace/paths.js"
 import { Caller } from "../../services/Caller.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
-import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { type WorkspaceGuest, WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { diffTrees, TreeUnreadable } from "../diff.js"
 import { checkOutputPath, type ExportTarget, writeExport } from "../export.js"
 import { guestTar } from "../guestFs.js"
@@ -59,30 +59,41 @@ const cutPatch = (patch: string, max: number) => {
   return { patch: head.slice(0, head.lastIndexOf("\n") + 1), truncated: true }
 }
 
+/**
+ * /workspace now against its baseline (workspace_diff; workspace_summary
+ * without the patch). Fails with why when it cannot compare.
+ */
+export const compareWithBaseline = ({ connection, paths, record }: WorkspaceGuest, options: { readonly patch: boolean }) =>
+  Effect.gen(function*() {
+    const problem = (detail: string) =>
+      new WorkspaceFileError({ workspaceId: record.id, operation: "diff", path: WORKSPACE_PATH, problem: "failed", detail })
+    if (!Fs.existsSync(paths.baseline)) {
+      const why = Fs.existsSync(paths.baselineMissing)
+        ? Fs.readFileSync(paths.baselineMissing, "utf8")
+        : "it was created by an older pyro"
+      return yield* problem(`this workspace has no baseline to compare with: ${why}`)
+    }
+    return yield* diffTrees(
+      () => tarFileBytes(paths.baseline, false),
+      guestTar(connection, record.id, WORKSPACE_PATH),
+      BASELINE_LIMITS,
+      options
+    ).pipe(
+      Effect.mapError((e) =>
+        e instanceof TreeUnreadable || e instanceof SourceError ? problem(`cannot compare: ${e.message}`) : e
+      )
+    )
+  })
+
 export const diffWorkspace = (workspaceId: string) =>
   Effect.gen(function*() {
     const config = yield* PyroConfig
     const caller = yield* Caller
     const ws = yield* WorkspaceManager
-    return yield* ws.withGuest(workspaceId, ({ connection, paths, record }) =>
+    return yield* ws.withGuest(workspaceId, (guest) =>
       Effect.gen(function*() {
-        const problem = (detail: string) =>
-          new WorkspaceFileError({ workspaceId, operation: "diff", path: WORKSPACE_PATH, problem: "failed", detail })
-        if (!Fs.existsSync(paths.baseline)) {
-          const why = Fs.existsSync(paths.baselineMissing)
-            ? Fs.readFileSync(paths.baselineMissing, "utf8")
-            : "it was created by an older pyro"
-          return yield* problem(`this workspace has no baseline to compare with: ${why}`)
-        }
-        const diff = yield* diffTrees(
-          () => tarFileBytes(paths.baseline, false),
-          guestTar(connection, record.id, WORKSPACE_PATH),
-          BASELINE_LIMITS
-        ).pipe(
-          Effect.mapError((e) =>
-            e instanceof TreeUnreadable || e instanceof SourceError ? problem(`cannot compare: ${e.message}`) : e
-          )
-        )
+        const { paths, record } = guest
+        const diff = yield* compareWithBaseline(guest, { patch: true })
         // A model gets the patch to the operator's budget; the operator gets what the host holds for any output.
         const max = caller.kind === "operator" ? config.maxOutputBytes : config.outputBudgetBytes
         const redactor = yield* redactorFor(paths.dir)

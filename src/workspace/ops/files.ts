@@ -91,7 +91,7 @@ export const writeFile = (input: WorkspaceFileWriteInput) =>
         const written = yield* writeGuestFile(connection, record.id, input.path, bytes, WORKSPACE_FILE_MAX_BYTES)
         yield* syncGuestDisk(connection)
         return { workspace_id: record.id, path: input.path, bytes_written: written, execution_mode: record.execution_mode }
-      })))
+      }), { activity: true }))
 
 /**
  * Every file the patch names is read and every hunk applied in memory first;
@@ -154,4 +154,4 @@ export const applyPatch = (input: WorkspacePatchApplyInput) =>
           summary: { total: planned.length, added: count("added"), modified: count("modified"), deleted: count("deleted") },
           execution_mode: record.execution_mode
         }
-      })))
+      }), { activity: true }))

@@ -200,21 +200,23 @@ export const startService = (input: ServiceStartInput) =>
               `(state ${s.state}, stop_reason ${s.stopReason ?? "none"})`,
           ...(yield* failureTails(connection, record.id, s.name, makeRedactor(secrets.map((x) => x.value))))
         })
-      })))
+      }), { activity: true }))
+
+/** Every service of a workspace, in start order (service_list, workspace_summary). */
+export const serviceListing = ({ connection, paths, record }: WorkspaceGuest) =>
+  Effect.map(listGuestServices(connection, record.id), (services) => {
+    const sorted = [...services].sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name))
+    return {
+      workspace_id: record.id,
+      execution_mode: record.execution_mode,
+      count: sorted.length,
+      running_count: sorted.filter((s) => s.state === "running").length,
+      services: sorted.map((s) => recordOf(s, publishedPorts(paths.dir, s.name)))
+    }
+  })
 
 export const listServices = (input: { readonly workspace_id: string }) =>
-  Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(input.workspace_id, ({ connection, paths, record }) =>
-      Effect.map(listGuestServices(connection, record.id), (services) => {
-        const sorted = [...services].sort((a, b) => a.startedAt - b.startedAt || a.name.localeCompare(b.name))
-        return {
-          workspace_id: record.id,
-          execution_mode: record.execution_mode,
-          count: sorted.length,
-          running_count: sorted.filter((s) => s.state === "running").length,
-          services: sorted.map((s) => recordOf(s, publishedPorts(paths.dir, s.name)))
-        }
-      })))
+  Effect.flatMap(WorkspaceManager, (ws) => ws.withGuest(input.workspace_id, serviceListing))
 
 export const statusService = (input: ServiceNameInput) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
@@ -232,7 +234,7 @@ export const stopService = (input: ServiceNameInput) =>
           stopGuestService(connection, record.id, input.service_name, SERVICE_STOP_TIMEOUT_MS)
         ),
         (s) => resultOf(record, s)
-      )))
+      ), { activity: true }))
 
 export const logsService = (input: ServiceLogsInput) =>
   Effect.gen(function*() {

@@ -102,14 +102,20 @@ export const withShellErrors = <A, E, R>(
     (e) => Effect.fail(publicError(workspaceId, shellId, e))
   )
 
-/** `use` on the workspace's guest, the agent's refusals made public errors. */
+/**
+ * `use` on the workspace's guest, the agent's refusals made public errors.
+ * `activity`: it changes the shell (everything but a read), so it counts as the workspace's activity.
+ */
 const onShell = <A, E, R>(
   workspaceId: string,
   shellId: string | undefined,
-  use: (connection: GuestConnection, record: WorkspaceRecord, paths: WorkspacePaths) => Effect.Effect<A, E | GuestRequestFailed, R>
+  use: (connection: GuestConnection, record: WorkspaceRecord, paths: WorkspacePaths) => Effect.Effect<A, E | GuestRequestFailed, R>,
+  activity = true
 ) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
-    ws.withGuest(workspaceId, ({ connection, paths, record }) => withShellErrors(record.id, shellId, use(connection, record, paths))))
+    ws.withGuest(workspaceId, ({ connection, paths, record }) => withShellErrors(record.id, shellId, use(connection, record, paths)), {
+      activity
+    }))
 
 export interface ShellOpenOptions {
   /** Variables added to the shell's environment (after the defaults, which they override). */
@@ -183,7 +189,7 @@ export const readShell = (input: ShellReadInput) =>
         truncated: nextCursor < chunk.endCursor,
         dropped_bytes: start - input.cursor
       }
-    }))
+    }), false)
 
 export const writeShell = (input: ShellWriteInput) =>
   onShell(input.workspace_id, input.shell_id, (connection, record) => {
