@@ -66,6 +66,14 @@ describe("workspace diff", () => {
       expect(diff.patch).toContain("--- a/thing\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-was a file\n")
       expect(diff.patch).not.toContain("img.bin")
       expect(diff.patch).not.toContain("====")
+
+      // Without a patch (workspace_summary): the same changes and counts of them, the baseline read once.
+      let baselineReads = 0
+      const bare = yield* diffTrees(() => (baselineReads++, baseline()), current, UNBOUNDED, { patch: false })
+      expect(bare.entries.map(({ change, path }) => [path, change])).toEqual(diff.entries.map(({ change, path }) => [path, change]))
+      expect(bare.total).toBe(diff.total)
+      expect(bare.patch).toBe("")
+      expect(baselineReads).toBe(1)
     }))
 
   it.effect("its patch applies back with workspace_patch_apply's parser", () =>

@@ -78,7 +78,8 @@ export const workspaceCreate = operation({
 export const workspaceStatus = operation({
   tool: "workspace_status",
   sdkMethod: "statusWorkspace",
-  description: "A workspace's summary: environment, state, sizing, command_count, last_command, seed, expiry.",
+  description: "A workspace's status: name, labels, environment, state, sizing, command_count, last_command, seed, " +
+    "last_activity_at, expiry. (workspace_summary tells what happened in it.)",
   input: WorkspaceIdInput,
   output: WorkspaceSummarySchema,
   sdkShorthand: "workspace_id",
