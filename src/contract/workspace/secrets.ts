@@ -15,8 +15,10 @@ export const MAX_SECRET_BYTES = 64 * 1024
 /** Shorter values would turn ordinary output into `[REDACTED]`. */
 export const MIN_SECRET_CHARS = 4
 
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+
 export const SecretName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, {
+  Schema.pattern(SECRET_NAME, {
     message: () => "must be a secret name: a letter or _, then letters, digits or _ (at most 64)"
   }),
   Schema.annotations({ description: "The secret's name (API_TOKEN)." })
@@ -63,8 +65,14 @@ export const SecretsInput = Schema.Array(SecretInput).pipe(
 )
 
 /** `secret_env`: secret name → the environment variable it fills for this call. */
-export const SecretEnv = Schema.Record({ key: SecretName, value: EnvName }).pipe(
-  Schema.filter((map) => Object.keys(map).length <= MAX_SECRETS || `at most ${MAX_SECRETS} entries`, { jsonSchema: {} }),
+// Keys are checked by a filter: a Record's key schema would drop a bad key without a word.
+export const SecretEnv = Schema.Record({ key: Schema.String, value: EnvName }).pipe(
+  Schema.filter((map) => {
+    const keys = Object.keys(map)
+    if (keys.length > MAX_SECRETS) return `at most ${MAX_SECRETS} entries`
+    const bad = keys.find((k) => !SECRET_NAME.test(k))
+    return bad === undefined || `${JSON.stringify(bad)} is not a secret name (a letter or _, then letters, digits or _)`
+  }, { jsonSchema: {} }),
   Schema.annotations({
     description: "Workspace secrets to expose to this command as environment variables: {SECRET_NAME: ENV_VAR}, " +
       "e.g. {\"API_TOKEN\": \"API_TOKEN\"}."
