@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
-import { WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import { WorkspaceImportFailed, WorkspaceNotFound, WorkspaceNotStopped } from "../contract/errors.js"
 import { GuestChannelError } from "../vm/errors.js"
 import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
 import { type WorkspaceCreateInput, type WorkspaceSummary } from "../contract/workspace/lifecycle.js"
@@ -39,6 +39,7 @@ import { listingForCaller } from "../workspace/journalListing.js"
 import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
 import { killVmm } from "../vm/qemu/process.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
@@ -51,6 +52,7 @@ import {
   readJournal,
   readWorkspace,
   workspaceLock,
+  type WorkspacePaths,
   workspacePaths,
   type WorkspaceRecord,
   writeWorkspace
@@ -419,6 +421,53 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(Effect.provide(context))
 
+  /**
+   * Stop the workspace's VM, its disk kept: published ports closed, the guest's
+   * disk synced and its filesystem frozen clean (POWEROFF), QEMU given a grace
+   * to exit before it is killed, and the record told. Commands in flight, shells
+   * and services end with the VM. Idempotent.
+   */
+  const stop = (id: string) =>
+    locked(id, (record) =>
+      Effect.gen(function*() {
+        const paths = workspacePaths(stateDir, id)
+        stopAllForwarders(paths.dir)
+        yield* detached.stopWith(
+          record.vmm,
+          withConnection(record, (connection) => Effect.zipRight(connection.sync, connection.poweroff))
+        )
+        // A QEMU no record names (a boot cut short) goes too: nothing may write the disk now.
+        yield* detached.kill({ vmm: null, dir: paths.dir })
+        const stopped: WorkspaceRecord = { ...record, vmm: null }
+        if (record.vmm !== null) yield* writeWorkspace(stateDir, stopped).pipe(Effect.orDie)
+        return summaryOf(stopped)
+      })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.stop"))
+
+  /** Boot the workspace's VM on its disk (as the next exec would); a running one is left as it is. */
+  const start = (id: string) =>
+    Effect.map(locked(id, (record) => ensureRunning(record)), summaryOf).pipe(
+      Effect.provide(context),
+      Effect.withSpan("WorkspaceManager.start")
+    )
+
+  /**
+   * `use` on a stopped workspace's disk image, holding the workspace's lock so
+   * that no boot starts meanwhile; a running one is refused, naming `operation`.
+   */
+  const withStoppedDisk = <A, E, R>(
+    id: string,
+    operation: string,
+    use: (stopped: { readonly record: WorkspaceRecord; readonly paths: WorkspacePaths }) => Effect.Effect<A, E, R>
+  ) =>
+    locked(id, (record) =>
+      Effect.gen(function*() {
+        const paths = workspacePaths(stateDir, id)
+        if (vmmAlive(record) || qemusUsing(paths.dir, vmm.vmmExecutable).length > 0) {
+          return yield* new WorkspaceNotStopped({ workspaceId: id, operation })
+        }
+        return yield* use({ record, paths })
+      })).pipe(Effect.provide(context))
+
   /** Kill the VM first (an exec in flight ends at once), then remove everything under the lock. */
   const remove = (id: string) =>
     Effect.gen(function*() {
@@ -450,7 +499,20 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
-  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, reapExpired, withGuest })
+  return WorkspaceManager.of({
+    create,
+    syncPush,
+    exec,
+    status,
+    logs,
+    stop,
+    start,
+    remove,
+    list,
+    reapExpired,
+    withGuest,
+    withStoppedDisk
+  })
 })
 
 export const WorkspaceManagerLive = Layer.scoped(WorkspaceManager, make)
