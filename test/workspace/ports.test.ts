@@ -13,24 +13,13 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
 import { cliFor } from "../support/cli.js"
-import { eventually, makeStateDir, qemuProcessesUnder } from "../support/vm.js"
+import { eventually, forwarders, makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-ports-seed-"))
 let workspaceId = ""
 
 const { json, pyro } = cliFor(stateDir)
-
-/** Pids of port forwarders serving a workspace of this test. */
-const forwarders = (workspace: string) =>
-  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
-    try {
-      const cmdline = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      return cmdline.includes("portForwarder.cjs") && cmdline.includes(workspace)
-    } catch {
-      return false
-    }
-  })
 
 const refused = (port: number) =>
   new Promise<boolean>((resolve) => {
