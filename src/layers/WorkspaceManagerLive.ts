@@ -41,7 +41,7 @@ import { Caller } from "../services/Caller.js"
 import { killVmm } from "../vm/qemu/process.js"
 import { qemusUsing } from "../vm/vmmIdentity.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
-import { importPathFor } from "../workspace/import/roots.js"
+import { boundsOf, importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
@@ -96,7 +96,7 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
-  const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
+  const importBounds = boundsOf(config)
 
   const detached = makeDetachedVms(vmm)
 

@@ -23,7 +23,7 @@ const outDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-disk-out-"))
 const SECRET = "s3cret-value-for-stop-start"
 let workspaceId = ""
 
-const { json, pyro } = cliFor(stateDir)
+const { json, pyro, removeAll } = cliFor(stateDir)
 
 const HOSTILE = ["bad\nname", "esc\x1b[31mred"]
 
@@ -43,10 +43,7 @@ beforeAll(async () => {
 }, 600_000)
 
 afterAll(async () => {
-  if (workspaceId) await pyro("workspace", "delete", workspaceId)
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  if (workspaceId) for (const pid of forwarders(workspaceId)) process.kill(Number(pid), "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
+  await removeAll(workspaceId)
   Fs.rmSync(outDir, { recursive: true, force: true })
 })
 

@@ -3,32 +3,19 @@ import {
   WorkspaceDiskExportInput,
   WorkspaceDiskExportResult,
   WorkspaceDiskListInput,
-  type WorkspaceDiskListResult,
-  WorkspaceDiskListResult as WorkspaceDiskListResultSchema,
+  WorkspaceDiskListResult,
   WorkspaceDiskReadInput,
   WorkspaceDiskReadResult
 } from "../../contract/workspace/disk.js"
 import { exportDisk, listDisk, readDisk } from "../../workspace/ops/disk.js"
 import { hints, operation } from "../operation.js"
 import { workspaceIdArg } from "./args.js"
+import { formatListing, formatRead } from "./files.js"
 
 /** What the disk holds, said once for every disk tool. */
 const ON_DISK = "Needs the workspace stopped (workspace_stop). Its disk is its writable layer: every file created or " +
   "changed since the environment's image (all of /workspace), not the image's own files; a file deleted from the " +
   "image is a \"whiteout\" entry."
-
-const formatList = (r: WorkspaceDiskListResult) =>
-  [
-    `Disk path: ${JSON.stringify(r.path).slice(1, -1)} (recursive=${r.recursive ? "yes" : "no"})`,
-    ...(r.entries.length === 0
-      ? ["No disk entries found."]
-      : r.entries.map((e) =>
-        `${JSON.stringify(e.path).slice(1, -1)} [${e.artifact_type}] size=${e.size_bytes}${
-          e.link_target !== undefined ? ` -> ${JSON.stringify(e.link_target).slice(1, -1)}` : ""
-        }`
-      )),
-    ...(r.truncated ? [`(listing cut at ${r.count} entries)`] : [])
-  ].join("\n") + "\n"
 
 export const workspaceDiskList = operation({
   tool: "workspace_disk_list",
@@ -37,14 +24,14 @@ export const workspaceDiskList = operation({
     "everything below it with recursive: each entry's path, artifact_type (file, directory, symlink, other, " +
     `whiteout), size_bytes, mode, modified_at and link_target. Read offline; links are never followed. ${ON_DISK}`,
   input: WorkspaceDiskListInput,
-  output: WorkspaceDiskListResultSchema,
+  output: WorkspaceDiskListResult,
   annotations: hints("List a stopped workspace's disk", true, false, true),
   handler: listDisk,
   cli: {
     path: ["workspace", "disk", "list"],
     description: "List files on a stopped workspace's disk",
     args: [workspaceIdArg, { field: "path", name: "PATH", optional: true }],
-    human: formatList
+    human: formatListing("Disk")
   }
 })
 
@@ -63,11 +50,7 @@ export const workspaceDiskRead = operation({
     path: ["workspace", "disk", "read"],
     description: "Print a file from a stopped workspace's disk",
     args: [workspaceIdArg, { field: "path", name: "PATH" }],
-    human: (r) => ({
-      stdout: r.encoding === "base64" ? Buffer.from(r.content, "base64") : r.content,
-      stderr: `[workspace-disk-read] workspace_id=${r.workspace_id} path=${JSON.stringify(r.path)} size_bytes=${r.size_bytes} ` +
-        `bytes_read=${r.bytes_read} truncated=${r.truncated} encoding=${r.encoding}\n`
-    })
+    human: formatRead("workspace-disk-read")
   }
 })
 

@@ -6,7 +6,13 @@
  */
 import * as Schema from "effect/Schema"
 import { withDefault } from "../vm.js"
-import { ReadMaxBytes, WorkspaceFileReadResult } from "./files.js"
+import {
+  ListRecursive,
+  ReadMaxBytes,
+  WorkspaceFileEntry,
+  WorkspaceFileListResult,
+  WorkspaceFileReadResult
+} from "./files.js"
 import { HostPath, normalizedString, normalizeGuestPath, WORKSPACE_PATH, WorkspaceId, WorkspaceResultFields } from "./paths.js"
 
 export const DiskPath = normalizedString(
@@ -20,34 +26,18 @@ export const DiskArtifactType = Schema.Literal("file", "directory", "symlink", "
 export const WorkspaceDiskListInput = Schema.Struct({
   workspace_id: WorkspaceId,
   path: withDefault(DiskPath, WORKSPACE_PATH),
-  recursive: withDefault(
-    Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
-    false
-  )
+  recursive: ListRecursive
 })
 export type WorkspaceDiskListInput = typeof WorkspaceDiskListInput.Type
 
-export const WorkspaceDiskEntry = Schema.Struct({
-  path: Schema.String,
-  /** whiteout: deleted from the environment's image (overlayfs's mark of it). */
-  artifact_type: DiskArtifactType,
-  size_bytes: Schema.Int,
-  /** Permission bits, octal text ("644"). */
-  mode: Schema.String,
-  modified_at: Schema.String,
-  link_target: Schema.optional(Schema.String)
-})
+/** As workspace_file_list's entries, with whiteouts: deleted from the environment's image (overlayfs's mark of it). */
+export const WorkspaceDiskEntry = Schema.Struct({ ...WorkspaceFileEntry.fields, artifact_type: DiskArtifactType })
 export type WorkspaceDiskEntry = typeof WorkspaceDiskEntry.Type
 
 export const WorkspaceDiskListResult = Schema.Struct({
-  ...WorkspaceResultFields,
-  path: Schema.String,
-  recursive: Schema.Boolean,
+  ...WorkspaceFileListResult.fields,
   artifact_type: DiskArtifactType,
-  entries: Schema.Array(WorkspaceDiskEntry),
-  count: Schema.Int,
-  /** More entries existed than one listing returns. */
-  truncated: Schema.Boolean
+  entries: Schema.Array(WorkspaceDiskEntry)
 })
 export type WorkspaceDiskListResult = typeof WorkspaceDiskListResult.Type
 

@@ -24,13 +24,15 @@ export const utf8Text = (max: number, what: string) =>
     })
   )
 
+export const ListRecursive = withDefault(
+  Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
+  false
+)
+
 export const WorkspaceFileListInput = Schema.Struct({
   workspace_id: WorkspaceId,
   path: withDefault(WorkspacePath, WORKSPACE_PATH),
-  recursive: withDefault(
-    Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
-    false
-  )
+  recursive: ListRecursive
 })
 export type WorkspaceFileListInput = typeof WorkspaceFileListInput.Type
 

@@ -19,11 +19,10 @@ import type {
 } from "../../contract/workspace/disk.js"
 import { runHostCommand } from "../../host/command.js"
 import { iso } from "../../machine/record.js"
-import { PyroConfig } from "../../services/PyroConfig.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { settledSuperblock } from "../disk/image.js"
 import { type DiskEntry, diskError, type DiskTarget, listTree, readDiskFile, resolvePath } from "../disk/tree.js"
-import { exportPathFor } from "../import/roots.js"
+import { configuredExportPath } from "../import/roots.js"
 import { redactorFor } from "../secrets/store.js"
 import { textOrBase64 } from "./files.js"
 
@@ -101,11 +100,7 @@ export const readDisk = (input: WorkspaceDiskReadInput) =>
  */
 export const exportDisk = (input: WorkspaceDiskExportInput) =>
   Effect.gen(function*() {
-    const config = yield* PyroConfig
-    const outputPath = yield* exportPathFor(input.output_path, {
-      roots: config.importRoots,
-      forbidden: [config.stateDir, config.cacheDir]
-    })
+    const outputPath = yield* configuredExportPath(input.output_path)
     const failed = (detail: string) =>
       new WorkspaceExportFailed({ workspaceId: input.workspace_id, path: "disk", detail })
     const parent = Path.dirname(outputPath)
