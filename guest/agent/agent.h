@@ -75,5 +75,7 @@ int attach(const struct attach_request *req, const char **stage);
  * a template taken after attach (scratch_serial is ignored). */
 int personalise(const struct attach_request *req, const char **stage);
 extern int attached;
+/* Before powering off: the scratch filesystem's journal written out, further writes held. */
+void freeze_scratch(void);
 
 #endif

@@ -22,11 +22,25 @@
 #define BLKFLSBUF _IO(0x12, 97)
 #define RNDADDENTROPY _IOW('R', 0x03, int[2])
 #define RNDRESEEDCRNG _IO('R', 0x07)
+#define FIFREEZE _IOWR('X', 119, int)
 
 #define SCRATCH_MOUNT "/mnt/scratch"
 #define NEW_ROOT "/mnt/newroot"
 
 int attached;
+
+/* The scratch filesystem, held open from attach (its mount point is out of
+ * reach once the root is switched) so that power_off can freeze it. */
+static int scratch_fd = -1;
+
+void freeze_scratch(void)
+{
+	/* Freezing writes the journal out and marks the filesystem clean: the
+	 * disk QEMU leaves behind reads whole offline (workspace_disk_*) with no
+	 * journal to replay first. */
+	if (scratch_fd >= 0 && ioctl(scratch_fd, FIFREEZE, 0) < 0)
+		log_errno("freeze scratch");
+}
 
 static int set_clock(int64_t realtime_ns)
 {
@@ -143,6 +157,7 @@ int attach(const struct attach_request *req, const char **stage)
 	mkdir(SCRATCH_MOUNT, 0755);
 	if (mount(dev, SCRATCH_MOUNT, "ext4", MS_NOATIME, NULL) < 0)
 		return log_errno("mount scratch");
+	scratch_fd = open(SCRATCH_MOUNT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ensure_dir(SCRATCH_MOUNT "/upper", 0755);
 	ensure_dir(SCRATCH_MOUNT "/work", 0755);
 

@@ -47,6 +47,7 @@ void power_off(const char *why)
 {
 	log_line("powering off: %s", why);
 	sync();
+	freeze_scratch();
 	for (;;) {
 		reboot(RB_POWER_OFF);
 		sleep(1);

@@ -5,6 +5,7 @@
 import { vmListEnvironments } from "./environment.js"
 import type { Operation } from "./operation.js"
 import { vmCreate, vmDelete, vmExec, vmNetworkInfo, vmReapExpired, vmRun, vmStart, vmStatus, vmStop } from "./vm.js"
+import { workspaceDiskExport, workspaceDiskList, workspaceDiskRead } from "./workspace/disk.js"
 import { workspaceExec } from "./workspace/exec.js"
 import { workspaceDiff, workspaceExport } from "./workspace/export.js"
 import { workspaceFileList, workspaceFileRead, workspaceFileWrite, workspacePatchApply } from "./workspace/files.js"
@@ -12,11 +13,13 @@ import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from
 import { workspaceList, workspaceSummary, workspaceUpdate } from "./workspace/manage.js"
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./workspace/services.js"
 import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
+import { workspaceStart, workspaceStop } from "./workspace/stopStart.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
 export * from "./environment.js"
 export { type CallContext, hints, invoke, type Operation, operation, type OperationServices, type ToolAnnotations } from "./operation.js"
 export * from "./vm.js"
+export * from "./workspace/disk.js"
 export * from "./workspace/exec.js"
 export * from "./workspace/export.js"
 export * from "./workspace/files.js"
@@ -24,6 +27,7 @@ export * from "./workspace/lifecycle.js"
 export * from "./workspace/manage.js"
 export * from "./workspace/services.js"
 export * from "./workspace/shells.js"
+export * from "./workspace/stopStart.js"
 export * from "./workspace/sync.js"
 
 export const VM_OPERATIONS = [
@@ -64,6 +68,11 @@ export const WORKSPACE_OPERATIONS = [
   shellWrite,
   shellSignal,
   shellClose,
+  workspaceStop,
+  workspaceStart,
+  workspaceDiskList,
+  workspaceDiskRead,
+  workspaceDiskExport,
   workspaceDelete
 ] as const
 

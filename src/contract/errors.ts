@@ -195,6 +195,17 @@ export class WorkspaceExportFailed extends Schema.TaggedError<WorkspaceExportFai
   }
 }
 
+/** A disk tool asked of a workspace whose VM runs: its disk is read only while nothing writes it. */
+export class WorkspaceNotStopped extends Schema.TaggedError<WorkspaceNotStopped>()("WorkspaceNotStopped", {
+  workspaceId: Schema.String,
+  operation: Schema.String
+}) {
+  override get message() {
+    return `${this.operation} needs workspace ${this.workspaceId} stopped, and its VM is running: ` +
+      `stop it first (workspace_stop; workspace_start or the next exec boots it again)`
+  }
+}
+
 /** Why a service operation could not be done; a readiness failure carries the service's log tails. */
 export const WorkspaceServiceProblem = Schema.Literal(
   "not_found",
@@ -257,6 +268,7 @@ export type PyroError =
   | WorkspaceFileError
   | WorkspacePatchConflict
   | WorkspaceExportFailed
+  | WorkspaceNotStopped
   | WorkspaceServiceError
   | WorkspaceShellError
 
@@ -277,6 +289,7 @@ const CODES: Record<PyroError["_tag"], string> = {
   WorkspaceFileError: "workspace_file_error",
   WorkspacePatchConflict: "workspace_patch_conflict",
   WorkspaceExportFailed: "workspace_export_failed",
+  WorkspaceNotStopped: "workspace_not_stopped",
   WorkspaceServiceError: "workspace_service_error",
   WorkspaceShellError: "workspace_shell_error"
 }

@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import type { Command } from "../contract/common.js"
-import { InvalidInput, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import { InvalidInput, WorkspaceImportFailed, WorkspaceNotFound, WorkspaceNotStopped } from "../contract/errors.js"
 import { GuestChannelError } from "../vm/errors.js"
 import { WORKSPACE_PATH } from "../contract/workspace/paths.js"
 import { type WorkspaceCreateInput, type WorkspaceSummary } from "../contract/workspace/lifecycle.js"
@@ -41,8 +41,9 @@ import { listingForCaller } from "../workspace/journalListing.js"
 import { keepOutputInGuest } from "../workspace/keptOutput.js"
 import { Caller } from "../services/Caller.js"
 import { killVmm } from "../vm/qemu/process.js"
+import { qemusUsing } from "../vm/vmmIdentity.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
-import { importPathFor } from "../workspace/import/roots.js"
+import { boundsOf, importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
 import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
 import {
@@ -55,6 +56,7 @@ import {
   readJournal,
   readWorkspace,
   workspaceLock,
+  type WorkspacePaths,
   workspacePaths,
   type WorkspaceRecord,
   writeWorkspace
@@ -101,7 +103,7 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
-  const importBounds = { roots: config.importRoots, forbidden: [config.stateDir, config.cacheDir] }
+  const importBounds = boundsOf(config)
 
   const detached = makeDetachedVms(vmm)
 
@@ -445,6 +447,53 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(Effect.provide(context))
 
+  /**
+   * Stop the workspace's VM, its disk kept: published ports closed, the guest's
+   * disk synced and its filesystem frozen clean (POWEROFF), QEMU given a grace
+   * to exit before it is killed, and the record told. Commands in flight, shells
+   * and services end with the VM. Idempotent.
+   */
+  const stop = (id: string) =>
+    locked(id, (record) =>
+      Effect.gen(function*() {
+        const paths = workspacePaths(stateDir, id)
+        stopAllForwarders(paths.dir)
+        yield* detached.stopWith(
+          record.vmm,
+          withConnection(record, (connection) => Effect.zipRight(connection.sync, connection.poweroff))
+        )
+        // A QEMU no record names (a boot cut short) goes too: nothing may write the disk now.
+        yield* detached.kill({ vmm: null, dir: paths.dir })
+        const stopped: WorkspaceRecord = { ...record, vmm: null }
+        if (record.vmm !== null) yield* writeWorkspace(stateDir, stopped).pipe(Effect.orDie)
+        return summaryOf(stopped)
+      })).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.stop"))
+
+  /** Boot the workspace's VM on its disk (as the next exec would); a running one is left as it is. */
+  const start = (id: string) =>
+    Effect.map(locked(id, (record) => ensureRunning(record)), summaryOf).pipe(
+      Effect.provide(context),
+      Effect.withSpan("WorkspaceManager.start")
+    )
+
+  /**
+   * `use` on a stopped workspace's disk image, holding the workspace's lock so
+   * that no boot starts meanwhile; a running one is refused, naming `operation`.
+   */
+  const withStoppedDisk = <A, E, R>(
+    id: string,
+    operation: string,
+    use: (stopped: { readonly record: WorkspaceRecord; readonly paths: WorkspacePaths }) => Effect.Effect<A, E, R>
+  ) =>
+    locked(id, (record) =>
+      Effect.gen(function*() {
+        const paths = workspacePaths(stateDir, id)
+        if (vmmAlive(record) || qemusUsing(paths.dir, vmm.vmmExecutable).length > 0) {
+          return yield* new WorkspaceNotStopped({ workspaceId: id, operation })
+        }
+        return yield* use({ record, paths })
+      })).pipe(Effect.provide(context))
+
   /** Kill the VM first (an exec in flight ends at once), then remove everything under the lock. */
   const remove = (id: string) =>
     Effect.gen(function*() {
@@ -509,7 +558,21 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
-  return WorkspaceManager.of({ create, syncPush, exec, status, logs, remove, list, update, reapExpired, withGuest })
+  return WorkspaceManager.of({
+    create,
+    syncPush,
+    exec,
+    status,
+    logs,
+    stop,
+    start,
+    remove,
+    list,
+    update,
+    reapExpired,
+    withGuest,
+    withStoppedDisk
+  })
 })
 
 export const WorkspaceManagerLive = Layer.scoped(WorkspaceManager, make)

@@ -32,18 +32,25 @@ export const makeDetachedVms = (vmm: Pick<Vmm["Type"], "vmmExecutable" | "connec
       return wasRunning
     })
 
-  /** A clean poweroff lets the guest flush its scratch disk, then QEMU exits by itself; else it is killed. True if it ran. */
-  const stop = (handle: DetachedHandle) =>
+  /**
+   * A clean poweroff lets the guest flush its scratch disk, then QEMU exits by
+   * itself; else it is killed. True if it ran. `powerOff` asks the guest, within
+   * the grace (a workspace asks over the channel its process leases).
+   */
+  const stopWith = (running: ProcessIdentity | null | undefined, powerOff: Effect.Effect<unknown, unknown>) =>
     Effect.gen(function*() {
-      const running = handle.vmm
       if (!running || !isAlive(running)) return false
-      yield* Effect.scoped(Effect.gen(function*() {
-        const connection = yield* vmm.connect(handle.channelSocket, POWEROFF_GRACE_MS)
-        yield* connection.poweroff
-      })).pipe(Effect.timeout(POWEROFF_GRACE_MS), Effect.ignore)
+      yield* powerOff.pipe(Effect.timeout(POWEROFF_GRACE_MS), Effect.ignore)
       if (!(yield* awaitGone(running, POWEROFF_GRACE_MS))) yield* killVmm(running)
       return true
     })
 
-  return { kill, stop }
+  /** Stop, asking over a connection of its own on the VM's first channel. */
+  const stop = (handle: DetachedHandle) =>
+    stopWith(
+      handle.vmm,
+      Effect.scoped(Effect.flatMap(vmm.connect(handle.channelSocket, POWEROFF_GRACE_MS), (connection) => connection.poweroff))
+    )
+
+  return { kill, stop, stopWith }
 }

@@ -1,8 +1,16 @@
 /** Persistent workspaces: a VM whose /workspace and whole writable layer outlive commands and processes. */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { ReapResult } from "../contract/vm.js"
-import type { InvalidInput, VmLimitReached, WorkspaceImportFailed, WorkspaceNotFound } from "../contract/errors.js"
+import type {
+  InvalidInput,
+  VmLimitReached,
+  WorkspaceImportFailed,
+  WorkspaceNotFound,
+  WorkspaceNotStopped
+} from "../contract/errors.js"
 import type { WorkspaceCreateInput, WorkspaceDeleteResult, WorkspaceSummary } from "../contract/workspace/lifecycle.js"
 import type { WorkspaceExecInput, WorkspaceExecResult, WorkspaceLogs } from "../contract/workspace/exec.js"
 import type { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../contract/workspace/sync.js"
@@ -45,6 +53,24 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
   ) => Effect.Effect<WorkspaceExecResult, WorkspaceError>
   readonly status: (workspaceId: string) => Effect.Effect<WorkspaceSummary, WorkspaceNotFound>
   readonly logs: (workspaceId: string) => Effect.Effect<WorkspaceLogs, WorkspaceNotFound>
+  /**
+   * Power its VM off, its disk kept (synced, its filesystem clean); published
+   * ports, shells, services and commands in flight end with it. Idempotent.
+   */
+  readonly stop: (workspaceId: string) => Effect.Effect<WorkspaceSummary, WorkspaceNotFound>
+  /** Boot its VM on its disk, as the next exec would; a started one is left as it is. */
+  readonly start: (workspaceId: string) => Effect.Effect<WorkspaceSummary, WorkspaceError>
+  /**
+   * Run `use` on a stopped workspace's disk image, no boot starting meanwhile
+   * (the workspace's lock is held); a running workspace fails with
+   * `workspace_not_stopped`, naming `operation`. `use` may run host commands
+   * and use the host's files (the manager provides both).
+   */
+  readonly withStoppedDisk: <A, E, R>(
+    workspaceId: string,
+    operation: string,
+    use: (stopped: { readonly record: WorkspaceRecord; readonly paths: WorkspacePaths }) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | WorkspaceNotFound | WorkspaceNotStopped, Exclude<R, CommandExecutor.CommandExecutor | FileSystem.FileSystem>>
   /** Idempotent: deleting what is already gone succeeds with `deleted: false`. */
   readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
   /** Every workspace that has not expired. */

@@ -92,6 +92,11 @@ describe("pyro mcp serve", () => {
       "shell_write",
       "shell_signal",
       "shell_close",
+      "workspace_stop",
+      "workspace_start",
+      "workspace_disk_list",
+      "workspace_disk_read",
+      "workspace_disk_export",
       "workspace_delete"
     ])
     const run = tools.find((t) => t.name === "vm_run")!

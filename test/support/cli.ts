@@ -1,6 +1,7 @@
 /** The real CLI as tests run it: every call a new `pyro` process on one state directory. */
 import { spawn } from "node:child_process"
-import { pyroBin } from "./vm.js"
+import * as Fs from "node:fs"
+import { forwarders, pyroBin, qemuProcessesUnder } from "./vm.js"
 
 export interface Ran {
   readonly code: number | null
@@ -28,5 +29,12 @@ export const cliFor = (stateDir: string) => {
     const r = await pyro(...(dashes < 0 ? [...args, "--json"] : [...args.slice(0, dashes), "--json", ...args.slice(dashes)]))
     return { ...r, data: r.code === 0 ? JSON.parse(r.stdout) as Record<string, any> : {} }
   }
-  return { pyro, json }
+  /** After a file's tests: the workspace deleted, anything of it still running killed, the state directory gone. */
+  const removeAll = async (workspaceId: string) => {
+    if (workspaceId) await pyro("workspace", "delete", workspaceId)
+    for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
+    if (workspaceId) for (const pid of forwarders(workspaceId)) process.kill(Number(pid), "SIGKILL")
+    Fs.rmSync(stateDir, { recursive: true, force: true })
+  }
+  return { pyro, json, removeAll }
 }

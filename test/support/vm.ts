@@ -33,6 +33,17 @@ export const qemuProcessesUnder = (stateDir: string): Array<number> =>
     })
     .map(Number)
 
+/** Pids of the published-port forwarders serving `workspace`. */
+export const forwarders = (workspace: string) =>
+  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    try {
+      const cmdline = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      return cmdline.includes("portForwarder.cjs") && cmdline.includes(workspace)
+    } catch {
+      return false
+    }
+  })
+
 /** VM directories left under the state directory. */
 export const vmDirsUnder = (stateDir: string): Array<string> => {
   try {

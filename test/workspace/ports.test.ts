@@ -13,24 +13,13 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
 import { cliFor } from "../support/cli.js"
-import { eventually, makeStateDir, qemuProcessesUnder } from "../support/vm.js"
+import { eventually, forwarders, makeStateDir } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-ports-seed-"))
 let workspaceId = ""
 
-const { json, pyro } = cliFor(stateDir)
-
-/** Pids of port forwarders serving a workspace of this test. */
-const forwarders = (workspace: string) =>
-  Fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
-    try {
-      const cmdline = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      return cmdline.includes("portForwarder.cjs") && cmdline.includes(workspace)
-    } catch {
-      return false
-    }
-  })
+const { json, pyro, removeAll } = cliFor(stateDir)
 
 const refused = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -51,10 +40,7 @@ beforeAll(async () => {
 }, 600_000)
 
 afterAll(async () => {
-  if (workspaceId) await pyro("workspace", "delete", workspaceId)
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  if (workspaceId) for (const pid of forwarders(workspaceId)) process.kill(Number(pid), "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
+  await removeAll(workspaceId)
   Fs.rmSync(seed, { recursive: true, force: true })
 })
 

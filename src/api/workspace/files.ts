@@ -1,8 +1,7 @@
 /** workspace_file_list | read | write and workspace_patch_apply: model-native tree inspection and text edits. */
 import {
   WorkspaceFileListInput,
-  type WorkspaceFileListResult,
-  WorkspaceFileListResult as WorkspaceFileListResultSchema,
+  WorkspaceFileListResult,
   WorkspaceFileReadInput,
   WorkspaceFileReadResult,
   WorkspaceFileWriteInput,
@@ -10,16 +9,18 @@ import {
   WorkspacePatchApplyInput,
   WorkspacePatchApplyResult
 } from "../../contract/workspace/files.js"
+import type { WorkspaceDiskListResult } from "../../contract/workspace/disk.js"
 import { applyPatch, listFiles, readFile, writeFile } from "../../workspace/ops/files.js"
 import { hints, operation } from "../operation.js"
 import { workspaceIdArg } from "./args.js"
 
 
-const formatList = (r: WorkspaceFileListResult) =>
+/** A listing for people (of files, or of a stopped disk): one line per entry, every name the guest chose escaped. */
+export const formatListing = (what: string) => (r: WorkspaceDiskListResult) =>
   [
-    `Workspace path: ${r.path} (recursive=${r.recursive ? "yes" : "no"})`,
+    `${what} path: ${JSON.stringify(r.path).slice(1, -1)} (recursive=${r.recursive ? "yes" : "no"})`,
     ...(r.entries.length === 0
-      ? ["No workspace entries found."]
+      ? [`No ${what.toLowerCase()} entries found.`]
       : r.entries.map((e) =>
         `${JSON.stringify(e.path).slice(1, -1)} [${e.artifact_type}] size=${e.size_bytes}${
           e.link_target !== undefined ? ` -> ${JSON.stringify(e.link_target).slice(1, -1)}` : ""
@@ -28,6 +29,13 @@ const formatList = (r: WorkspaceFileListResult) =>
     ...(r.truncated ? [`(listing cut at ${r.count} entries)`] : [])
   ].join("\n") + "\n"
 
+/** A read for people: the bytes on stdout, a `[prefix] key=value` line about them on stderr. */
+export const formatRead = (prefix: string) => (r: WorkspaceFileReadResult) => ({
+  stdout: r.encoding === "base64" ? Buffer.from(r.content, "base64") : r.content,
+  stderr: `[${prefix}] workspace_id=${r.workspace_id} path=${JSON.stringify(r.path)} size_bytes=${r.size_bytes} ` +
+    `bytes_read=${r.bytes_read} truncated=${r.truncated} encoding=${r.encoding}\n`
+})
+
 export const workspaceFileList = operation({
   tool: "workspace_file_list",
   sdkMethod: "listWorkspaceFiles",
@@ -35,14 +43,14 @@ export const workspaceFileList = operation({
     "entry's path, artifact_type (file, directory, symlink, other), size_bytes, mode, modified_at and link_target. " +
     "Links are listed, never followed. Runs alongside commands in progress.",
   input: WorkspaceFileListInput,
-  output: WorkspaceFileListResultSchema,
+  output: WorkspaceFileListResult,
   annotations: hints("List workspace files", true, false, true),
   handler: listFiles,
   cli: {
     path: ["workspace", "file", "list"],
     description: "List files under /workspace (or a path under it)",
     args: [workspaceIdArg, { field: "path", name: "PATH", optional: true }],
-    human: formatList
+    human: formatListing("Workspace")
   }
 })
 
@@ -61,11 +69,7 @@ export const workspaceFileRead = operation({
     path: ["workspace", "file", "read"],
     description: "Print a file under /workspace",
     args: [workspaceIdArg, { field: "path", name: "PATH" }],
-    human: (r) => ({
-      stdout: r.encoding === "base64" ? Buffer.from(r.content, "base64") : r.content,
-      stderr: `[workspace-file-read] workspace_id=${r.workspace_id} path=${JSON.stringify(r.path)} size_bytes=${r.size_bytes} ` +
-        `bytes_read=${r.bytes_read} truncated=${r.truncated} encoding=${r.encoding}\n`
-    })
+    human: formatRead("workspace-file-read")
   }
 })
 

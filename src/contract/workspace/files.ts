@@ -24,13 +24,15 @@ export const utf8Text = (max: number, what: string) =>
     })
   )
 
+export const ListRecursive = withDefault(
+  Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
+  false
+)
+
 export const WorkspaceFileListInput = Schema.Struct({
   workspace_id: WorkspaceId,
   path: withDefault(WorkspacePath, WORKSPACE_PATH),
-  recursive: withDefault(
-    Schema.Boolean.annotations({ description: "List everything below path, not only its own entries." }),
-    false
-  )
+  recursive: ListRecursive
 })
 export type WorkspaceFileListInput = typeof WorkspaceFileListInput.Type
 
@@ -57,18 +59,21 @@ export const WorkspaceFileListResult = Schema.Struct({
 })
 export type WorkspaceFileListResult = typeof WorkspaceFileListResult.Type
 
+/** A read's max_bytes: 1 byte to WORKSPACE_FILE_MAX_BYTES, DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES unless given. */
+export const ReadMaxBytes = withDefault(
+  Schema.Int.pipe(
+    Schema.between(1, WORKSPACE_FILE_MAX_BYTES, {
+      message: () => `must be a whole number from 1 to ${WORKSPACE_FILE_MAX_BYTES}`
+    }),
+    Schema.annotations({ description: "Return at most this many bytes of the file (truncated says if there was more)." })
+  ),
+  DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES
+)
+
 export const WorkspaceFileReadInput = Schema.Struct({
   workspace_id: WorkspaceId,
   path: WorkspacePath,
-  max_bytes: withDefault(
-    Schema.Int.pipe(
-      Schema.between(1, WORKSPACE_FILE_MAX_BYTES, {
-        message: () => `must be a whole number from 1 to ${WORKSPACE_FILE_MAX_BYTES}`
-      }),
-      Schema.annotations({ description: "Return at most this many bytes of the file (truncated says if there was more)." })
-    ),
-    DEFAULT_WORKSPACE_FILE_READ_MAX_BYTES
-  )
+  max_bytes: ReadMaxBytes
 })
 export type WorkspaceFileReadInput = typeof WorkspaceFileReadInput.Type
 

@@ -38,16 +38,22 @@ export const WorkspaceDest = Schema.String.pipe(
 /** The guest's own limit on a path (PATH_MAX). */
 export const MAX_WORKSPACE_PATH_BYTES = 4096
 
-/** The absolute, normalised form of `path`, or why it is not a path under /workspace. */
-export const normalizeWorkspacePath = (path: string): Either.Either<string, string> => {
+/** The absolute, normalised form of a guest path (relative ones are under /workspace), or why it is none. */
+export const normalizeGuestPath = (path: string): Either.Either<string, string> => {
   if (path.includes("\0")) return Either.left("must not contain NUL")
   const parts = (path.startsWith("/") ? path : `${WORKSPACE_PATH}/${path}`).split("/").filter((p) => p !== "" && p !== ".")
   if (parts.includes("..")) return Either.left("must not contain ..")
-  if (parts[0] !== "workspace") return Either.left("must be under /workspace (absolute, or relative to /workspace)")
   const normal = `/${parts.join("/")}`
   if (Buffer.byteLength(normal) > MAX_WORKSPACE_PATH_BYTES) return Either.left(`must be at most ${MAX_WORKSPACE_PATH_BYTES} bytes`)
   return Either.right(normal)
 }
+
+/** The absolute, normalised form of `path`, or why it is not a path under /workspace. */
+export const normalizeWorkspacePath = (path: string): Either.Either<string, string> =>
+  Either.flatMap(normalizeGuestPath(path), (normal) =>
+    normal === WORKSPACE_PATH || normal.startsWith(`${WORKSPACE_PATH}/`)
+      ? Either.right(normal)
+      : Either.left("must be under /workspace (absolute, or relative to /workspace)"))
 
 /** A string decoded to the normal form `normalize` gives it, or refused with its reason. */
 export const normalizedString = (description: string, normalize: (s: string) => Either.Either<string, string>) =>

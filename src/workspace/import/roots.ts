@@ -10,6 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { InvalidInput } from "../../contract/errors.js"
 import { Caller } from "../../services/Caller.js"
+import { PyroConfig } from "../../services/PyroConfig.js"
 
 export interface ImportBounds {
   /** Absolute directories a tool caller may import from (empty: none). */
@@ -76,6 +77,18 @@ const rootsCheck = (field: string, path: string, bounds: ImportBounds, verb: str
       : undefined
   return { PYRO_OWN: "is or holds pyro's own state or cache directory", problem, refuse }
 }
+
+/** The bounds pyro's configuration sets: its import roots, and its own state and cache directories. */
+export const boundsOf = (
+  config: { readonly importRoots: ReadonlyArray<string>; readonly stateDir: string; readonly cacheDir: string }
+): ImportBounds => ({
+  roots: config.importRoots,
+  forbidden: [config.stateDir, config.cacheDir]
+})
+
+/** `exportPathFor` within the bounds the configuration sets. */
+export const configuredExportPath = (path: string) =>
+  Effect.flatMap(PyroConfig, (config) => exportPathFor(path, boundsOf(config)))
 
 /**
  * Where an export may write, for the caller in progress: anywhere for the

@@ -17,18 +17,14 @@ import { type WorkspaceGuest, WorkspaceManager } from "../../services/WorkspaceM
 import { diffTrees, TreeUnreadable } from "../diff.js"
 import { checkOutputPath, type ExportTarget, writeExport } from "../export.js"
 import { guestTar } from "../guestFs.js"
-import { exportPathFor } from "../import/roots.js"
+import { configuredExportPath } from "../import/roots.js"
 import { BASELINE_LIMITS } from "../store.js"
 import { redactorFor } from "../secrets/store.js"
 
 export const exportWorkspace = (input: WorkspaceExportInput) =>
   Effect.gen(function*() {
-    const config = yield* PyroConfig
     // The host path is checked before the guest is asked for anything.
-    const outputPath = yield* exportPathFor(input.output_path, {
-      roots: config.importRoots,
-      forbidden: [config.stateDir, config.cacheDir]
-    })
+    const outputPath = yield* configuredExportPath(input.output_path)
     const target: ExportTarget = {
       workspaceId: input.workspace_id,
       path: input.path,
