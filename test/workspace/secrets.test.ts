@@ -8,12 +8,13 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { eventually, makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const work = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-secrets-"))
@@ -213,6 +214,9 @@ describe("workspace secrets", () => {
   it("puts the secrets back when the VM is booted again", async () => {
     const record = JSON.parse(Fs.readFileSync(Path.join(stateDir, "workspaces", workspaceId, "workspace.json"), "utf8"))
     process.kill(record.vmm.pid, "SIGKILL")
+    // Once it is gone (the server's connection to it then closes), the next call boots it again.
+    expect(await Effect.runPromise(eventually(() => !Fs.existsSync(`/proc/${record.vmm.pid}/stat`)))).toBe(true)
+    await new Promise((r) => setTimeout(r, 300))
     const again = await call("workspace_exec", {
       workspace_id: workspaceId,
       command: "wc -c < /run/pyro-secrets/FILE_TOKEN; echo $FILE_TOKEN",
