@@ -21,7 +21,11 @@ export interface ServerLaunch {
 export interface LaunchOptions {
   /** Start this install's bin/pyro.js with this Node, by absolute paths, instead of npx. */
   readonly local?: boolean
-  /** What npx installs (default the package name; a version, a tarball path or a git URL work too). */
+  /**
+   * What npx installs instead of the published package: a version
+   * (`pyro-sandbox@0.1.0`), a tarball path or a git URL. npx runs a bare spec
+   * only when it is a registry name, so this one is passed as --package.
+   */
   readonly packageSpec?: string
   /** Only when given: the server's default is left to the server. */
   readonly profile?: McpProfile
@@ -31,7 +35,9 @@ export const serverLaunch = (options: LaunchOptions = {}): ServerLaunch => {
   const serve = ["mcp", "serve", ...(options.profile ? ["--profile", options.profile] : [])]
   return options.local
     ? { command: process.execPath, args: [Path.join(packageRoot(), "bin", "pyro.js"), ...serve] }
-    : { command: "npx", args: ["-y", options.packageSpec ?? PACKAGE_NAME, ...serve] }
+    : options.packageSpec
+    ? { command: "npx", args: ["-y", `--package=${options.packageSpec}`, "pyro", ...serve] }
+    : { command: "npx", args: ["-y", PACKAGE_NAME, ...serve] }
 }
 
 /** As a shell would take it, for messages. */

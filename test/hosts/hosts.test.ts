@@ -72,7 +72,7 @@ describe("pyro host print-config", () => {
     expect((await printed("claude-desktop")).config).toEqual({ mcpServers: { pyro: { command: "npx", args: npx } } })
     expect((await printed("vscode")).config).toEqual({ servers: { pyro: { type: "stdio", command: "npx", args: npx } } })
     expect((await printed("vscode", "--profile", "vm-run", "--package", "pyro-sandbox@0.1.0")).config.servers.pyro.args)
-      .toEqual(["-y", "pyro-sandbox@0.1.0", "mcp", "serve", "--profile", "vm-run"])
+      .toEqual(["-y", "--package=pyro-sandbox@0.1.0", "pyro", "mcp", "serve", "--profile", "vm-run"])
     expect((await pyro("host", "print-config", "cursor", "--local", "--package", "x")).code).toBe(2)
     expect((await pyro("host", "print-config", "emacs")).code).toBe(2)
   })
