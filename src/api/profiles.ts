@@ -25,8 +25,11 @@ export interface ProfileTool {
    * so that a hidden field reaches the handler exactly as if a caller had left it out.
    */
   readonly omit?: ReadonlyArray<string>
-  /** Replaces the operation's description where it would point at what the profile hides. */
-  readonly description?: string
+  /**
+   * The description for this profile, where the operation's own would point at
+   * what the profile hides: a text, or the operation's own rewritten.
+   */
+  readonly description?: string | ((own: string) => string)
 }
 
 export interface ProfileSpec {
@@ -52,14 +55,13 @@ export const PROFILES: Readonly<Record<McpProfile, ProfileSpec>> = {
       "output; nothing persists between calls, so put every step of a task in one command line.",
     tools: [{
       tool: "vm_run",
-      description: "Run one command in a fresh, disposable Linux micro-VM and return its stdout, stderr and exit code. " +
-        "The VM is created, used once and destroyed automatically: nothing persists between calls. " +
-        "`command` is a shell command line (run with /bin/sh -c) or an argv array. " +
-        "The working directory is /workspace; the command runs as root. " +
-        "A command still running after timeout_seconds is killed with its process group and reports exit_code 124. " +
-        "environment: debian:12 (git, python3, curl), debian:12-base, debian:12-build (compilers), or tiny (busybox, " +
-        "fastest to start). The guest has no network unless network_policy is egress (network: true is the same); " +
-        "allow_hosts then limits it to those names, reached through an HTTP proxy the host runs."
+      // vm_list_environments is not served here: name the environments instead.
+      description: (own) =>
+        own.replace(
+          /Use vm_list_environments to see environment names \([^)]*\)\. /,
+          "environment: debian:12 (git, python3, curl), debian:12-base, debian:12-build (compilers), or tiny " +
+            "(busybox, fastest to start). "
+        )
     }]
   },
   "workspace-core": {
@@ -125,7 +127,9 @@ const narrow = (op: Operation, entry: ProfileTool): Operation => {
   }
   return {
     ...op,
-    ...(entry.description ? { description: entry.description } : {}),
+    ...(entry.description
+      ? { description: typeof entry.description === "string" ? entry.description : entry.description(op.description) }
+      : {}),
     ...(omit.length > 0 ? { input: Schema.make(SchemaAST.omit(op.input.ast, omit)) } : {})
   }
 }
