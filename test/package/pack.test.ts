@@ -84,7 +84,10 @@ describe("npm pack", () => {
     expect(launch).toEqual({ command: "npx", args: ["-y", `--package=${tarball}`, "pyro", "mcp", "serve"] })
     const client = new Client({ name: "pyro-pack-test", version: "1.0.0" })
     // From a directory with no pyro installed: npx fetches the package itself, as a host's would.
-    await client.connect(new StdioClientTransport({ ...launch, cwd: stateDir, env: env as Record<string, string>, stderr: "pipe" }))
+    // The first start installs the package and its dependencies before the server answers: more than the client's default 60 s on a busy machine.
+    await client.connect(new StdioClientTransport({ ...launch, cwd: stateDir, env: env as Record<string, string>, stderr: "pipe" }), {
+      timeout: 240_000
+    })
     expect((await client.listTools()).tools.map((t) => t.name)).toContain("workspace_create")
     await client.close()
   }, 300_000)

@@ -7,7 +7,7 @@ import { formatInputError } from "../../src/contract/common.js"
 import { MCP_PROFILES, PROFILES, profileOperations } from "../../src/api/profiles.js"
 import { toolJsonSchema } from "../../src/mcp/toolSchema.js"
 
-const tool = (profile: (typeof MCP_PROFILES)[number], name: string) => {
+const served = (profile: (typeof MCP_PROFILES)[number], name: string) => {
   const op = profileOperations(profile).find((o) => o.tool === name)
   if (!op) throw new Error(`${name} is not in ${profile}`)
   return op
@@ -41,7 +41,7 @@ describe("MCP profiles", () => {
 
   it("a narrowed field is refused as unknown; the rest decodes as before, defaults included", () => {
     const decode = (name: string, raw: unknown) =>
-      Schema.decodeUnknownEither(tool("workspace-core", name).input)(raw, { errors: "all", onExcessProperty: "error" })
+      Schema.decodeUnknownEither(served("workspace-core", name).input)(raw, { errors: "all", onExcessProperty: "error" })
     const refused = decode("workspace_create", { environment: "tiny", network_policy: "egress" })
     expect(Either.isLeft(refused) && formatInputError(refused.left)).toMatch(/^network_policy: is unexpected/)
     expect(decode("workspace_create", { environment: "tiny" })).toEqual(
