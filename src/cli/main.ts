@@ -4,6 +4,7 @@ import { ALL_OPERATIONS } from "../api/index.js"
 import { type AnyCommand, operationCommands } from "./derive.js"
 import { doctorCommand } from "./doctor.js"
 import { envCommand } from "./env.js"
+import { hostCommand } from "./host.js"
 import { mcpCommand } from "./mcp.js"
 import { prepareCommand } from "./prepare.js"
 import { shellAttachCommand } from "./shellAttach.js"
@@ -31,7 +32,7 @@ const derivedCommand = (name: string) => {
 
 export const pyro = Command.make("pyro").pipe(
   Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
-  Command.withSubcommands([derivedCommand("run"), envCommand, derivedCommand("workspace"), prepareCommand, mcpCommand, doctorCommand])
+  Command.withSubcommands([derivedCommand("run"), envCommand, derivedCommand("workspace"), prepareCommand, mcpCommand, hostCommand, doctorCommand])
 )
 
 export const cli = Command.run(pyro, { name: "pyro", version: VERSION })

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
 import type { OperationServices } from "../api/operation.js"
+import { DEFAULT_MCP_PROFILE, MCP_PROFILES, PROFILES } from "../api/profiles.js"
 import { reapAll } from "../api/vm.js"
 import { Caller, toolCaller } from "../services/Caller.js"
 import { PyroConfig } from "../services/PyroConfig.js"
@@ -18,6 +19,13 @@ const REAP_EVERY = "30 seconds"
 const warmPool = Options.integer("warm-pool").pipe(
   Options.withDefault(0),
   Options.withDescription("Keep this many VMs ready per vm_run shape, so vm_run answers in milliseconds (0: off)")
+)
+
+const profile = Options.choice("profile", MCP_PROFILES).pipe(
+  Options.withDefault(DEFAULT_MCP_PROFILE),
+  Options.withDescription(
+    "Which tools a model sees: " + MCP_PROFILES.map((name) => `${name} (${PROFILES[name].summary})`).join("; ")
+  )
 )
 
 const allowHostCompat = Options.boolean("allow-host-compat").pipe(
@@ -41,7 +49,7 @@ const warnAboutImportRoots = Effect.gen(function*() {
   }
 })
 
-const serve = Command.make("serve", { warmPool, allowHostCompat }, (args) =>
+const serve = Command.make("serve", { profile, warmPool, allowHostCompat }, (args) =>
   Effect.scoped(Effect.gen(function*() {
     const vms = yield* VmManager
     yield* warnAboutImportRoots
@@ -58,7 +66,7 @@ const serve = Command.make("serve", { warmPool, allowHostCompat }, (args) =>
       Promise.all([import("../mcp/server.js"), import("@modelcontextprotocol/sdk/server/stdio.js")])
     )
     const runFork = yield* FiberSet.makeRuntime<OperationServices>()
-    const server = createMcpServer(runFork, { version: VERSION, onVmCreated: (id) => created.add(id) })
+    const server = createMcpServer(runFork, { version: VERSION, profile: args.profile, onVmCreated: (id) => created.add(id) })
     yield* Effect.forkScoped(Effect.repeat(Effect.ignore(reapAll), Schedule.spaced(REAP_EVERY)))
 
     const transport = new StdioServerTransport()

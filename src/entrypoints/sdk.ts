@@ -2,7 +2,7 @@
  * pyro as a library. Effect programs use the services and layers; everyone
  * else uses the `Pyro` Promise facade.
  */
-export { Pyro, PyroError, type PyroOptions, type ToolDefinition } from "../sdk/Pyro.js"
+export { type ProfileOption, Pyro, PyroError, type PyroOptions, type ToolDefinition } from "../sdk/Pyro.js"
 // The contract: schemas for every input and result, and errors.
 export * from "../contract/common.js"
 export * from "../contract/environment.js"
@@ -16,6 +16,8 @@ export * from "../contract/workspace/paths.js"
 export * from "../contract/workspace/sync.js"
 // The operations table: each public operation with its schemas and handler.
 export * from "../api/index.js"
+// MCP tool profiles: which tools a model sees, and how narrowly.
+export { DEFAULT_MCP_PROFILE, MCP_PROFILES, type McpProfile, PROFILES, profileOperations } from "../api/profiles.js"
 // Effect services and their layers.
 export { appLayer, servicesLayer } from "../layers/App.js"
 export { layerWith as PyroConfigWith, PyroConfigLive } from "../layers/PyroConfigLive.js"

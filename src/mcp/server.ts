@@ -12,8 +12,9 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
-import { ALL_OPERATIONS, invoke, type Operation, vmCreate } from "../api/index.js"
+import { invoke, type Operation, vmCreate } from "../api/index.js"
 import type { OperationServices } from "../api/operation.js"
+import { DEFAULT_MCP_PROFILE, type McpProfile, PROFILES, profileOperations } from "../api/profiles.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import { toolJsonSchema } from "./toolSchema.js"
 
@@ -21,6 +22,8 @@ export const SERVER_NAME = "pyro"
 
 export interface McpServerOptions {
   readonly version: string
+  /** Which tools are served, and how narrowly (default workspace-core; src/api/profiles.ts). */
+  readonly profile?: McpProfile
   /** Called with each VM an operation creates, so the host can clean them up at shutdown. */
   readonly onVmCreated?: (vmId: string) => void
 }
@@ -41,21 +44,19 @@ const textOf = (value: unknown) => JSON.stringify(value)
 export type RunFork = <A, E>(effect: Effect.Effect<A, E, OperationServices>) => Fiber.RuntimeFiber<A, unknown>
 
 export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Server => {
-  const operations = new Map<string, Operation>(ALL_OPERATIONS.map((op) => [op.tool, op]))
+  const profile = options.profile ?? DEFAULT_MCP_PROFILE
+  const served = profileOperations(profile)
+  const operations = new Map<string, Operation>(served.map((op) => [op.tool, op]))
   const server = new Server(
     { name: SERVER_NAME, version: options.version },
     {
       capabilities: { tools: {} },
-      instructions: "pyro runs commands in Linux micro-VMs. vm_run: one command in a fresh, disposable VM. " +
-        "workspace_create + workspace_exec: a persistent machine whose /workspace keeps its files between commands " +
-        "(seed it from a host directory; workspace_sync_push copies more in). While commands run, workspace_file_read, " +
-        "workspace_file_write and workspace_patch_apply edit its files, workspace_diff shows what changed since create, " +
-        "and workspace_export copies results to the host. Environments: vm_list_environments."
+      instructions: PROFILES[profile].instructions
     }
   )
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: ALL_OPERATIONS.map((op) => ({
+    tools: served.map((op) => ({
       name: op.tool,
       title: op.annotations.title,
       description: op.description,
@@ -68,11 +69,11 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const op = operations.get(request.params.name)
     if (!op) {
-      return errorResult("unknown_tool", `no tool named ${request.params.name}; tools: ${[...operations.keys()].join(", ")}`)
+      return errorResult("unknown_tool", `no tool named ${request.params.name} in profile ${profile}; tools: ${[...operations.keys()].join(", ")}`)
     }
     const program = Effect.gen(function*() {
       const output = yield* invoke(op, request.params.arguments)
-      if (op === vmCreate) options.onVmCreated?.((output as typeof vmCreate.output.Type).vm_id)
+      if (op.tool === vmCreate.tool) options.onVmCreated?.((output as typeof vmCreate.output.Type).vm_id)
       return yield* Schema.encode(op.output)(output).pipe(Effect.orDie)
     })
     const fiber = runFork(program)

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Path from "node:path"
 import { ALL_OPERATIONS, invoke, type Operation, type OperationServices, VM_OPERATIONS, vmCreate, vmListEnvironments, WORKSPACE_OPERATIONS } from "../api/index.js"
+import { type McpProfile, profileOperations } from "../api/profiles.js"
 import { VERSION } from "../cli/version.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
 import { servicesLayer } from "../layers/App.js"
@@ -87,6 +88,14 @@ export class PyroError extends Error {
     super(message)
     this.name = "PyroError"
   }
+}
+
+/**
+ * Which tools, and how narrowly (src/api/profiles.ts): `vm-run`, `workspace-core`
+ * or `workspace-full`.
+ */
+export interface ProfileOption {
+  readonly profile?: McpProfile
 }
 
 /** A tool as OpenAI-style function calling and the Vercel AI SDK describe it. */
@@ -189,18 +198,26 @@ export class Pyro {
     return this.run(Effect.flatMap(EnvironmentStore, (s) => s.prune))
   }
 
-  /** The MCP tools as function definitions (name, description, JSON Schema parameters). */
-  toolDefinitions(): ReadonlyArray<ToolDefinition> {
-    return ALL_OPERATIONS.map((op) => ({ name: op.tool, description: op.description, parameters: toolJsonSchema(op.input) }))
+  /**
+   * The MCP tools as function definitions (name, description, JSON Schema
+   * parameters): every tool, or a profile's (narrowed the way its MCP server shows them).
+   */
+  toolDefinitions(options: ProfileOption = {}): ReadonlyArray<ToolDefinition> {
+    return profileOperations(options.profile ?? "workspace-full").map((op) => ({
+      name: op.tool,
+      description: op.description,
+      parameters: toolJsonSchema(op.input)
+    }))
   }
 
   /**
    * Call a tool by its MCP name with a model's arguments (an object or its JSON
    * text). Failures are thrown as PyroError, with a message fit to hand back to
-   * the model.
+   * the model. With a profile, only its tools and fields are accepted, as from
+   * its MCP server.
    */
-  callTool(name: string, args: unknown): Promise<unknown> {
-    const op = ALL_OPERATIONS.find((o) => o.tool === name)
+  callTool(name: string, args: unknown, options: ProfileOption = {}): Promise<unknown> {
+    const op = profileOperations(options.profile ?? "workspace-full").find((o) => o.tool === name)
     if (!op) return Promise.reject(new PyroError("unknown_tool", `no tool named ${name}`))
     let input = args
     if (typeof args === "string") {
@@ -210,11 +227,14 @@ export class Pyro {
         return Promise.reject(new PyroError("invalid_input", "arguments are not valid JSON"))
       }
     }
-    return op === vmCreate ? this.createVm(input as In<typeof vmCreate>) : this.call(op, input)
+    return op.tool === vmCreate.tool ? this.createVm(input as In<typeof vmCreate>) : this.call(op, input)
   }
 
-  /** An MCP server over this instance's runtime; connect it to any transport. */
-  createServer(): Server {
+  /**
+   * An MCP server over this instance's runtime; connect it to any transport.
+   * It serves the `workspace-core` profile unless told otherwise.
+   */
+  createServer(options: ProfileOption = {}): Server {
     return createMcpServer((effect) => {
       // Tracked like the SDK's own calls, so close() stops these too.
       const fiber = this.runtime.runFork(Effect.provideService(effect, Caller, this.caller))
@@ -223,6 +243,7 @@ export class Pyro {
       return fiber
     }, {
       version: VERSION,
+      ...(options.profile ? { profile: options.profile } : {}),
       onVmCreated: (id) => this.created.add(id)
     })
   }

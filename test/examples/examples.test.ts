@@ -119,26 +119,36 @@ describe("examples/mcp-clients.md", () => {
 
   type Launch = { command: string; args: Array<string>; env?: Record<string, string> }
   const launches = (config: Record<string, any>): Array<Launch> =>
-    config["command"] ? [config as Launch] : Object.values(config["mcpServers"] ?? config["servers"] ?? {})
+    config["command"]
+      ? [config as Launch]
+      : config["mcp"] // OpenCode: the command and its arguments in one array
+      ? Object.values(config["mcp"] as Record<string, { command: Array<string> }>).map(({ command: [command, ...args] }) => ({ command: command!, args }))
+      : Object.values(config["mcpServers"] ?? config["servers"] ?? {})
 
-  it("has JSON snippets that parse, each starting `pyro mcp serve`", () => {
+  it("has JSON snippets that parse, each starting `pyro mcp serve` through npx or a checkout's bin/pyro.js", () => {
     const json = blocks("json")
-    expect(json.length).toBeGreaterThanOrEqual(5)
+    expect(json.length).toBeGreaterThanOrEqual(7)
     for (const text of json) {
       const servers = launches(JSON.parse(text))
       expect(servers.length).toBe(1)
-      const [script, ...rest] = servers[0]!.args.slice(-3)
-      expect(script).toBe("/path/to/pyro/bin/pyro.js")
-      expect(rest).toEqual(["mcp", "serve"])
+      const words = [servers[0]!.command, ...servers[0]!.args].join(" ")
+      expect(words).toMatch(/(npx -y pyro-sandbox|node \/path\/to\/pyro\/bin\/pyro\.js) mcp serve( --profile [a-z-]+)?$/)
       for (const value of Object.values(servers[0]!.env ?? {})) expect(typeof value).toBe("string")
     }
     const toml = blocks("toml")
     expect(toml).toHaveLength(1)
-    expect(toml[0]).toMatch(/^\[mcp_servers\.pyro\]\ncommand = "node"\nargs = \["\/path\/to\/pyro\/bin\/pyro\.js", "mcp", "serve"\]/)
+    expect(toml[0]).toMatch(/^\[mcp_servers\.pyro\]\ncommand = "npx"\nargs = \["-y", "pyro-sandbox", "mcp", "serve"\]/)
   })
 
-  it("its command, with the real path, serves the vm_* tools and deletes its VMs when the client leaves", async () => {
-    const launch = launches(JSON.parse(blocks("json")[0]!))[0]!
+  it("shows for each host the file `pyro host print-config` prints", async () => {
+    for (const host of ["opencode", "cursor", "vscode", "claude-desktop"]) {
+      const { stdout } = await promisify(execFile)(process.execPath, [Path.join(repoRoot, "bin", "pyro.js"), "host", "print-config", host])
+      expect(blocks("json")).toContain(stdout)
+    }
+  })
+
+  it("its checkout command, with the real path, serves the vm_* tools and deletes its VMs when the client leaves", async () => {
+    const launch = blocks("json").map((text) => launches(JSON.parse(text))[0]!).find((l) => l.args.includes("/path/to/pyro/bin/pyro.js"))!
     const transport = new StdioClientTransport({
       command: launch.command === "node" ? process.execPath : launch.command,
       args: launch.args.map((a) => a.replace("/path/to/pyro", repoRoot)),

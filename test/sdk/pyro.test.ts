@@ -41,6 +41,13 @@ describe("Pyro (SDK)", () => {
 
     const tools = pyro.toolDefinitions()
     expect(tools.map((t) => t.name)).toContain("vm_run")
+    expect(pyro.toolDefinitions({ profile: "vm-run" }).map((t) => t.name)).toEqual(["vm_run"])
+    const core = pyro.toolDefinitions({ profile: "workspace-core" })
+    expect(core.find((t) => t.name === "workspace_exec")?.parameters["properties"]).not.toHaveProperty("secret_env")
+    const narrowed = await pyro.callTool("workspace_exec", { workspace_id: "0123456789ab", command: "env", secret_env: {} }, {
+      profile: "workspace-core"
+    }).catch((e) => e)
+    expect(narrowed).toMatchObject({ code: "invalid_input", message: expect.stringContaining("secret_env: is unexpected") })
     expect(tools.find((t) => t.name === "vm_run")?.parameters).toMatchObject({ type: "object", required: ["environment", "command"] })
     const viaTool = await pyro.callTool("vm_run", JSON.stringify({ environment: "tiny", command: "echo tool", mem_mib: 256 }))
     expect(viaTool).toMatchObject({ stdout: "tool\n" })
@@ -58,7 +65,15 @@ describe("Pyro (SDK)", () => {
   })
 
   it("serves MCP over any transport, and close() deletes the VMs it created", async () => {
-    const server = pyro.createServer()
+    // workspace-core by default, like `pyro mcp serve`.
+    const core = new Client({ name: "sdk-test", version: "1.0.0" })
+    const [coreClientSide, coreServerSide] = InMemoryTransport.createLinkedPair()
+    await pyro.createServer().connect(coreServerSide)
+    await core.connect(coreClientSide)
+    expect((await core.listTools()).tools.map((t) => t.name)).not.toContain("vm_create")
+    await core.close()
+
+    const server = pyro.createServer({ profile: "workspace-full" })
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
     await server.connect(serverSide)
     const client = new Client({ name: "sdk-test", version: "1.0.0" })

@@ -9,19 +9,29 @@ export interface Ran {
   readonly stderr: string
 }
 
+/** Any command to its end, with what it printed. */
+export const runProcess = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}
+) =>
+  new Promise<Ran>((resolve) => {
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("error", (e) => resolve({ code: null, stdout, stderr: stderr + e.message }))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
 export const cliFor = (stateDir: string) => {
   const pyro = (...args: Array<string>) =>
-    new Promise<Ran>((resolve) => {
-      const child = spawn(process.execPath, [pyroBin, ...args], {
-        env: { ...process.env, PYRO_STATE_DIR: stateDir },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (d) => (stdout += d))
-      child.stderr.on("data", (d) => (stderr += d))
-      child.on("close", (code) => resolve({ code, stdout, stderr }))
-    })
+    runProcess(process.execPath, [pyroBin, ...args], { env: { ...process.env, PYRO_STATE_DIR: stateDir } })
 
   /** With --json, which goes before the command's `--` (after it, it would be the command's); `data` when it succeeded. */
   const json = async (...args: Array<string>) => {

@@ -64,7 +64,7 @@ beforeAll(async () => {
   Fs.writeFileSync(Path.join(outside, "token.txt"), "outside-the-roots\n")
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve"],
+    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full"],
     env: { ...env, PYRO_IMPORT_ROOTS: work },
     stderr: "pipe"
   })
