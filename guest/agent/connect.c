@@ -47,10 +47,10 @@ int connect_main(int argc, char **argv)
 	int one = 1;
 	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	static char buffer[BUFFER_BYTES];
-	int stdin_open = 1, sock_open = 1;
-	while (stdin_open || sock_open) {
-		struct pollfd fds[2] = { { .fd = stdin_open ? 0 : -1, .events = POLLIN },
-					 { .fd = sock_open ? sock : -1, .events = POLLIN } };
+	/* Until the service ends the connection (which ends the command); stdin may end first. */
+	int stdin_open = 1;
+	for (;;) {
+		struct pollfd fds[2] = { { .fd = stdin_open ? 0 : -1, .events = POLLIN }, { .fd = sock, .events = POLLIN } };
 		if (poll(fds, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -69,14 +69,13 @@ int connect_main(int argc, char **argv)
 				stdin_open = 0;
 			}
 		}
-		if (sock_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t n = read(sock, buffer, sizeof buffer);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
 				/* The service ended the connection: exiting is how the host learns it (no EOF
 				 * travels G->H); a client's further bytes would have nowhere to go. */
-				sock_open = 0;
 				break;
 			} else if (write_full(1, buffer, (size_t)n) < 0) {
 				return 1;

@@ -5,13 +5,22 @@
  * outlives the caller: a published port lives as long as its service.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { packageRoot } from "../../host/packageRoot.js"
 import { type ProcessIdentity, processStartTime } from "../../vm/procfs.js"
 import type { ForwarderSpec } from "./forwarder.js"
-import { forwarderLog, portsDir, type PortPair } from "./registry.js"
+import { forwarderLog, PortPair, portsDir } from "./registry.js"
+
+/** The forwarder's one line: the ports it bound, or why it could not. */
+const Answer = Schema.parseJson(Schema.Union(
+  Schema.Struct({ ports: Schema.Array(PortPair) }),
+  Schema.Struct({ error: Schema.String })
+))
+const decodeAnswer = Schema.decodeUnknownEither(Answer)
 
 const BIND_TIMEOUT_MS = 20_000
 
@@ -60,14 +69,11 @@ export const bindForwarder = (
       buffered += chunk.toString("utf8")
       const at = buffered.indexOf("\n")
       if (at < 0) return
-      let answer: { ports?: ReadonlyArray<PortPair>; error?: string }
-      try {
-        answer = JSON.parse(buffered.slice(0, at))
-      } catch {
-        answer = { error: "the port forwarder answered something else" }
-      }
+      const decoded = decodeAnswer(buffered.slice(0, at))
+      if (Either.isLeft(decoded)) return finish(Effect.fail("the port forwarder answered something else"))
+      const answer = decoded.right
+      if ("error" in answer) return finish(Effect.fail(answer.error))
       const ports = answer.ports
-      if (answer.error !== undefined || !ports) return finish(Effect.fail(answer.error ?? "no ports"))
       const pid = child.pid!
       const tell = (word: string) =>
         Effect.sync(() => {
@@ -81,5 +87,12 @@ export const bindForwarder = (
         go: tell("go\n"),
         cancel: Effect.zipRight(tell(""), Effect.sync(() => child.kill("SIGTERM")))
       }))
+    })
+    // Interrupted before it answered: it goes (it would exit at stdin's end anyway).
+    return Effect.sync(() => {
+      if (answered) return
+      answered = true
+      clearTimeout(timer)
+      child.kill("SIGKILL")
     })
   })
