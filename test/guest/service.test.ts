@@ -84,7 +84,10 @@ describe("guest service.c", () => {
 
   it("stop escalates to SIGKILL for a command that ignores SIGTERM, and kills its whole group", () => {
     const root = fresh()
-    const r = start(root, "stubborn", "trap '' TERM; sleep 30 & sleep 31; wait")
+    // Ready only once the trap is set, so the stop cannot overtake it.
+    const ready = Path.join(root, "trapped")
+    const r = start(root, "stubborn", `trap '' TERM; touch ${ready}; sleep 30 & sleep 31; wait`, "--ready-type", "file", "--ready-target", ready)
+    expect(r.status, r.stderr).toBe(0)
     const [rec] = records(r.stdout)
     const stopped = run(root, ["stop", "stubborn", "--timeout-ms", "200"])
     expect(records(stopped.stdout)[0]).toMatchObject({ state: "stopped", stopReason: "sigkill", signal: 9 })
