@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 # each of them comes from a package installed here.
 PACKAGES=(
   qemu-system-x86 # the VMM
+  qemu-utils      # qemu-img: a workspace's disk layers (snapshots, reset, fork) and their raw view
   e2fsprogs       # mkfs.ext4 -d: root images without mounting
   coreutils       # cp --sparse: template scratch disks
   util-linux      # setpriv: the VMM dies with its parent; unshare: a networked VM's namespace; flock: proxy slots

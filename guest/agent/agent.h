@@ -77,5 +77,11 @@ int personalise(const struct attach_request *req, const char **stage);
 extern int attached;
 /* Before powering off: the scratch filesystem's journal written out, further writes held. */
 void freeze_scratch(void);
+struct channel;
+/* FREEZE: sync and freeze the scratch filesystem for `ch`, thawed by thaw_scratch(),
+ * freeze_channel_ended(ch) or after timeout_ms; 0 or -errno. */
+int freeze_for(struct channel *ch, int64_t timeout_ms);
+void thaw_scratch(void);
+void freeze_channel_ended(struct channel *ch);
 
 #endif

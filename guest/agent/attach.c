@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "loop.h"
+#include "protocol.h"
 
 /* From <linux/fs.h> and <linux/random.h>, which musl-gcc does not see. */
 #define BLKFLSBUF _IO(0x12, 97)
@@ -40,6 +42,48 @@ void freeze_scratch(void)
 	 * journal to replay first. */
 	if (scratch_fd >= 0 && ioctl(scratch_fd, FIFREEZE, 0) < 0)
 		log_errno("freeze scratch");
+}
+
+#define FITHAW _IOWR('X', 120, int)
+
+/* The one freeze a host holds (FREEZE), thawed by THAW, its channel's end or the timer. */
+static struct channel *freezer;
+static struct loop_timer freeze_timer;
+
+static void thaw_now(void *ctx)
+{
+	(void)ctx;
+	loop_timer_disarm(&freeze_timer);
+	if (freezer && ioctl(scratch_fd, FITHAW, 0) < 0 && errno != EINVAL)
+		log_errno("thaw scratch");
+	freezer = NULL;
+}
+
+int freeze_for(struct channel *ch, int64_t timeout_ms)
+{
+	if (scratch_fd < 0)
+		return -ENODEV;
+	if (freezer)
+		return -EBUSY;
+	if (timeout_ms <= 0 || timeout_ms > PYRO_MAX_FREEZE_MS)
+		timeout_ms = PYRO_MAX_FREEZE_MS;
+	sync();
+	if (ioctl(scratch_fd, FIFREEZE, 0) < 0)
+		return -errno;
+	freezer = ch;
+	loop_timer_arm(&freeze_timer, monotonic_ms() + timeout_ms, thaw_now, NULL);
+	return 0;
+}
+
+void thaw_scratch(void)
+{
+	thaw_now(NULL);
+}
+
+void freeze_channel_ended(struct channel *ch)
+{
+	if (freezer == ch)
+		thaw_now(NULL);
 }
 
 static int set_clock(int64_t realtime_ns)

@@ -353,6 +353,20 @@ static void handle_frame(struct channel *ch, const struct frame_header *h, const
 		sync();
 		send_ok(ch, h->stream);
 		break;
+	case PYRO_MSG_FREEZE: {
+		int64_t timeout_ms = 0;
+		fields_i64(payload, h->length, PYRO_F_TIMEOUT_MS, &timeout_ms);
+		int rc = freeze_for(ch, timeout_ms);
+		if (rc < 0)
+			send_error(ch, h->stream, -rc, "freeze", rc == -EBUSY ? "already frozen" : strerror(-rc));
+		else
+			send_ok(ch, h->stream);
+		break;
+	}
+	case PYRO_MSG_THAW:
+		thaw_scratch();
+		send_ok(ch, h->stream);
+		break;
 	case PYRO_MSG_POWEROFF:
 		proc_abandon_all();
 		send_ok(ch, h->stream);
@@ -367,6 +381,7 @@ static void handle_frame(struct channel *ch, const struct frame_header *h, const
 static int conversation_ended(struct channel *ch)
 {
 	shells_channel_ended(ch);
+	freeze_channel_ended(ch);
 	return proc_abandon(ch);
 }
 

@@ -9,7 +9,7 @@
 
 /* Bumped when a message or field changes meaning. HELLO carries it and both
  * sides use the lower of the two; new fields are optional. */
-#define PYRO_PROTOCOL_GENERATION 3
+#define PYRO_PROTOCOL_GENERATION 4
 
 /*
  * Frame header, PYRO_FRAME_HEADER_BYTES bytes:
@@ -63,6 +63,17 @@
 #define PYRO_MSG_SHELL_SIGNAL 18 /* ->  id, signal: HUP, INT, TERM or KILL */
 #define PYRO_MSG_SHELL_CLOSE 19  /* ->  id; HUP, KILL after 1 s; replies once stopped, then forgets it */
 #define PYRO_MSG_SHELL_RESIZE 20 /* ->  id, cols, rows */
+/*
+ * Snapshots (generation 4, attach.c): the scratch filesystem synced and frozen
+ * while the host takes its disk, then thawed. A freeze ends by THAW, by the end
+ * of the connection that asked for it, or at TIMEOUT_MS (at most
+ * PYRO_MAX_FREEZE_MS), whichever comes first, so a host that dies mid-snapshot
+ * never leaves the guest's writers blocked. ERROR with STAGE "freeze": EBUSY
+ * already frozen, ENODEV not attached.
+ */
+#define PYRO_MSG_FREEZE 21 /* ->  timeout ms; reply OK once frozen */
+#define PYRO_MSG_THAW 22   /* ->  reply OK once thawed (also when it was not frozen) */
+#define PYRO_MAX_FREEZE_MS 30000
 
 #define PYRO_FD_STDIN 0
 #define PYRO_FD_STDOUT 1

@@ -13,6 +13,7 @@ import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from
 import { workspaceList, workspaceSummary, workspaceUpdate } from "./workspace/manage.js"
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./workspace/services.js"
 import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
+import { snapshotCreate, snapshotDelete, snapshotList, workspaceReset } from "./workspace/snapshots.js"
 import { workspaceStart, workspaceStop } from "./workspace/stopStart.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
@@ -27,6 +28,7 @@ export * from "./workspace/lifecycle.js"
 export * from "./workspace/manage.js"
 export * from "./workspace/services.js"
 export * from "./workspace/shells.js"
+export * from "./workspace/snapshots.js"
 export * from "./workspace/stopStart.js"
 export * from "./workspace/sync.js"
 
@@ -68,6 +70,10 @@ export const WORKSPACE_OPERATIONS = [
   shellWrite,
   shellSignal,
   shellClose,
+  snapshotCreate,
+  snapshotList,
+  snapshotDelete,
+  workspaceReset,
   workspaceStop,
   workspaceStart,
   workspaceDiskList,

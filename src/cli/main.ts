@@ -20,7 +20,8 @@ const GROUPS = {
   "workspace patch": { description: "Apply unified diffs under /workspace" },
   "workspace service": { description: "Long-running services in a workspace: start (with readiness), list, status, logs, stop" },
   "workspace shell": { description: "Interactive shells a workspace keeps, for any client to come back to" },
-  "workspace disk": { description: "A stopped workspace's disk, read offline: list, read, export (secondary tools)" }
+  "workspace disk": { description: "A stopped workspace's disk, read offline: list, read, export (secondary tools)" },
+  "workspace snapshot": { description: "Named states of a workspace's disk: create, list, delete (workspace reset goes back to one)" }
 }
 
 const derived = operationCommands(ALL_OPERATIONS, GROUPS, { "workspace shell": [shellAttachCommand as unknown as AnyCommand] })

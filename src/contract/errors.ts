@@ -251,6 +251,21 @@ export class WorkspaceShellError extends Schema.TaggedError<WorkspaceShellError>
   }
 }
 
+/** Why a snapshot, reset or fork could not be done. */
+export const WorkspaceSnapshotProblem = Schema.Literal("not_found", "exists", "limit_reached", "failed")
+export type WorkspaceSnapshotProblem = typeof WorkspaceSnapshotProblem.Type
+
+export class WorkspaceSnapshotError extends Schema.TaggedError<WorkspaceSnapshotError>()("WorkspaceSnapshotError", {
+  workspaceId: Schema.String,
+  snapshotName: Schema.optional(Schema.String),
+  problem: WorkspaceSnapshotProblem,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.snapshotName !== undefined ? `snapshot ${this.snapshotName}` : "a snapshot"} of workspace ${this.workspaceId}: ${this.detail}`
+  }
+}
+
 export type PyroError =
   | InvalidInput
   | VmNotFound
@@ -271,6 +286,7 @@ export type PyroError =
   | WorkspaceNotStopped
   | WorkspaceServiceError
   | WorkspaceShellError
+  | WorkspaceSnapshotError
 
 const CODES: Record<PyroError["_tag"], string> = {
   InvalidInput: "invalid_input",
@@ -291,7 +307,8 @@ const CODES: Record<PyroError["_tag"], string> = {
   WorkspaceExportFailed: "workspace_export_failed",
   WorkspaceNotStopped: "workspace_not_stopped",
   WorkspaceServiceError: "workspace_service_error",
-  WorkspaceShellError: "workspace_shell_error"
+  WorkspaceShellError: "workspace_shell_error",
+  WorkspaceSnapshotError: "workspace_snapshot_error"
 }
 
 /** The `code` of a public failure; anything else is an internal error. */

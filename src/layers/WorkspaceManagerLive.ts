@@ -57,10 +57,13 @@ import {
   readWorkspace,
   workspaceLock,
   type WorkspacePaths,
+  topLayerPath,
   workspacePaths,
   type WorkspaceRecord,
   writeWorkspace
 } from "../workspace/store.js"
+import { SINGLE_LAYER } from "../workspace/disk/layers.js"
+import { makeSnapshots } from "../workspace/snapshots.js"
 import { captureServices } from "./captureServices.js"
 import { sanitizedTar } from "../archive/checked.js"
 import type { WorkspaceGuest } from "../services/WorkspaceManager.js"
@@ -93,7 +96,11 @@ const summaryOf = (record: WorkspaceRecord): WorkspaceSummary => ({
   command_count: record.command_count,
   last_command: record.last_command,
   workspace_seed: record.workspace_seed,
-  secrets: record.secrets
+  secrets: record.secrets,
+  reset_count: record.reset_count,
+  last_reset_at: record.last_reset_at,
+  snapshots: record.snapshots.map((s) => s.snapshot_name),
+  forked_from: record.forked_from
 })
 
 export const make = Effect.gen(function*() {
@@ -140,7 +147,12 @@ export const make = Effect.gen(function*() {
         concurrency: 2
       })
       const spec = bootSpecFor(record.id, assets, environment, { ...sizingOf(record, networkOfRecord(record)), channels: record.channels })
-      const vm = yield* vmm.bootDetached(spec, paths, { formatScratch, journaledScratch: true, dieWithParent: false })
+      // QEMU writes the disk's top layer (the base, until the first snapshot).
+      const vm = yield* vmm.bootDetached(spec, { ...paths, scratch: topLayerPath(paths, record) }, {
+        formatScratch,
+        journaledScratch: true,
+        dieWithParent: false
+      })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
       // A tmpfs does not survive a boot: every boot puts the secrets back.
@@ -277,6 +289,11 @@ export const make = Effect.gen(function*() {
         name: input.name ?? null,
         labels: input.labels ?? {},
         last_activity_at: iso(now),
+        disk: SINGLE_LAYER,
+        snapshots: [],
+        reset_count: 0,
+        last_reset_at: null,
+        forked_from: null,
         workspace_seed: {
           mode: seedSummary === undefined ? "empty" : seedSummary.kind,
           seed_path: input.seed_path ?? null,
@@ -290,7 +307,8 @@ export const make = Effect.gen(function*() {
         const started = yield* ensureRunning(initial, true)
         if (seedPath !== undefined) yield* importInto(started, seedPath, WORKSPACE_PATH)
         yield* withConnection(started, (connection) => takeBaseline(connection, started.id))
-        return started
+        // The state reset goes back to by default.
+        return yield* snapshots.takeBaseline(started)
       })
       // A workspace that could not be made leaves nothing behind.
       const record = yield* withMachineLock(stateDir, workspaceLock(id), build).pipe(
@@ -558,7 +576,30 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
+  const snapshots = makeSnapshots({
+    stateDir,
+    locked,
+    withConnection,
+    ensureRunning: (record) => ensureRunning(record),
+    discardVm: (record) =>
+      Effect.asVoid(Effect.suspend(() => {
+        stopAllForwarders(workspacePaths(stateDir, record.id).dir)
+        return detached.kill({ vmm: record.vmm, dir: workspacePaths(stateDir, record.id).dir })
+      }))
+  })
+
+  const snapshotCreate = (id: string, name: string) =>
+    snapshots.create(id, name).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.snapshotCreate"))
+  const snapshotList = (id: string) => Effect.map(getRecord(id), snapshots.list).pipe(Effect.provide(context))
+  const snapshotDelete = (id: string, name: string) => snapshots.remove(id, name).pipe(Effect.provide(context))
+  const reset = (id: string, name: string) =>
+    Effect.map(snapshots.reset(id, name), summaryOf).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.reset"))
+
   return WorkspaceManager.of({
+    snapshotCreate,
+    snapshotList,
+    snapshotDelete,
+    reset,
     create,
     syncPush,
     exec,

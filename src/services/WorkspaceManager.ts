@@ -9,8 +9,10 @@ import type {
   VmLimitReached,
   WorkspaceImportFailed,
   WorkspaceNotFound,
-  WorkspaceNotStopped
+  WorkspaceNotStopped,
+  WorkspaceSnapshotError
 } from "../contract/errors.js"
+import type { SnapshotCreateResult, SnapshotDeleteResult, SnapshotListResult } from "../contract/workspace/snapshots.js"
 import type { WorkspaceCreateInput, WorkspaceDeleteResult, WorkspaceSummary } from "../contract/workspace/lifecycle.js"
 import type { WorkspaceExecInput, WorkspaceExecResult, WorkspaceLogs } from "../contract/workspace/exec.js"
 import type { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../contract/workspace/sync.js"
@@ -34,6 +36,7 @@ export type WorkspaceError =
   | WorkspaceImportFailed
   | UnsafeImportEntry
   | ImportSourceError
+  | WorkspaceSnapshotError
 
 /** A running workspace as its operations see it: its record, paths, and this process's connection to its agent. */
 export interface WorkspaceGuest {
@@ -71,6 +74,18 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
     operation: string,
     use: (stopped: { readonly record: WorkspaceRecord; readonly paths: WorkspacePaths }) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | WorkspaceNotFound | WorkspaceNotStopped, Exclude<R, CommandExecutor.CommandExecutor | FileSystem.FileSystem>>
+  /** Freeze the disk's state as `name` (its guest's filesystem synced and frozen meanwhile if it runs). */
+  readonly snapshotCreate: (
+    workspaceId: string,
+    name: string
+  ) => Effect.Effect<SnapshotCreateResult, WorkspaceSnapshotError | GuestChannelError | WorkspaceNotFound>
+  readonly snapshotList: (workspaceId: string) => Effect.Effect<SnapshotListResult, WorkspaceNotFound>
+  readonly snapshotDelete: (
+    workspaceId: string,
+    name: string
+  ) => Effect.Effect<SnapshotDeleteResult, WorkspaceSnapshotError | WorkspaceNotFound>
+  /** The whole sandbox back to snapshot `name`: VM rebooted on it, journal cleared; id, secrets and diff baseline kept. */
+  readonly reset: (workspaceId: string, name: string) => Effect.Effect<WorkspaceSummary, WorkspaceError | WorkspaceSnapshotError>
   /** Idempotent: deleting what is already gone succeeds with `deleted: false`. */
   readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
   /** Every workspace that has not expired. */

@@ -15,11 +15,13 @@ import type { EntryLimits } from "../archive/policy.js"
 import { JournalEntry } from "../contract/workspace/exec.js"
 import { LastCommand, WorkspaceSeed } from "../contract/workspace/lifecycle.js"
 import { SecretMetadata } from "../contract/workspace/secrets.js"
+import { SnapshotRecord } from "../contract/workspace/snapshots.js"
 import { recordDir } from "../host/recordDir.js"
 import { machineKind } from "../machine/limit.js"
 import type { MachineLock } from "../machine/lock.js"
 import { MachineRecordFields, vmmAlive } from "../machine/record.js"
 import type { VmPaths } from "../vm/vmDir.js"
+import { DiskLayers, SINGLE_LAYER } from "./disk/layers.js"
 
 export const WorkspaceRecord = Schema.Struct({
   ...MachineRecordFields,
@@ -40,9 +42,20 @@ export const WorkspaceRecord = Schema.Struct({
    * The last change made in it: set at create, by every exec's journaling, and by the operations
    * that change its files, services or shells. Null in workspaces older than it (lastActivityAt below).
    */
-  last_activity_at: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  last_activity_at: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** Its disk's layers (src/workspace/disk/layers.ts); older workspaces have the one raw disk. */
+  disk: Schema.optionalWith(DiskLayers, { default: () => SINGLE_LAYER }),
+  /** Named states of its disk, "baseline" (taken at create) first. */
+  snapshots: Schema.optionalWith(Schema.Array(SnapshotRecord), { default: () => [] }),
+  reset_count: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  last_reset_at: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The workspace it was forked from (workspace_fork), if any. */
+  forked_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 export type WorkspaceRecord = typeof WorkspaceRecord.Type
+
+/** The disk's layer a workspace's VM writes, as a path. */
+export const topLayerPath = (paths: WorkspacePaths, record: WorkspaceRecord) => Path.join(paths.dir, record.disk.top)
 
 export interface WorkspacePaths extends VmPaths {
   readonly journal: string

@@ -23,6 +23,7 @@ describe("protocol.h and constants.ts", () => {
     expect(numeric("PYRO_MAX_FRAME_PAYLOAD_BYTES")).toBe(C.MAX_FRAME_PAYLOAD_BYTES)
     expect(numeric("PYRO_MAX_NONCE_BYTES")).toBe(C.MAX_NONCE_BYTES)
     expect(numeric("PYRO_MAX_SHELLS")).toBe(C.MAX_SHELLS)
+    expect(numeric("PYRO_MAX_FREEZE_MS")).toBe(C.MAX_FREEZE_MS)
     expect(numeric("PYRO_SHELL_RING_BYTES")).toBe(C.SHELL_RING_BYTES)
     expect(numeric("PYRO_SHELL_READ_MAX_BYTES")).toBe(C.SHELL_READ_MAX_BYTES)
     expect(numeric("PYRO_SHELL_MAX_SIZE")).toBe(C.SHELL_MAX_SIZE)

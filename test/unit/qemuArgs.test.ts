@@ -22,7 +22,11 @@ const valueAfter = (args: ReadonlyArray<string>, flag: string) => args[args.inde
 describe("qemuArgs", () => {
   it("builds a microvm with a read-only root, a scratch disk and the channel", () => {
     const args = qemuArgs(spec)
-    expect(valueAfter(args, "-M")).toBe("microvm,acpi=on")
+    expect(valueAfter(args, "-M")).toBe("microvm,acpi=on,memory-backend=mem0")
+    expect(args).toContain("memory-backend-ram,id=mem0,size=512M")
+    expect(args).toContain("id=scratch,file=/state/vms/abc/scratch.ext4,format=raw,if=none,discard=unmap")
+    // A workspace's snapshot layer is qcow2, told by its name, never probed.
+    expect(qemuArgs({ ...spec, scratchImage: "/w/layer-2.qcow2" })).toContain("id=scratch,file=/w/layer-2.qcow2,format=qcow2,if=none,discard=unmap")
     expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi")
     expect(valueAfter(args, "-cpu")).toBe("qemu64,+arat")
     expect(valueAfter(args, "-smp")).toBe("2")

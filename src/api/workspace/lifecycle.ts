@@ -33,6 +33,9 @@ export const formatSummary = (s: WorkspaceSummary) =>
         ? ` (last: #${s.last_command.sequence} exit_code=${s.last_command.exit_code} at ${s.last_command.finished_at})`
         : ""
     }`,
+    ...(s.snapshots.length > 0 ? [`Snapshots: ${s.snapshots.join(", ")}`] : []),
+    ...(s.reset_count > 0 ? [`Resets: ${s.reset_count} (last at ${s.last_reset_at})`] : []),
+    ...(s.forked_from !== null ? [`Forked from: ${s.forked_from}`] : []),
     `Created: ${s.created_at}`,
     `Last activity: ${s.last_activity_at}`,
     `Expires: ${s.expires_at}`

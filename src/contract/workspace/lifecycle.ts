@@ -81,7 +81,14 @@ export const WorkspaceSummary = Schema.Struct({
   created_at: Schema.String,
   /** The last exec, file write, patch, sync, service start/stop or shell input (docs/public-contract.md §6). */
   last_activity_at: Schema.String,
-  expires_at: Schema.String
+  expires_at: Schema.String,
+  /** Resets so far (workspace_reset), and when the last was. */
+  reset_count: Schema.Int,
+  last_reset_at: Schema.NullOr(Schema.String),
+  /** Snapshot names, oldest first ("baseline" first when it has one). */
+  snapshots: Schema.Array(Schema.String),
+  /** The workspace this one was forked from (workspace_fork), else null. */
+  forked_from: Schema.NullOr(Schema.String)
 })
 export type WorkspaceSummary = typeof WorkspaceSummary.Type
 

@@ -9,7 +9,7 @@
  * table is committed as test/protocol/gen-N.json, which the tests hold the
  * constants to: a change to the wire is a new generation, never an edit.
  */
-export const PROTOCOL_GENERATION = 3
+export const PROTOCOL_GENERATION = 4
 /**
  * What each generation brought. 2: the agent serves many host channels and is
  * also the `fs` tool (`/proc/1/exe fs ...`) workspace file operations run; an
@@ -24,6 +24,10 @@ export const GENERATION_SHELLS = 3
 export const GENERATION_SERVICES = 3
 /** 3: also `/proc/1/exe secrets DIR`, which puts a workspace's secrets on a tmpfs after each boot. */
 export const GENERATION_SECRETS = 3
+/** 4: FREEZE and THAW, the scratch filesystem held still while a workspace snapshot is taken. */
+export const GENERATION_FREEZE = 4
+/** The longest a freeze lasts before the agent thaws by itself (PYRO_MAX_FREEZE_MS). */
+export const MAX_FREEZE_MS = 30_000
 /** The oldest agent generation this host still talks to (a workspace VM booted by an older pyro). */
 export const MIN_PROTOCOL_GENERATION = 1
 
@@ -53,7 +57,9 @@ export const MessageType = {
   SHELL_WRITE: 17,
   SHELL_SIGNAL: 18,
   SHELL_CLOSE: 19,
-  SHELL_RESIZE: 20
+  SHELL_RESIZE: 20,
+  FREEZE: 21,
+  THAW: 22
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 

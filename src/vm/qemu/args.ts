@@ -10,6 +10,15 @@ import { channelSocketPath } from "../vmDir.js"
 import { CONSOLE_CHARDEV } from "./console.js"
 
 export const SCRATCH_SERIAL = "pyro-scratch"
+/** The scratch drive's QEMU id, which QMP's block commands name (a workspace snapshot, a fork). */
+export const SCRATCH_DRIVE = "scratch"
+
+/**
+ * A scratch disk is raw ext4, or (a workspace with snapshots) a qcow2 layer
+ * over older ones (src/workspace/disk/layers.ts): its name says which, so the
+ * format is never probed from bytes a guest wrote.
+ */
+export const scratchFormat = (path: string): "qcow2" | "raw" => (path.endsWith(".qcow2") ? "qcow2" : "raw")
 /** The agent configures eth0 only when the kernel command line holds this (guest/agent/agent.h). */
 export const NETWORK_KERNEL_ARG = "pyro.net=1"
 /** Instead of NETWORK_KERNEL_ARG with an allowlist: eth0 with no route or resolver, only the proxy (agent.h). */
@@ -126,16 +135,16 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   String(spec.vcpus),
   "-m",
   String(spec.memMib),
-  ...(spec.memoryFile
-    ? [
-      "-object",
-      `memory-backend-file,id=mem0,size=${spec.memMib}M,mem-path=${optionPath(spec.memoryFile.path)},share=${
-        spec.memoryFile.share ? "on" : "off"
-      }`
-    ]
-    : []),
+  // Always a named backend, so that RAM migrates between any two VMs by one name
+  // (templates save and restore it; a fork restores a running VM's into another).
+  "-object",
+  spec.memoryFile
+    ? `memory-backend-file,id=mem0,size=${spec.memMib}M,mem-path=${optionPath(spec.memoryFile.path)},share=${
+      spec.memoryFile.share ? "on" : "off"
+    }`
+    : `memory-backend-ram,id=mem0,size=${spec.memMib}M`,
   "-M",
-  spec.memoryFile ? "microvm,acpi=on,memory-backend=mem0" : "microvm,acpi=on",
+  "microvm,acpi=on,memory-backend=mem0",
   "-nodefaults",
   "-no-user-config",
   "-display",
@@ -152,7 +161,7 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
   "-device",
   `virtio-blk-device,drive=root,serial=${ROOT_SERIAL}`,
   "-drive",
-  `id=scratch,file=${optionPath(spec.scratchImage)},format=raw,if=none,discard=unmap`,
+  `id=${SCRATCH_DRIVE},file=${optionPath(spec.scratchImage)},format=${scratchFormat(spec.scratchImage)},if=none,discard=unmap`,
   "-device",
   `virtio-blk-device,drive=scratch,serial=${SCRATCH_SERIAL}`,
   ...channelArgs(spec),

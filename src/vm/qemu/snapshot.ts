@@ -49,3 +49,12 @@ export const restoreSnapshot = (qmp: QmpClient, statePath: string, timeoutMs: nu
     yield* awaitMigration(qmp, "migrate-incoming", timeoutMs)
     yield* qmp.execute("cont")
   })
+
+/**
+ * Put `layer` (a qcow2 file made over the drive's current image) on top of a
+ * running VM's drive: from here QEMU writes only `layer`, and the image below
+ * it stays as it was at this instant. `existing`: the file is ours, made with
+ * a relative backing name, and QEMU only opens it.
+ */
+export const layerOnTop = (qmp: QmpClient, drive: string, layer: string): Effect.Effect<void, QmpError> =>
+  Effect.asVoid(qmp.execute("blockdev-snapshot-sync", { device: drive, "snapshot-file": layer, format: "qcow2", mode: "existing" }))

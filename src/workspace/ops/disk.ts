@@ -21,6 +21,7 @@ import { runHostCommand } from "../../host/command.js"
 import { iso } from "../../machine/record.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { settledSuperblock } from "../disk/image.js"
+import { BASE_LAYER, type DiskLayers, flattenTo } from "../disk/layers.js"
 import { type DiskEntry, diskError, type DiskTarget, listTree, readDiskFile, resolvePath } from "../disk/tree.js"
 import { configuredExportPath } from "../import/roots.js"
 import { redactorFor } from "../secrets/store.js"
@@ -35,13 +36,30 @@ const onStoppedDisk = <A, E, R>(
 ) =>
   Effect.flatMap(WorkspaceManager, (ws) =>
     ws.withStoppedDisk(workspaceId, operation, ({ paths, record }) =>
-      Effect.gen(function*() {
-        const base = { workspaceId, operation, path, image: paths.scratch, inodeSize: 0 }
-        const superblock = yield* settledSuperblock(paths.scratch).pipe(
-          Effect.mapError((e) => diskError(base, "failed", `cannot read the disk: ${e.detail}`))
-        )
+      Effect.scoped(Effect.gen(function*() {
+        const unreadable = (detail: string) =>
+          diskError({ workspaceId, operation, path, image: paths.scratch, inodeSize: 0 }, "failed", `cannot read the disk: ${detail}`)
+        const image = yield* rawView(paths.dir, record.disk).pipe(Effect.mapError((e) => unreadable(e.detail)))
+        const base = { workspaceId, operation, path, image, inodeSize: 0 }
+        const superblock = yield* settledSuperblock(image).pipe(Effect.mapError((e) => unreadable(e.detail)))
         return yield* use({ ...base, inodeSize: superblock.inodeSize }, paths.dir, record.execution_mode)
-      })))
+      }))))
+
+/**
+ * The disk as one raw ext4 image for debugfs: the base itself while it is the
+ * only layer, else the layers flattened into a scratch copy (sparse), which
+ * the scope removes. Reading it (a journal replayed included) never changes a layer.
+ */
+const rawView = (dir: string, layers: DiskLayers) =>
+  layers.top === BASE_LAYER
+    ? Effect.succeed(Path.join(dir, BASE_LAYER))
+    : Effect.acquireRelease(
+      Effect.as(flattenTo(dir, layers, Path.join(dir, VIEW_FILE)), Path.join(dir, VIEW_FILE)),
+      (view) => Effect.sync(() => Fs.rmSync(view, { force: true }))
+    )
+
+/** Where rawView flattens a layered disk (in the workspace's directory, under its lock). */
+const VIEW_FILE = "disk-view.raw"
 
 const entryOf = (e: DiskEntry): WorkspaceDiskEntry => ({
   path: e.path,
