@@ -14,7 +14,10 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { eventually, makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import { eventually, makeStateDir, pyroBin, qemuProcessesUnder, repoRoot } from "../support/vm.js"
+
+const { Pyro, PyroError } = (await import(Path.join(repoRoot, "dist", "sdk.js"))) as typeof import("../../src/entrypoints/sdk.js")
 
 const stateDir = makeStateDir()
 const work = Fs.realpathSync(Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-project-test-")))
@@ -175,6 +178,27 @@ describe("pyro mcp serve in a Git checkout", () => {
       await client.close()
     }
     expect(await Effect.runPromise(eventually(() => !Fs.existsSync(Path.join(serverTmp, clones[0]!)), 15_000))).toBe(true)
+  }, 400_000)
+})
+
+describe("the SDK's project options", () => {
+  it("seeds from repoUrl at repoRef, names it in createServer's tools, and refuses a bad combination at once", async () => {
+    expect(() => new Pyro({ stateDir, projectPath: repo, repoUrl: repo })).toThrow(PyroError)
+    expect(() => new Pyro({ stateDir, repoUrl: "https://example.com/x.git" })).toThrow(/only a local path or a file:\/\/ URL/)
+    const pyro = new Pyro({ stateDir, repoUrl: repo, repoRef: "v1" })
+    try {
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+      await pyro.createServer().connect(serverSide)
+      const client = new Client({ name: "sdk-project-test", version: "1.0.0" })
+      await client.connect(clientSide)
+      expect(await createDescription(client)).toContain(`the Git-tracked files of ${repo} at ref v1 (commit ${tagCommit.slice(0, 7)}).`)
+      await client.close()
+      const created = await pyro.createWorkspace({ environment: "tiny", mem_mib: 256 })
+      expect(created.workspace_seed).toMatchObject({ origin_kind: "repo_url", origin_ref: `${repo}@${tagCommit}`, files: 2 })
+      await pyro.deleteWorkspace(created.workspace_id)
+    } finally {
+      await pyro.close()
+    }
   }, 400_000)
 })
 

@@ -8,7 +8,6 @@
  * git-lfs's, runs at checkout). Never a prompt: git has no terminal here.
  */
 import { runHostCommand } from "../../host/command.js"
-import { tool } from "../../host/systemTools.js"
 
 const SAFETY = [
   "-c", "core.hooksPath=/dev/null",
@@ -27,7 +26,7 @@ export const runGit = (
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string; readonly env?: Record<string, string>; readonly wholeOutput?: boolean } = {}
 ) =>
-  runHostCommand(tool("git"), [...SAFETY, ...args], {
+  runHostCommand("git", [...SAFETY, ...args], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0", ...options.env },
     ...(options.wholeOutput ? { maxStdout: MAX_LISTING } : {})
