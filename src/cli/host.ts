@@ -7,7 +7,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { MCP_PROFILES } from "../api/profiles.js"
 import { CLAUDE_SCOPES, CLI_HOST_SPECS, CLI_HOSTS } from "../chatHosts/cliHosts.js"
@@ -16,10 +15,10 @@ import { type HostDoctorReport, hostDoctor } from "../chatHosts/doctor.js"
 import { commandLine, type LaunchOptions, PACKAGE_NAME, serverLaunch } from "../chatHosts/launch.js"
 import { runHostCommand } from "../host/command.js"
 import { which } from "../host/which.js"
-import { projectRequest } from "../workspace/project/flags.js"
 import { setExitCode } from "./exitCode.js"
 import { json } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
+import { checkedProjectRequest, projectFlagsOf, projectOptions, type ProjectOptionValues } from "./projectOptions.js"
 import { UsageError } from "./usage.js"
 
 const choices = <A extends string>(names: ReadonlyArray<A>) => names.map((n) => [n, n] as [string, A])
@@ -37,46 +36,28 @@ const launchOptions = {
     Options.optional,
     Options.withDescription("The server's tool profile (default: the server's, workspace-core)")
   ),
-  projectPath: Options.text("project-path").pipe(
-    Options.optional,
-    Options.withDescription("The server seeds workspaces from this Git checkout's tracked files (made absolute)")
-  ),
-  repoUrl: Options.text("repo-url").pipe(
-    Options.optional,
-    Options.withDescription("The server seeds workspaces from a clone of this repository (a local path or file:// URL)")
-  ),
-  repoRef: Options.text("repo-ref").pipe(
-    Options.optional,
-    Options.withDescription("With --repo-url: the branch, tag or commit the clone checks out")
-  )
+  ...projectOptions
 }
 
 const launchOf = (args: {
   readonly local: boolean
   readonly packageSpec: Option.Option<string>
   readonly profile: Option.Option<(typeof MCP_PROFILES)[number]>
-  readonly projectPath: Option.Option<string>
-  readonly repoUrl: Option.Option<string>
-  readonly repoRef: Option.Option<string>
-}): Effect.Effect<LaunchOptions, UsageError> => {
-  if (args.local && Option.isSome(args.packageSpec)) {
-    return Effect.fail(new UsageError({ detail: "give --local or --package, not both" }))
-  }
-  const project = {
-    projectPath: Option.getOrUndefined(args.projectPath),
-    repoUrl: Option.getOrUndefined(args.repoUrl),
-    repoRef: Option.getOrUndefined(args.repoRef)
-  }
-  // Refused now rather than by every start of the registered server.
-  const problem = projectRequest(project, process.cwd())
-  if (Either.isLeft(problem)) return Effect.fail(new UsageError({ detail: problem.left }))
-  return Effect.succeed({
-    local: args.local,
-    ...Option.match(args.packageSpec, { onNone: () => ({}), onSome: (packageSpec) => ({ packageSpec }) }),
-    ...Option.match(args.profile, { onNone: () => ({}), onSome: (profile) => ({ profile }) }),
-    ...Object.fromEntries(Object.entries(project).filter(([, value]) => value !== undefined))
+} & ProjectOptionValues): Effect.Effect<LaunchOptions, UsageError> =>
+  Effect.gen(function*() {
+    if (args.local && Option.isSome(args.packageSpec)) {
+      return yield* new UsageError({ detail: "give --local or --package, not both" })
+    }
+    const project = projectFlagsOf(args)
+    // Refused now rather than by every start of the registered server.
+    yield* checkedProjectRequest(project)
+    return {
+      local: args.local,
+      ...Option.match(args.packageSpec, { onNone: () => ({}), onSome: (packageSpec) => ({ packageSpec }) }),
+      ...Option.match(args.profile, { onNone: () => ({}), onSome: (profile) => ({ profile }) }),
+      ...project
+    }
   })
-}
 
 const printConfig = Command.make(
   "print-config",

@@ -2,9 +2,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { OperationServices } from "../api/operation.js"
 import { DEFAULT_MCP_PROFILE, MCP_PROFILES, PROFILES } from "../api/profiles.js"
@@ -14,9 +12,8 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import { rootProblem } from "../workspace/import/roots.js"
 import { VmManager } from "../services/VmManager.js"
 import { describeProjectSource } from "../workspace/project/describe.js"
-import { projectRequest } from "../workspace/project/flags.js"
 import { resolveProjectSource } from "../workspace/project/resolve.js"
-import { UsageError } from "./usage.js"
+import { checkedProjectRequest, projectFlagsOf, projectOptions, type ProjectOptionValues } from "./projectOptions.js"
 import { VERSION } from "./version.js"
 
 /** How often a long-lived server deletes VMs whose TTL has passed. */
@@ -40,39 +37,14 @@ const allowHostCompat = Options.boolean("allow-host-compat").pipe(
   )
 )
 
-/** Where workspace_create seeds from without seed_path (src/workspace/project/); detection by default. */
-const projectOptions = {
-  projectPath: Options.text("project-path").pipe(
-    Options.optional,
-    Options.withDescription("Seed new workspaces from this Git checkout's tracked files (default: the checkout pyro starts in, if any)")
-  ),
-  repoUrl: Options.text("repo-url").pipe(
-    Options.optional,
-    Options.withDescription("Seed new workspaces from a clone of this repository: a local path or a file:// URL")
-  ),
-  repoRef: Options.text("repo-ref").pipe(
-    Options.optional,
-    Options.withDescription("With --repo-url: the branch, tag or commit to check out (default: the repository's HEAD)")
-  ),
-  noProjectSource: Options.boolean("no-project-source").pipe(
-    Options.withDescription("Do not seed from a project: workspace_create without seed_path starts empty")
-  )
-}
+const noProjectSource = Options.boolean("no-project-source").pipe(
+  Options.withDescription("Do not seed from a project: workspace_create without seed_path starts empty")
+)
 
 /** The project source the flags name, resolved (a clone made, removed when the server's scope closes). */
-const projectSourceOf = (args: {
-  readonly projectPath: Option.Option<string>
-  readonly repoUrl: Option.Option<string>
-  readonly repoRef: Option.Option<string>
-  readonly noProjectSource: boolean
-}) =>
+const projectSourceOf = (args: ProjectOptionValues & { readonly noProjectSource: boolean }) =>
   Effect.gen(function*() {
-    const request = yield* Either.match(projectRequest({
-      projectPath: Option.getOrUndefined(args.projectPath),
-      repoUrl: Option.getOrUndefined(args.repoUrl),
-      repoRef: Option.getOrUndefined(args.repoRef),
-      noProjectSource: args.noProjectSource
-    }, process.cwd()), { onLeft: (detail) => Effect.fail(new UsageError({ detail })), onRight: Effect.succeed })
+    const request = yield* checkedProjectRequest({ ...projectFlagsOf(args), noProjectSource: args.noProjectSource })
     const source = yield* resolveProjectSource(request)
     const described = describeProjectSource(source)
     // Said on stderr for the operator (stdout carries only the protocol).
@@ -95,7 +67,7 @@ const warnAboutImportRoots = Effect.gen(function*() {
   }
 })
 
-const serve = Command.make("serve", { profile, warmPool, allowHostCompat, ...projectOptions }, (args) =>
+const serve = Command.make("serve", { profile, warmPool, allowHostCompat, ...projectOptions, noProjectSource }, (args) =>
   Effect.scoped(Effect.gen(function*() {
     const projectSource = yield* projectSourceOf(args)
     const vms = yield* VmManager
