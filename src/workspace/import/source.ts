@@ -1,9 +1,11 @@
 /**
  * The safe import path for workspaces, host side: a host directory or a
  * `.tar`/`.tar.gz`/`.tgz` becomes a sanitized tar stream that the guest can
- * extract (./guestUntar.ts). Everything is checked here, before a byte is
- * sent, by src/archive/ (policy.ts has the rules); this module picks the
- * source's kind and says what a refusal means for an import.
+ * extract (./guestUntar.ts), and so does a chosen subset of a directory (a
+ * project's tracked files, src/workspace/project/seed.ts). Everything is
+ * checked here, before a byte is sent, by src/archive/ (policy.ts has the
+ * rules); this module picks the source's kind and says what a refusal means
+ * for an import.
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
