@@ -25,7 +25,8 @@ PACKAGES=(
   ca-certificates
   gcc libc6-dev   # tests: the agent's protocol code under sanitizers
   cpio            # tests: the initramfs writer checked against cpio
-  tar git openssl # tests: import streams, a real repository, the test registry's certificate
+  git             # project sources: a checkout's tracked files, a --repo-url clone
+  tar openssl     # tests: import streams, the test registry's certificate
   grep            # tests: no secret's value on the host's disk but its one file
   docker-registry # tests: a real OCI registry
   runsc           # bench: gVisor, the baseline bench/start compares against

@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import { formatInputError } from "../contract/common.js"
 import { InvalidInput, type PyroError } from "../contract/errors.js"
 import type { EnvironmentStore } from "../services/EnvironmentStore.js"
+import type { ProjectSourceShape } from "../services/ProjectSource.js"
 import type { PyroConfig } from "../services/PyroConfig.js"
 import type { VmManager } from "../services/VmManager.js"
 import type { WorkspaceManager } from "../services/WorkspaceManager.js"
@@ -116,8 +117,14 @@ export interface Operation<I = any, O = any, M extends string = string> {
   /** The SDK method also takes the id alone (`statusWorkspace("ab12...")`) for an input of only this field. */
   readonly sdkShorthand?: string
   readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, OperationServices>
+  /** The description once a server knows its project source (`workspace_create` says what it seeds from). */
+  readonly describeWith?: (description: string, project: ProjectSourceShape) => string
   readonly cli?: CliSpec<O>
 }
+
+/** What a server shows a model as the operation's description, given its project source. */
+export const describedFor = (op: Operation, project: ProjectSourceShape): string =>
+  op.describeWith ? op.describeWith(op.description, project) : op.description
 
 /**
  * Declare an operation; the types of input, output and handler are checked

@@ -9,6 +9,10 @@
  * /proc/self/fd to really live where the walk expects: a directory of the
  * tree swapped for a symlink mid-walk cannot make the host read a file from
  * elsewhere. Their content is read as the consumer pulls.
+ *
+ * A walk may take only some entries (`WalkSelection`: a project's tracked
+ * files); a directory it does not take is not entered, and what it takes
+ * still goes through the policy.
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
@@ -44,8 +48,17 @@ const entryType = (stat: Fs.Stats): EntryType =>
     ? "fifo"
     : "socket"
 
-/** Every entry under `root` (the root excluded), depth first, sorted, lazily. */
-export const walkDirectory = (source: string, root: string): Stream.Stream<WalkedEntry, SourceError> => {
+/** Which entries a walk takes, by relative path and lstat; a directory not taken is not entered. */
+export type WalkSelection = (rel: string, stat: Fs.Stats) => boolean
+
+const EVERY_ENTRY: WalkSelection = () => true
+
+/** Every entry under `root` (the root excluded) that `select` takes, depth first, sorted, lazily. */
+export const walkDirectory = (
+  source: string,
+  root: string,
+  select: WalkSelection = EVERY_ENTRY
+): Stream.Stream<WalkedEntry, SourceError> => {
   const walk = (rel: string): Stream.Stream<WalkedEntry, SourceError> =>
     Stream.unwrap(
       io(source, `cannot list ${rel === "" ? "the directory" : JSON.stringify(rel)}`, () =>
@@ -59,6 +72,7 @@ export const walkDirectory = (source: string, root: string): Stream.Stream<Walke
                   Effect.map((stat): WalkedEntry => ({ rel: childRel, abs, stat }))
                 )
               }),
+              Stream.filter((entry) => select(entry.rel, entry.stat)),
               Stream.flatMap((entry) =>
                 entry.stat.isDirectory()
                   ? Stream.concat(Stream.succeed(entry), walk(entry.rel))
@@ -178,12 +192,13 @@ const walkedEntryStream = (
 export const directoryTar = (
   source: string,
   root: string,
-  limits: EntryLimits
+  limits: EntryLimits,
+  select: WalkSelection = EVERY_ENTRY
 ): Stream.Stream<Uint8Array, RefusedEntry | SourceError> =>
   Stream.suspend(() => {
     const policy = makeEntryPolicy(limits)
     return Stream.concat(
-      Stream.flatMap(walkDirectory(source, root), (walked) => walkedEntryStream(source, policy, walked)),
+      Stream.flatMap(walkDirectory(source, root, select), (walked) => walkedEntryStream(source, policy, walked)),
       Stream.succeed(tarEnd())
     )
   })
@@ -193,11 +208,12 @@ export const checkDirectory = (
   source: string,
   root: string,
   limits: EntryLimits,
-  onEntry: (checked: CheckedEntry) => void
+  onEntry: (checked: CheckedEntry) => void,
+  select: WalkSelection = EVERY_ENTRY
 ): Effect.Effect<void, RefusedEntry | SourceError> =>
   Effect.suspend(() => {
     const policy = makeEntryPolicy(limits)
-    return Stream.runForEach(walkDirectory(source, root), (walked) =>
+    return Stream.runForEach(walkDirectory(source, root, select), (walked) =>
       checkWalked(source, policy, walked).pipe(
         Effect.map((checked) => {
           if (checked !== undefined) onEntry(checked)

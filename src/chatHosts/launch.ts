@@ -29,10 +29,22 @@ export interface LaunchOptions {
   readonly packageSpec?: string
   /** Only when given: the server's default is left to the server. */
   readonly profile?: McpProfile
+  /** Passed on as `--project-path` (absolute: hosts start servers in a directory of their own choosing). */
+  readonly projectPath?: string
+  /** Passed on as `--repo-url`, and `--repo-ref` with it. */
+  readonly repoUrl?: string
+  readonly repoRef?: string
 }
 
+/** The project-source flags of the registered command, as given (`pyro mcp serve` checks them when it starts). */
+const projectFlags = (options: LaunchOptions): Array<string> => [
+  ...(options.projectPath === undefined ? [] : ["--project-path", Path.resolve(options.projectPath)]),
+  ...(options.repoUrl === undefined ? [] : ["--repo-url", options.repoUrl]),
+  ...(options.repoRef === undefined ? [] : ["--repo-ref", options.repoRef])
+]
+
 export const serverLaunch = (options: LaunchOptions = {}): ServerLaunch => {
-  const serve = ["mcp", "serve", ...(options.profile ? ["--profile", options.profile] : [])]
+  const serve = ["mcp", "serve", ...(options.profile ? ["--profile", options.profile] : []), ...projectFlags(options)]
   return options.local
     ? { command: process.execPath, args: [Path.join(packageRoot(), "bin", "pyro.js"), ...serve] }
     : options.packageSpec

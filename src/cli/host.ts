@@ -18,6 +18,7 @@ import { which } from "../host/which.js"
 import { setExitCode } from "./exitCode.js"
 import { json } from "./options.js"
 import { printJson, writeStderr, writeStdout } from "./output.js"
+import { checkedProjectRequest, projectFlagsOf, projectOptions, type ProjectOptionValues } from "./projectOptions.js"
 import { UsageError } from "./usage.js"
 
 const choices = <A extends string>(names: ReadonlyArray<A>) => names.map((n) => [n, n] as [string, A])
@@ -34,21 +35,29 @@ const launchOptions = {
   profile: Options.choice("profile", MCP_PROFILES).pipe(
     Options.optional,
     Options.withDescription("The server's tool profile (default: the server's, workspace-core)")
-  )
+  ),
+  ...projectOptions
 }
 
 const launchOf = (args: {
   readonly local: boolean
   readonly packageSpec: Option.Option<string>
   readonly profile: Option.Option<(typeof MCP_PROFILES)[number]>
-}): Effect.Effect<LaunchOptions, UsageError> =>
-  args.local && Option.isSome(args.packageSpec)
-    ? Effect.fail(new UsageError({ detail: "give --local or --package, not both" }))
-    : Effect.succeed({
+} & ProjectOptionValues): Effect.Effect<LaunchOptions, UsageError> =>
+  Effect.gen(function*() {
+    if (args.local && Option.isSome(args.packageSpec)) {
+      return yield* new UsageError({ detail: "give --local or --package, not both" })
+    }
+    const project = projectFlagsOf(args)
+    // Refused now rather than by every start of the registered server.
+    yield* checkedProjectRequest(project)
+    return {
       local: args.local,
       ...Option.match(args.packageSpec, { onNone: () => ({}), onSome: (packageSpec) => ({ packageSpec }) }),
-      ...Option.match(args.profile, { onNone: () => ({}), onSome: (profile) => ({ profile }) })
-    })
+      ...Option.match(args.profile, { onNone: () => ({}), onSome: (profile) => ({ profile }) }),
+      ...project
+    }
+  })
 
 const printConfig = Command.make(
   "print-config",

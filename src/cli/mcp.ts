@@ -11,6 +11,9 @@ import { Caller, toolCaller } from "../services/Caller.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { rootProblem } from "../workspace/import/roots.js"
 import { VmManager } from "../services/VmManager.js"
+import { describeProjectSource } from "../workspace/project/describe.js"
+import { resolveProjectSource } from "../workspace/project/resolve.js"
+import { checkedProjectRequest, projectFlagsOf, projectOptions, type ProjectOptionValues } from "./projectOptions.js"
 import { VERSION } from "./version.js"
 
 /** How often a long-lived server deletes VMs whose TTL has passed. */
@@ -34,6 +37,21 @@ const allowHostCompat = Options.boolean("allow-host-compat").pipe(
   )
 )
 
+const noProjectSource = Options.boolean("no-project-source").pipe(
+  Options.withDescription("Do not seed from a project: workspace_create without seed_path starts empty")
+)
+
+/** The project source the flags name, resolved (a clone made, removed when the server's scope closes). */
+const projectSourceOf = (args: ProjectOptionValues & { readonly noProjectSource: boolean }) =>
+  Effect.gen(function*() {
+    const request = yield* checkedProjectRequest({ ...projectFlagsOf(args), noProjectSource: args.noProjectSource })
+    const source = yield* resolveProjectSource(request)
+    const described = describeProjectSource(source)
+    // Said on stderr for the operator (stdout carries only the protocol).
+    if (described !== undefined) yield* Effect.logInfo(`workspace_create without seed_path seeds from ${described}`)
+    return source
+  })
+
 /** Roots that cannot work are the operator's to fix: say so on stderr (stdout carries only the protocol). */
 const warnAboutImportRoots = Effect.gen(function*() {
   const { importRoots } = yield* PyroConfig
@@ -49,8 +67,9 @@ const warnAboutImportRoots = Effect.gen(function*() {
   }
 })
 
-const serve = Command.make("serve", { profile, warmPool, allowHostCompat }, (args) =>
+const serve = Command.make("serve", { profile, warmPool, allowHostCompat, ...projectOptions, noProjectSource }, (args) =>
   Effect.scoped(Effect.gen(function*() {
+    const projectSource = yield* projectSourceOf(args)
     const vms = yield* VmManager
     yield* warnAboutImportRoots
     yield* vms.setWarmPool(args.warmPool)
@@ -66,7 +85,12 @@ const serve = Command.make("serve", { profile, warmPool, allowHostCompat }, (arg
       Promise.all([import("../mcp/server.js"), import("@modelcontextprotocol/sdk/server/stdio.js")])
     )
     const runFork = yield* FiberSet.makeRuntime<OperationServices>()
-    const server = createMcpServer(runFork, { version: VERSION, profile: args.profile, onVmCreated: (id) => created.add(id) })
+    const server = createMcpServer(runFork, {
+      version: VERSION,
+      profile: args.profile,
+      projectSource,
+      onVmCreated: (id) => created.add(id)
+    })
     yield* Effect.forkScoped(Effect.repeat(Effect.ignore(reapAll), Schedule.spaced(REAP_EVERY)))
 
     const transport = new StdioServerTransport()

@@ -34,6 +34,17 @@ const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
     Effect.orElseSucceed(() => "")
   )
 
+/** All of stdout, for a command whose whole answer is needed (a file list); undefined past `limit` characters. */
+const collectWhole = (stream: Stream.Stream<Uint8Array, unknown>, limit: number) =>
+  stream.pipe(
+    Stream.decodeText(),
+    // Read to the end even past the limit, so the command is never left blocked on a full pipe.
+    Stream.runFold({ text: "", over: false }, (acc, s) =>
+      acc.over || acc.text.length + s.length > limit ? { text: "", over: true } : { text: acc.text + s, over: false }),
+    Effect.map((acc) => (acc.over ? undefined : acc.text)),
+    Effect.orElseSucceed(() => "")
+  )
+
 /** Like collect, also handing each complete line to `onLine` (progress from long builds). */
 const collectLines = <R>(stream: Stream.Stream<Uint8Array, unknown>, onLine: (line: string) => Effect.Effect<void, never, R>) =>
   stream.pipe(
@@ -52,6 +63,11 @@ export const runHostCommand = <R = never>(
     readonly env?: Record<string, string>
     /** Called with each line the command prints on stderr, as it prints it. */
     readonly onStderrLine?: (line: string) => Effect.Effect<void, never, R>
+    /**
+     * Keep all of stdout, up to this many characters (a command printing more
+     * fails); without it, only its last 64 KiB are kept.
+     */
+    readonly maxStdout?: number
   } = {}
 ): Effect.Effect<HostCommandResult, HostCommandFailed, CommandExecutor.CommandExecutor | R> => {
   let cmd = Command.make(command, ...args)
@@ -61,11 +77,15 @@ export const runHostCommand = <R = never>(
   return Effect.scoped(Effect.gen(function*() {
     const proc = yield* Command.start(cmd)
     const stderrText = options.onStderrLine ? collectLines(proc.stderr, options.onStderrLine) : collect(proc.stderr)
-    const [stdout, stderr, exitCode] = yield* Effect.all([collect(proc.stdout), stderrText, proc.exitCode], {
+    const stdoutText = options.maxStdout === undefined ? collect(proc.stdout) : collectWhole(proc.stdout, options.maxStdout)
+    const [stdout, stderr, exitCode] = yield* Effect.all([stdoutText, stderrText, proc.exitCode], {
       concurrency: 3
     })
     if (exitCode !== 0) {
-      return yield* new HostCommandFailed({ command: label, exitCode, output: stderr || stdout })
+      return yield* new HostCommandFailed({ command: label, exitCode, output: stderr || stdout || "" })
+    }
+    if (stdout === undefined) {
+      return yield* new HostCommandFailed({ command: label, exitCode, output: `printed more than ${options.maxStdout} characters` })
     }
     return { stdout, stderr }
   })).pipe(

@@ -39,6 +39,11 @@ export const SYSTEM_TOOLS = {
   cat: { package: "coreutils", use: "runtime", purpose: "netjail.sh: reads the files egress.ts wrote" },
   sleep: { package: "coreutils", use: "runtime", purpose: "netjail.sh: waits for pasta" },
   rm: { package: "coreutils", use: "runtime", purpose: "netjail.sh: clears old markers" },
+  git: {
+    package: "git",
+    use: "runtime",
+    purpose: "project sources: finds the checkout, lists its tracked files, clones a --repo-url (src/workspace/project); tests: real repositories"
+  },
   "musl-gcc": { package: "musl-tools", use: "build", purpose: "compiles the static guest agent" },
   "apt-get": {
     package: "apt",
@@ -55,7 +60,7 @@ export const SYSTEM_TOOLS = {
   tar: { package: "tar", use: "test", purpose: "GNU tar: the import stream must extract with it, and it must read the agent's export stream; reads a sparse disk image's data only" },
   busybox: { package: "busybox-static", use: "test", purpose: "BusyBox tar: the import stream must extract with it too" },
   grep: { package: "grep", use: "test", purpose: "looks for a secret's value in every file of the state directory (disk images through tar -S)" },
-  git: { package: "git", use: "test", purpose: "a real repository as a workspace seed" },
+
   openssl: { package: "openssl", use: "test", purpose: "a TLS certificate for the test registry" },
   "docker-registry": { package: "docker-registry", use: "test", purpose: "a real OCI registry (CNCF distribution) on loopback" },
   chmod: { package: "coreutils", use: "test", purpose: "test fixtures" },

@@ -45,7 +45,9 @@ import { qemusUsing } from "../vm/vmmIdentity.js"
 import type { ImportSourceError, UnsafeImportEntry } from "../workspace/import/errors.js"
 import { boundsOf, importPathFor } from "../workspace/import/roots.js"
 import { guestUntar } from "../workspace/import/guestUntar.js"
-import { importTarStream, inspectImportSource } from "../workspace/import/source.js"
+import { type ImportSource, pathImport } from "../workspace/import/source.js"
+import { type SeedSource, projectSeed } from "../workspace/project/seed.js"
+import { ProjectSource } from "../services/ProjectSource.js"
 import {
   ACTIVITY_RESOLUTION_MS,
   appendJournal,
@@ -212,13 +214,13 @@ export const make = Effect.gen(function*() {
       )
 
   /** Validate the whole source first, so an unsafe entry is refused before anything is written. */
-  const importInto = (record: WorkspaceRecord, sourcePath: string, dest: string) =>
+  const importInto = (record: WorkspaceRecord, source: ImportSource, dest: string) =>
     Effect.gen(function*() {
-      const summary = yield* inspectImportSource(sourcePath)
+      const summary = yield* source.inspect
       // A source that fails half-way (changed since it was checked) ends the archive early,
       // so the guest's tar stops at once; its error is the one reported.
       let streamFailure: UnsafeImportEntry | ImportSourceError | undefined
-      const stdin = importTarStream(sourcePath).pipe(
+      const stdin = source.tar.pipe(
         Stream.catchAll((e) => {
           streamFailure = e
           return Stream.empty
@@ -267,12 +269,26 @@ export const make = Effect.gen(function*() {
       Fs.writeFileSync(paths.baselineMissing, failure.message, { mode: 0o600 })
     })
 
+  /**
+   * What a new workspace is seeded from: the caller's seed_path (checked against the
+   * import roots), else the server's project (the operator's choice: ProjectSource), else nothing.
+   */
+  const seedFor = (seedPath: string | undefined) =>
+    Effect.gen(function*() {
+      if (seedPath !== undefined) {
+        const path = yield* importPathFor("seed_path", seedPath, importBounds)
+        return { source: pathImport(path), origin: { origin_kind: "manual", origin_ref: null } } satisfies SeedSource
+      }
+      const project = yield* ProjectSource
+      return project.kind === "none" ? undefined : yield* projectSeed(project)
+    })
+
   const create = (input: WorkspaceCreateInput) =>
     Effect.gen(function*() {
       const network = yield* admit(input, config.allowHosts)
       // Check the seed before booting anything.
-      const seedPath = input.seed_path === undefined ? undefined : yield* importPathFor("seed_path", input.seed_path, importBounds)
-      const seedSummary = seedPath === undefined ? undefined : yield* inspectImportSource(seedPath)
+      const seed = yield* seedFor(input.seed_path)
+      const seedSummary = seed === undefined ? undefined : yield* seed.source.inspect
       const secrets = yield* resolveSecrets(input.secrets ?? [], importBounds)
       const environment = yield* environments.ensure(input.environment)
       const now = Date.now()
@@ -297,6 +313,7 @@ export const make = Effect.gen(function*() {
         workspace_seed: {
           mode: seedSummary === undefined ? "empty" : seedSummary.kind,
           seed_path: input.seed_path ?? null,
+          ...(seed?.origin ?? { origin_kind: "empty", origin_ref: null }),
           files: seedSummary?.files ?? 0,
           bytes: seedSummary?.bytes ?? 0
         }
@@ -305,7 +322,7 @@ export const make = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
         yield* writeSecrets(paths.dir, secrets)
         const started = yield* ensureRunning(initial, true)
-        if (seedPath !== undefined) yield* importInto(started, seedPath, WORKSPACE_PATH)
+        if (seed !== undefined) yield* importInto(started, seed.source, WORKSPACE_PATH)
         yield* withConnection(started, (connection) => takeBaseline(connection, started.id))
         // The state reset goes back to by default.
         return yield* snapshots.takeBaseline(started)
@@ -328,7 +345,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         const started = Date.now()
         const record = yield* running(input.workspace_id)
-        const summary = yield* importInto(record, sourcePath, input.dest)
+        const summary = yield* importInto(record, pathImport(sourcePath), input.dest)
         yield* noteActivity(record)
         return {
           workspace_id: record.id,

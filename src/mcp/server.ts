@@ -13,9 +13,10 @@ import * as Option from "effect/Option"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import { invoke, type Operation, vmCreate } from "../api/index.js"
-import type { OperationServices } from "../api/operation.js"
+import { describedFor, type OperationServices } from "../api/operation.js"
 import { DEFAULT_MCP_PROFILE, type McpProfile, PROFILES, profileOperations } from "../api/profiles.js"
 import { errorCode, errorMessage } from "../contract/errors.js"
+import { ProjectSource, type ProjectSourceShape } from "../services/ProjectSource.js"
 import { toolJsonSchema } from "./toolSchema.js"
 
 export const SERVER_NAME = "pyro"
@@ -24,6 +25,12 @@ export interface McpServerOptions {
   readonly version: string
   /** Which tools are served, and how narrowly (default workspace-core; src/api/profiles.ts). */
   readonly profile?: McpProfile
+  /**
+   * The project workspace_create seeds from without seed_path, provided to
+   * every call and named in its description. Without it, the one in the
+   * owner's runtime (the SDK's), read at the first tools/list.
+   */
+  readonly projectSource?: ProjectSourceShape
   /** Called with each VM an operation creates, so the host can clean them up at shutdown. */
   readonly onVmCreated?: (vmId: string) => void
 }
@@ -55,16 +62,28 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
     }
   )
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: served.map((op) => ({
-      name: op.tool,
-      title: op.annotations.title,
-      description: op.description,
-      inputSchema: toolJsonSchema(op.input) as { type: "object" },
-      ...(op.carriesOutput ? {} : { outputSchema: toolJsonSchema(op.output) as { type: "object" } }),
-      annotations: op.annotations
-    }))
-  }))
+  const given = options.projectSource
+  const withProject = <A, E>(effect: Effect.Effect<A, E, OperationServices>) =>
+    given === undefined ? effect : Effect.provideService(effect, ProjectSource, given)
+  // Descriptions name the project source the calls will see.
+  let projectSource: Promise<ProjectSourceShape> | undefined
+  const project = () => (projectSource ??= given !== undefined
+    ? Promise.resolve(given)
+    : Effect.runPromise(Fiber.join(runFork(ProjectSource))))
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    const source = await project()
+    return {
+      tools: served.map((op) => ({
+        name: op.tool,
+        title: op.annotations.title,
+        description: describedFor(op, source),
+        inputSchema: toolJsonSchema(op.input) as { type: "object" },
+        ...(op.carriesOutput ? {} : { outputSchema: toolJsonSchema(op.output) as { type: "object" } }),
+        annotations: op.annotations
+      }))
+    }
+  })
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const op = operations.get(request.params.name)
@@ -76,7 +95,7 @@ export const createMcpServer = (runFork: RunFork, options: McpServerOptions): Se
       if (op.tool === vmCreate.tool) options.onVmCreated?.((output as typeof vmCreate.output.Type).vm_id)
       return yield* Schema.encode(op.output)(output).pipe(Effect.orDie)
     })
-    const fiber = runFork(program)
+    const fiber = runFork(withProject(program))
     // A cancelled request interrupts its operation, which cleans up its VM.
     const cancel = () => Effect.runFork(Fiber.interrupt(fiber))
     extra.signal.addEventListener("abort", cancel, { once: true })

@@ -7,6 +7,7 @@
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -17,7 +18,7 @@ import * as Path from "node:path"
 import { ALL_OPERATIONS, invoke, type Operation, type OperationServices, VM_OPERATIONS, vmCreate, vmListEnvironments, WORKSPACE_OPERATIONS } from "../api/index.js"
 import { type McpProfile, profileOperations } from "../api/profiles.js"
 import { VERSION } from "../cli/version.js"
-import { errorCode, errorMessage } from "../contract/errors.js"
+import { errorCode, errorMessage, InvalidInput } from "../contract/errors.js"
 import { servicesLayer } from "../layers/App.js"
 import { stderrLogger } from "../layers/StderrLogger.js"
 import { clampOutputBudget, layerWith, parseAllowHosts } from "../layers/PyroConfigLive.js"
@@ -26,8 +27,11 @@ import { toolJsonSchema } from "../mcp/toolSchema.js"
 import { Caller, toolCaller } from "../services/Caller.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { Progress, type ProgressEvent, ProgressSilent } from "../services/Progress.js"
+import { ProjectSource } from "../services/ProjectSource.js"
 import type { PyroConfigShape } from "../services/PyroConfig.js"
 import { VmManager } from "../services/VmManager.js"
+import { projectRequest } from "../workspace/project/flags.js"
+import { resolveProjectSource } from "../workspace/project/resolve.js"
 
 export interface PyroOptions {
   /** Defaults: `$PYRO_CACHE_DIR`, else `$XDG_CACHE_HOME/pyro`. */
@@ -69,6 +73,20 @@ export interface PyroOptions {
    * (comma-separated), else no limit beyond public addresses.
    */
   readonly allowHosts?: ReadonlyArray<string>
+  /**
+   * Seed workspaces created without seed_path from this Git checkout's tracked
+   * files, as `pyro mcp serve --project-path` does (docs/public-contract.md,
+   * "Project-aware start"). Unlike the server, the SDK detects nothing: no
+   * option, no project.
+   */
+  readonly projectPath?: string
+  /**
+   * Or from a clone of this repository (a local path or a file:// URL, never
+   * the network), made at the first call and removed by close().
+   */
+  readonly repoUrl?: string
+  /** With repoUrl: the branch, tag or commit to check out (default: its HEAD). */
+  readonly repoRef?: string
   /** Progress of long work (environment builds and downloads); silent by default. */
   readonly onProgress?: (event: ProgressEvent) => void
 }
@@ -80,6 +98,23 @@ const checkedAllowHosts = (entries: ReadonlyArray<string>): ReadonlyArray<string
     throw new PyroError("invalid_input", `allowHosts: ${typeof parsed === "string" ? parsed : "an entry is empty or holds a comma"}`)
   }
   return parsed
+}
+
+/**
+ * The project the options name, resolved when the runtime is built (its
+ * clone released with it); a bad combination is a programming error, thrown at once.
+ */
+const projectSourceLayer = (options: PyroOptions) => {
+  const flags = { projectPath: options.projectPath, repoUrl: options.repoUrl, repoRef: options.repoRef }
+  if (flags.projectPath === undefined && flags.repoUrl === undefined && flags.repoRef === undefined) return Layer.empty
+  const request = projectRequest(flags, process.cwd())
+  if (Either.isLeft(request)) {
+    throw new PyroError("invalid_input", request.left.replace(/--project-path/g, "projectPath").replace(/--repo-url/g, "repoUrl").replace(/--repo-ref/g, "repoRef"))
+  }
+  return Layer.scoped(
+    ProjectSource,
+    resolveProjectSource(request.right).pipe(Effect.mapError((e) => new InvalidInput({ detail: e.message })))
+  )
 }
 
 /** Every failure the SDK reports: `code` is stable (see docs/public-contract.md). */
@@ -155,7 +190,8 @@ export class Pyro {
       ? Layer.succeed(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
       : ProgressSilent
     // Logs on stderr: this process's stdout may be an MCP transport (createServer over stdio).
-    this.runtime = ManagedRuntime.make(Layer.merge(servicesLayer(layerWith(overrides), progress), stderrLogger(false)))
+    const services = projectSourceLayer(options).pipe(Layer.provideMerge(servicesLayer(layerWith(overrides), progress)))
+    this.runtime = ManagedRuntime.make(Layer.merge(services, stderrLogger(false)))
     this.caller = toolCaller({ hostCompat: options.allowHostCompat === true })
     if (options.warmPool) {
       const size = options.warmPool
@@ -232,7 +268,8 @@ export class Pyro {
 
   /**
    * An MCP server over this instance's runtime; connect it to any transport.
-   * It serves the `workspace-core` profile unless told otherwise.
+   * It serves the `workspace-core` profile unless told otherwise, and its
+   * workspace_create names the project the options gave (projectPath, repoUrl).
    */
   createServer(options: ProfileOption = {}): Server {
     return createMcpServer((effect) => {

@@ -23,6 +23,25 @@ import { MachineRecordFields, vmmAlive } from "../machine/record.js"
 import type { VmPaths } from "../vm/vmDir.js"
 import { DiskLayers, SINGLE_LAYER } from "./disk/layers.js"
 
+/** A record's seed; workspaces made before seed origins have none, and took theirs from seed_path or nothing. */
+const StoredSeed = Schema.transform(
+  Schema.Struct({
+    ...WorkspaceSeed.fields,
+    origin_kind: Schema.optional(WorkspaceSeed.fields.origin_kind),
+    origin_ref: Schema.optional(WorkspaceSeed.fields.origin_ref)
+  }),
+  WorkspaceSeed,
+  {
+    strict: true,
+    decode: (seed) => ({
+      ...seed,
+      origin_kind: seed.origin_kind ?? (seed.seed_path === null ? "empty" as const : "manual" as const),
+      origin_ref: seed.origin_ref ?? null
+    }),
+    encode: (seed) => seed
+  }
+)
+
 export const WorkspaceRecord = Schema.Struct({
   ...MachineRecordFields,
   /** Commands finished (journaled). */
@@ -30,7 +49,7 @@ export const WorkspaceRecord = Schema.Struct({
   /** Commands started: the last sequence number given out (commands run at once finish in any order). */
   commands_started: Schema.optionalWith(Schema.Int, { default: () => 0 }),
   last_command: Schema.NullOr(LastCommand),
-  workspace_seed: WorkspaceSeed,
+  workspace_seed: StoredSeed,
   /** Host channels its VM is booted with (src/workspace/channels.ts); older workspaces have one. */
   channels: Schema.optionalWith(Schema.Int, { default: () => 1 }),
   /** Its secrets' names and kinds; the values are in secrets.json beside it (src/workspace/secrets/store.ts). */

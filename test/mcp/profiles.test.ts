@@ -17,7 +17,7 @@ afterAll(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
 const withServer = async <A>(flags: ReadonlyArray<string>, use: (client: Client) => Promise<A>): Promise<A> => {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve", ...flags],
+    args: [pyroBin, "mcp", "serve", "--no-project-source", ...flags],
     env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
     stderr: "pipe"
   })

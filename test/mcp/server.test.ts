@@ -28,7 +28,7 @@ const waitFor = async (check: () => boolean, timeoutMs = 15_000) => {
 const connect = async () => {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full"],
+    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full"],
     env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_MAX_ACTIVE_VMS: "2" } as Record<string, string>,
     stderr: "pipe"
   })

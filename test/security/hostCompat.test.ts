@@ -33,7 +33,7 @@ const operatorEnv = (extra: Record<string, string> = {}) => ({
 const serve = async (flags: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full", ...flags],
+    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full", ...flags],
     env: operatorEnv(env),
     stderr: "pipe"
   })

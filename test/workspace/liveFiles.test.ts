@@ -41,7 +41,7 @@ beforeAll(async () => {
   git(repo, "commit", "-qm", "initial")
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve"],
+    args: [pyroBin, "mcp", "serve", "--no-project-source"],
     env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: work } as Record<string, string>,
     stderr: "pipe"
   })

@@ -44,7 +44,7 @@ beforeAll(async () => {
   second = b["workspace_id"]
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve"],
+    args: [pyroBin, "mcp", "serve", "--no-project-source"],
     env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
     stderr: "pipe"
   })

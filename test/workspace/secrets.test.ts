@@ -64,7 +64,7 @@ beforeAll(async () => {
   Fs.writeFileSync(Path.join(outside, "token.txt"), "outside-the-roots\n")
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full"],
+    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full"],
     env: { ...env, PYRO_IMPORT_ROOTS: work },
     stderr: "pipe"
   })

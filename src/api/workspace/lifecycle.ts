@@ -1,14 +1,28 @@
 /** workspace_create, workspace_status, workspace_logs, workspace_delete. */
 import * as Effect from "effect/Effect"
-import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult as WorkspaceDeleteResultSchema, WorkspaceIdInput, type WorkspaceSummary, WorkspaceSummary as WorkspaceSummarySchema } from "../../contract/workspace/lifecycle.js"
+import { WorkspaceCreateInput, type WorkspaceDeleteResult, WorkspaceDeleteResult as WorkspaceDeleteResultSchema, WorkspaceIdInput, type WorkspaceSeed, type WorkspaceSummary, WorkspaceSummary as WorkspaceSummarySchema } from "../../contract/workspace/lifecycle.js"
 import { type WorkspaceLogs, WorkspaceLogs as WorkspaceLogsSchema } from "../../contract/workspace/exec.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
+import { createDescriptionWith } from "../../workspace/project/describe.js"
 import { networkCli } from "../network.js"
 import { hints, operation } from "../operation.js"
 import { labelOptions, secretsOptions, workspaceIdArg } from "./args.js"
 
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+
+const formatSeed = (seed: WorkspaceSeed) => {
+  const counts = `(${seed.files} files, ${mib(seed.bytes)})`
+  switch (seed.origin_kind) {
+    case "empty":
+      return "empty"
+    case "manual":
+      return `${seed.mode} ${seed.seed_path} ${counts}`
+    case "project_path":
+    case "repo_url":
+      return `Git-tracked files of ${seed.origin_ref} ${counts}`
+  }
+}
 
 export const formatSummary = (s: WorkspaceSummary) =>
   [
@@ -22,11 +36,7 @@ export const formatSummary = (s: WorkspaceSummary) =>
     `Resources: ${s.vcpu_count} vCPU, ${s.mem_mib} MiB, network ${s.network_policy}${
       s.allow_hosts === null ? "" : ` (only ${s.allow_hosts.join(", ") || "nothing"})`
     }`,
-    `Seed: ${
-      s.workspace_seed.mode === "empty"
-        ? "empty"
-        : `${s.workspace_seed.mode} ${s.workspace_seed.seed_path} (${s.workspace_seed.files} files, ${mib(s.workspace_seed.bytes)})`
-    }`,
+    `Seed: ${formatSeed(s.workspace_seed)}`,
     ...(s.secrets.length > 0 ? [`Secrets: ${s.secrets.map((x) => `${x.name} (${x.source_kind})`).join(", ")}`] : []),
     `Commands: ${s.command_count}${
       s.last_command
@@ -66,6 +76,7 @@ export const workspaceCreate = operation({
   output: WorkspaceSummarySchema,
   annotations: hints("Create a workspace", false, false, false, true),
   handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.create(input)),
+  describeWith: createDescriptionWith,
   cli: {
     path: ["workspace", "create"],
     description: "Create a persistent workspace, optionally seeded from a host directory or archive",

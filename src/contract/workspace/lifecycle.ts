@@ -41,9 +41,20 @@ export type WorkspaceCreateInput = typeof WorkspaceCreateInput.Type
 export const WorkspaceIdInput = Schema.Struct({ workspace_id: WorkspaceId })
 export type WorkspaceIdInput = typeof WorkspaceIdInput.Type
 
+/**
+ * Where a seed came from: `seed_path` (manual), the server's project (a Git
+ * checkout's tracked files, or a host-side clone of a repository), or nothing.
+ */
+export const SeedOriginKind = Schema.Literal("manual", "project_path", "repo_url", "empty")
+export type SeedOriginKind = typeof SeedOriginKind.Type
+
 export const WorkspaceSeed = Schema.Struct({
   mode: Schema.Literal("empty", "directory", "archive"),
+  /** As the caller gave it; null unless origin_kind is "manual". */
   seed_path: Schema.NullOr(Schema.String),
+  origin_kind: SeedOriginKind,
+  /** The checkout's path (project_path), `URL@commit` (repo_url), else null. */
+  origin_ref: Schema.NullOr(Schema.String),
   files: Schema.Int,
   bytes: Schema.Int
 })

@@ -29,7 +29,13 @@ const strictlyWithin = (path: string, dir: string) => path.startsWith(dir.endsWi
  */
 export const defaultImportRoots = (cwd = process.cwd(), home = Os.homedir()): Array<string> => {
   const dir = Path.resolve(cwd)
-  return dir === Path.parse(dir).root || within(Path.resolve(home), dir) ? [] : [dir]
+  return holdsHome(dir, home) ? [] : [dir]
+}
+
+/** `/`, the home directory or a directory above it: too wide to hand a tool caller (here, and for a detected project). */
+export const holdsHome = (dir: string, home = Os.homedir()): boolean => {
+  const resolved = Path.resolve(dir)
+  return resolved === Path.parse(resolved).root || within(Path.resolve(home), resolved)
 }
 
 /** `PYRO_IMPORT_ROOTS`: colon-separated directories, resolved against the start directory; empty: none. */
