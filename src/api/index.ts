@@ -13,7 +13,7 @@ import { workspaceCreate, workspaceDelete, workspaceLogs, workspaceStatus } from
 import { workspaceList, workspaceSummary, workspaceUpdate } from "./workspace/manage.js"
 import { serviceList, serviceLogs, serviceStart, serviceStatus, serviceStop } from "./workspace/services.js"
 import { shellClose, shellOpen, shellRead, shellSignal, shellWrite } from "./workspace/shells.js"
-import { snapshotCreate, snapshotDelete, snapshotList, workspaceReset } from "./workspace/snapshots.js"
+import { snapshotCreate, snapshotDelete, snapshotList, workspaceFork, workspaceReset } from "./workspace/snapshots.js"
 import { workspaceStart, workspaceStop } from "./workspace/stopStart.js"
 import { workspaceSyncPush } from "./workspace/sync.js"
 
@@ -74,6 +74,7 @@ export const WORKSPACE_OPERATIONS = [
   snapshotList,
   snapshotDelete,
   workspaceReset,
+  workspaceFork,
   workspaceStop,
   workspaceStart,
   workspaceDiskList,

@@ -29,7 +29,7 @@ import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { capConsole, consoleTail } from "../vm/qemu/console.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
-import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
+import { loadWholeState, restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
@@ -48,6 +48,8 @@ const RESTORE_TIMEOUT_MS = 10_000
  */
 type Start =
   | { readonly _tag: "cold" }
+  /** A running VM's whole state, RAM included (a fork): restored as it was, attached already. */
+  | { readonly _tag: "resume"; readonly state: string }
   | { readonly _tag: "restore"; readonly ram: string; readonly state: string; readonly scratch: string | undefined }
   | { readonly _tag: "snapshot"; readonly ram: string }
 
@@ -124,12 +126,11 @@ export const make = Effect.gen(function*() {
   const bootDetached = (spec: BootSpec, paths: VmPaths, options: DetachedOptions) =>
     Effect.scoped(Effect.gen(function*() {
       yield* qemuPresent
-      const vm = yield* startVm(
-        spec,
-        paths,
-        { _tag: "detached", stderrFile: `${paths.dir}/qemu.log`, dieWithParent: options.dieWithParent },
-        options.formatScratch ? { journal: options.journaledScratch } : undefined
-      )
+      const lifetime: VmmLifetime = { _tag: "detached", stderrFile: `${paths.dir}/qemu.log`, dieWithParent: options.dieWithParent }
+      const vm = options.resumeFrom !== undefined
+        // No template and no cold fallback: the state is the VM.
+        ? yield* attempt(boot(spec, paths, lifetime, undefined, { _tag: "resume", state: options.resumeFrom }))
+        : yield* startVm(spec, paths, lifetime, options.formatScratch ? { journal: options.journaledScratch } : undefined)
       yield* vm.attach
       const startTime = processStartTime(vm.pid)
       if (startTime === undefined) {
@@ -155,6 +156,8 @@ export const make = Effect.gen(function*() {
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
       const clonedScratch = start._tag === "restore" ? start.scratch : undefined
       const clonesScratch = clonedScratch !== undefined
+      // Attached already (a clone of an attached template, or a fork): it only needs its own identity.
+      const attached = clonesScratch || start._tag === "resume"
       if (clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
       else if (format) yield* createScratch(paths.scratch, config.scratchMib)
       const formatting = yield* Effect.forkScoped(
@@ -185,6 +188,7 @@ export const make = Effect.gen(function*() {
           ...(spec.network && spec.allowHosts ? { allowProxy: allowProxyCommand(netDir) } : {}),
           tscKhz,
           ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
+          ...(start._tag === "resume" ? { restore: true } : {}),
           ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
         })]),
         lifetime
@@ -232,16 +236,19 @@ export const make = Effect.gen(function*() {
       )
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
-      if (start._tag === "restore") {
-        // Device state from the snapshot; RAM is already mapped from its file.
+      if (start._tag === "restore" || start._tag === "resume") {
+        // Device state from the snapshot (RAM already mapped from its file), or a fork's whole state.
         const restore = Effect.scoped(Effect.flatMap(
           connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS),
-          (qmp) => restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
+          (qmp) =>
+            start._tag === "restore"
+              ? restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
+              : loadWholeState(qmp, start.state, RESTORE_TIMEOUT_MS)
         )).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
         yield* Effect.raceFirst(restore, died)
       }
 
-      const timeoutMs = start._tag === "restore"
+      const timeoutMs = start._tag !== "cold" && start._tag !== "snapshot"
         ? Math.min(RESTORE_TIMEOUT_MS, spec.timeoutMs ?? config.bootTimeoutMs)
         : spec.timeoutMs ?? config.bootTimeoutMs
       const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))
@@ -262,7 +269,7 @@ export const make = Effect.gen(function*() {
       const identity = () => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), hostname: `pyro-${spec.id}` })
       const attach = Effect.gen(function*() {
         yield* Fiber.join(formatting)
-        yield* (clonesScratch
+        yield* (attached
           ? connection.refresh(identity())
           : connection.attach({ scratchSerial: SCRATCH_SERIAL, ...identity() })).pipe(
             Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail))
@@ -282,7 +289,7 @@ export const make = Effect.gen(function*() {
         hello: connection.hello,
         connection,
         bootMs,
-        start: start._tag === "restore" ? "restored" as const : "cold" as const,
+        start: start._tag === "restore" || start._tag === "resume" ? "restored" as const : "cold" as const,
         exited: proc.exited,
         attach
       } satisfies RunningVm

@@ -66,6 +66,8 @@ import {
 } from "../workspace/store.js"
 import { SINGLE_LAYER } from "../workspace/disk/layers.js"
 import { makeSnapshots } from "../workspace/snapshots.js"
+import { makeFork } from "../workspace/fork.js"
+import type { WorkspaceForkInput } from "../contract/workspace/snapshots.js"
 import { captureServices } from "./captureServices.js"
 import { sanitizedTar } from "../archive/checked.js"
 import type { WorkspaceGuest } from "../services/WorkspaceManager.js"
@@ -137,8 +139,12 @@ export const make = Effect.gen(function*() {
       Effect.tapError((e) => (e instanceof WorkspaceNotFound ? reapIfExpired(id) : Effect.void))
     )
 
-  /** Boot the workspace's VM on the disk it already has, if it is not running (the host restarted). */
-  const ensureRunning = (record: WorkspaceRecord, formatScratch = false) =>
+  /**
+   * Boot the workspace's VM on the disk it already has, if it is not running
+   * (the host restarted); `formatScratch` for a new one; `resumeFrom` a fork's
+   * saved state (src/workspace/fork.ts), whose secrets are in its RAM already.
+   */
+  const ensureRunning = (record: WorkspaceRecord, options: { readonly formatScratch?: boolean; readonly resumeFrom?: string } = {}) =>
     Effect.scoped(Effect.gen(function*() {
       if (vmmAlive(record)) return record
       const paths = workspacePaths(stateDir, record.id)
@@ -151,14 +157,15 @@ export const make = Effect.gen(function*() {
       const spec = bootSpecFor(record.id, assets, environment, { ...sizingOf(record, networkOfRecord(record)), channels: record.channels })
       // QEMU writes the disk's top layer (the base, until the first snapshot).
       const vm = yield* vmm.bootDetached(spec, { ...paths, scratch: topLayerPath(paths, record) }, {
-        formatScratch,
+        formatScratch: options.formatScratch ?? false,
         journaledScratch: true,
-        dieWithParent: false
+        dieWithParent: false,
+        ...(options.resumeFrom !== undefined ? { resumeFrom: options.resumeFrom } : {})
       })
       const updated: WorkspaceRecord = { ...record, vmm: { pid: vm.pid, startTime: vm.startTime }, boot_ms: vm.bootMs }
       yield* writeWorkspace(stateDir, updated).pipe(Effect.orDie)
       // A tmpfs does not survive a boot: every boot puts the secrets back.
-      const secrets = yield* readSecrets(paths.dir)
+      const secrets = options.resumeFrom !== undefined ? [] : yield* readSecrets(paths.dir)
       if (secrets.length > 0) yield* withConnection(updated, (connection) => provideSecrets(connection, secrets))
       return updated
     }))
@@ -321,7 +328,7 @@ export const make = Effect.gen(function*() {
       const build = Effect.gen(function*() {
         yield* writeWorkspace(stateDir, initial).pipe(Effect.orDie)
         yield* writeSecrets(paths.dir, secrets)
-        const started = yield* ensureRunning(initial, true)
+        const started = yield* ensureRunning(initial, { formatScratch: true })
         if (seed !== undefined) yield* importInto(started, seed.source, WORKSPACE_PATH)
         yield* withConnection(started, (connection) => takeBaseline(connection, started.id))
         // The state reset goes back to by default.
@@ -605,6 +612,15 @@ export const make = Effect.gen(function*() {
       }))
   })
 
+  const forks = makeFork({
+    stateDir,
+    locked,
+    resume: (record, state) => locked(record.id, (current) => ensureRunning(current, { resumeFrom: state })),
+    discard: (dir) => Effect.asVoid(detached.kill({ vmm: null, dir }))
+  })
+  const fork = (input: WorkspaceForkInput) =>
+    Effect.map(forks.fork(input), summaryOf).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.fork"))
+
   const snapshotCreate = (id: string, name: string) =>
     snapshots.create(id, name).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.snapshotCreate"))
   const snapshotList = (id: string) => Effect.map(getRecord(id), snapshots.list).pipe(Effect.provide(context))
@@ -617,6 +633,7 @@ export const make = Effect.gen(function*() {
     snapshotList,
     snapshotDelete,
     reset,
+    fork,
     create,
     syncPush,
     exec,

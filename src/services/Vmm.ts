@@ -117,6 +117,13 @@ export interface DetachedOptions {
   readonly journaledScratch: boolean
   /** QEMU dies with this process (VMs) or outlives it (workspaces). */
   readonly dieWithParent: boolean
+  /**
+   * Start from this file: a running VM's whole state, RAM included
+   * (saveWholeState, src/vm/qemu/snapshot.ts), on a disk that is a copy of
+   * that VM's at the same instant: a fork. No template, no cold boot; the VM
+   * gets only its own clock, entropy and hostname.
+   */
+  readonly resumeFrom?: string
 }
 
 export interface DetachedVm {

@@ -12,7 +12,12 @@ import type {
   WorkspaceNotStopped,
   WorkspaceSnapshotError
 } from "../contract/errors.js"
-import type { SnapshotCreateResult, SnapshotDeleteResult, SnapshotListResult } from "../contract/workspace/snapshots.js"
+import type {
+  SnapshotCreateResult,
+  SnapshotDeleteResult,
+  SnapshotListResult,
+  WorkspaceForkInput
+} from "../contract/workspace/snapshots.js"
 import type { WorkspaceCreateInput, WorkspaceDeleteResult, WorkspaceSummary } from "../contract/workspace/lifecycle.js"
 import type { WorkspaceExecInput, WorkspaceExecResult, WorkspaceLogs } from "../contract/workspace/exec.js"
 import type { WorkspaceSyncPushInput, WorkspaceSyncResult } from "../contract/workspace/sync.js"
@@ -86,6 +91,11 @@ export class WorkspaceManager extends Context.Tag("pyro/WorkspaceManager")<Works
   ) => Effect.Effect<SnapshotDeleteResult, WorkspaceSnapshotError | WorkspaceNotFound>
   /** The whole sandbox back to snapshot `name`: VM rebooted on it, journal cleared; id, secrets and diff baseline kept. */
   readonly reset: (workspaceId: string, name: string) => Effect.Effect<WorkspaceSummary, WorkspaceError | WorkspaceSnapshotError>
+  /**
+   * A new workspace from this one, memory and disk (its shells and services run
+   * on in the copy); from a stopped one, its disk. Returns the new one's summary.
+   */
+  readonly fork: (input: WorkspaceForkInput) => Effect.Effect<WorkspaceSummary, WorkspaceError | WorkspaceSnapshotError>
   /** Idempotent: deleting what is already gone succeeds with `deleted: false`. */
   readonly remove: (workspaceId: string) => Effect.Effect<WorkspaceDeleteResult>
   /** Every workspace that has not expired. */

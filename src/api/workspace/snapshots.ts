@@ -1,4 +1,8 @@
-/** snapshot_create | list | delete and workspace_reset: named states of a workspace's disk, and going back to one. */
+/**
+ * snapshot_create | list | delete and workspace_reset: named states of a
+ * workspace's disk, and going back to one; workspace_fork: a running
+ * workspace copied into a new one.
+ */
 import * as Effect from "effect/Effect"
 import { WorkspaceIdInput, WorkspaceSummary } from "../../contract/workspace/lifecycle.js"
 import {
@@ -10,11 +14,12 @@ import {
   SnapshotDeleteResult,
   type SnapshotListResult,
   SnapshotListResult as SnapshotListResultSchema,
+  WorkspaceForkInput,
   WorkspaceResetInput
 } from "../../contract/workspace/snapshots.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
 import { hints, operation } from "../operation.js"
-import { workspaceIdArg } from "./args.js"
+import { labelOptions, workspaceIdArg } from "./args.js"
 import { formatSummary } from "./lifecycle.js"
 
 const snapshotNameArg = { field: "snapshot_name", name: "NAME" } as const
@@ -93,6 +98,27 @@ export const workspaceReset = operation({
     path: ["workspace", "reset"],
     description: "Bring a workspace back to a snapshot (default: baseline)",
     args: [workspaceIdArg],
+    human: formatSummary
+  }
+})
+
+export const workspaceFork = operation({
+  tool: "workspace_fork",
+  sdkMethod: "forkWorkspace",
+  description: "Copy a workspace into a new one, memory and disk, in about a second: its files, and everything running " +
+    "in it (shells, services, a half-done build) runs on in the copy, which gets its own id, clock, random pool and " +
+    "hostname; from then on the two are independent. Use it to try several fixes in parallel from one prepared state. " +
+    "name and labels are the copy's (default: the source's). A stopped workspace gives a copy of its disk, started " +
+    "by its first use. Published ports are not copied. Returns the new workspace's status, with forked_from.",
+  input: WorkspaceForkInput,
+  output: WorkspaceSummary,
+  annotations: hints("Fork a workspace", false, false, false),
+  handler: (input) => Effect.flatMap(WorkspaceManager, (ws) => ws.fork(input)),
+  cli: {
+    path: ["workspace", "fork"],
+    description: "Copy a workspace, memory and disk, into a new one",
+    args: [workspaceIdArg],
+    repeatedOptions: { labels: labelOptions("The copy's label KEY=VALUE (repeatable; default: the source's labels)") },
     human: formatSummary
   }
 })
