@@ -29,7 +29,8 @@ import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { capConsole, consoleTail } from "../vm/qemu/console.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
-import { loadWholeState, restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
+import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
+import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
@@ -48,7 +49,7 @@ const RESTORE_TIMEOUT_MS = 10_000
  */
 type Start =
   | { readonly _tag: "cold" }
-  /** A running VM's whole state, RAM included (a fork): restored as it was, attached already. */
+  /** A running VM's device state, its RAM in `paths.ram` already (a fork): restored as it was, attached already. */
   | { readonly _tag: "resume"; readonly state: string }
   | { readonly _tag: "restore"; readonly ram: string; readonly state: string; readonly scratch: string | undefined }
   | { readonly _tag: "snapshot"; readonly ram: string }
@@ -63,6 +64,7 @@ export const make = Effect.gen(function*() {
   const tscKhz = yield* hostTscKhz
   const vmmExecutable = qemuExecutable(config.qemuBinary)
   yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
+  yield* sweepOrphanRam(RAM_DIR)
 
   const unavailable = Effect.sync(() =>
     which(config.qemuBinary)
@@ -127,6 +129,9 @@ export const make = Effect.gen(function*() {
     Effect.scoped(Effect.gen(function*() {
       yield* qemuPresent
       const lifetime: VmmLifetime = { _tag: "detached", stderrFile: `${paths.dir}/qemu.log`, dieWithParent: options.dieWithParent }
+      if (options.resumeFrom !== undefined && paths.ram === undefined) {
+        return yield* new BootError({ stage: "Prepare", detail: "a VM resumed from a saved state needs its RAM file" })
+      }
       const vm = options.resumeFrom !== undefined
         // No template and no cold fallback: the state is the VM.
         ? yield* attempt(boot(spec, paths, lifetime, undefined, { _tag: "resume", state: options.resumeFrom }))
@@ -154,6 +159,11 @@ export const make = Effect.gen(function*() {
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
+      // A VM with a RAM file of its own starts it as the template's RAM (a copy of what
+      // the template touched), or empty; a fork's was copied from its source.
+      const ramFile = paths.ram
+      if (ramFile !== undefined && start._tag === "restore") yield* copyRam(start.ram, ramFile)
+      else if (ramFile !== undefined && start._tag === "cold") yield* emptyRam(ramFile, spec.memMib)
       const clonedScratch = start._tag === "restore" ? start.scratch : undefined
       const clonesScratch = clonedScratch !== undefined
       // Attached already (a clone of an attached template, or a fork): it only needs its own identity.
@@ -189,6 +199,8 @@ export const make = Effect.gen(function*() {
           tscKhz,
           ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
           ...(start._tag === "resume" ? { restore: true } : {}),
+          // Its own file, shared: what the guest writes lands there (and a fork copies it).
+          ...(ramFile !== undefined && start._tag !== "snapshot" ? { memoryFile: { path: ramFile, share: true } } : {}),
           ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
         })]),
         lifetime
@@ -237,13 +249,10 @@ export const make = Effect.gen(function*() {
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
       if (start._tag === "restore" || start._tag === "resume") {
-        // Device state from the snapshot (RAM already mapped from its file), or a fork's whole state.
+        // Device state from the snapshot (or a fork's source); RAM is already mapped from its file.
         const restore = Effect.scoped(Effect.flatMap(
           connectQmp(paths.qmpSocket, RESTORE_TIMEOUT_MS),
-          (qmp) =>
-            start._tag === "restore"
-              ? restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
-              : loadWholeState(qmp, start.state, RESTORE_TIMEOUT_MS)
+          (qmp) => restoreSnapshot(qmp, start.state, RESTORE_TIMEOUT_MS)
         )).pipe(Effect.catchAll((e) => Effect.flatMap(failure("Restore", e.message), Effect.fail)))
         yield* Effect.raceFirst(restore, died)
       }

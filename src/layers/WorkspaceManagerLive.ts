@@ -65,6 +65,8 @@ import {
   writeWorkspace
 } from "../workspace/store.js"
 import { SINGLE_LAYER } from "../workspace/disk/layers.js"
+import { removeRam } from "../vm/ramFile.js"
+import * as Path from "node:path"
 import { makeSnapshots } from "../workspace/snapshots.js"
 import { makeFork } from "../workspace/fork.js"
 import type { WorkspaceForkInput } from "../contract/workspace/snapshots.js"
@@ -340,6 +342,7 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             const current = yield* readWorkspace(stateDir, id)
             if (Option.isSome(current)) yield* killVmm(current.value.vmm)
+            yield* removeRam(paths.ram)
             Fs.rmSync(paths.dir, { recursive: true, force: true })
           })
         )
@@ -506,6 +509,7 @@ export const make = Effect.gen(function*() {
         )
         // A QEMU no record names (a boot cut short) goes too: nothing may write the disk now.
         yield* detached.kill({ vmm: null, dir: paths.dir })
+        yield* removeRam(paths.ram)
         const stopped: WorkspaceRecord = { ...record, vmm: null }
         if (record.vmm !== null) yield* writeWorkspace(stateDir, stopped).pipe(Effect.orDie)
         return summaryOf(stopped)
@@ -549,6 +553,7 @@ export const make = Effect.gen(function*() {
         // A start in flight may have booted it again meanwhile.
         const current = yield* readWorkspace(stateDir, id)
         yield* detached.kill({ vmm: Option.getOrNull(current)?.vmm, dir: paths.dir })
+        yield* removeRam(paths.ram)
         Fs.rmSync(paths.dir, { recursive: true, force: true })
       }))
       return { workspace_id: id, state: "deleted" as const, deleted: true, was_running: wasRunning }
@@ -607,8 +612,9 @@ export const make = Effect.gen(function*() {
     ensureRunning: (record) => ensureRunning(record),
     discardVm: (record) =>
       Effect.asVoid(Effect.suspend(() => {
-        stopAllForwarders(workspacePaths(stateDir, record.id).dir)
-        return detached.kill({ vmm: record.vmm, dir: workspacePaths(stateDir, record.id).dir })
+        const paths = workspacePaths(stateDir, record.id)
+        stopAllForwarders(paths.dir)
+        return Effect.zipRight(detached.kill({ vmm: record.vmm, dir: paths.dir }), removeRam(paths.ram))
       }))
   })
 
@@ -616,7 +622,8 @@ export const make = Effect.gen(function*() {
     stateDir,
     locked,
     resume: (record, state) => locked(record.id, (current) => ensureRunning(current, { resumeFrom: state })),
-    discard: (dir) => Effect.asVoid(detached.kill({ vmm: null, dir }))
+    discard: (dir) =>
+      Effect.zipRight(detached.kill({ vmm: null, dir }), removeRam(workspacePaths(stateDir, Path.basename(dir)).ram))
   })
   const fork = (input: WorkspaceForkInput) =>
     Effect.map(forks.fork(input), summaryOf).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.fork"))

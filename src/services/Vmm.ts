@@ -118,10 +118,10 @@ export interface DetachedOptions {
   /** QEMU dies with this process (VMs) or outlives it (workspaces). */
   readonly dieWithParent: boolean
   /**
-   * Start from this file: a running VM's whole state, RAM included
-   * (saveWholeState, src/vm/qemu/snapshot.ts), on a disk that is a copy of
-   * that VM's at the same instant: a fork. No template, no cold boot; the VM
-   * gets only its own clock, entropy and hostname.
+   * Start from this file: a running VM's device state (saveSnapshot,
+   * src/vm/qemu/snapshot.ts), with `paths.ram` a copy of its RAM file and the
+   * disk a copy of its disk, all from one instant: a fork. No template, no
+   * cold boot; the VM gets only its own clock, entropy and hostname.
    */
   readonly resumeFrom?: string
 }

@@ -36,6 +36,12 @@ export interface VmPaths {
   readonly qmpSocket: string
   readonly consoleLog: string
   readonly scratch: string
+  /**
+   * Where the VM's RAM lives as a file of its own, mapped shared (a
+   * workspace's, on a tmpfs, so that a fork can copy it); absent: RAM private
+   * to QEMU (or a template's file, mapped privately).
+   */
+  readonly ram?: string
 }
 
 /**

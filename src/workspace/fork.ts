@@ -2,8 +2,8 @@
  * workspace_fork: a new workspace made from another, memory and disk, so what
  * ran in the source (shells, services, a half-done build) runs on in the copy.
  * The source is paused for the moment it takes: its disk's top layer is frozen
- * by a new one put on top (src/workspace/disk/layers.ts) and its whole state,
- * RAM included, saved to a file; then it runs on. The fork shares every frozen
+ * by a new one put on top (src/workspace/disk/layers.ts), its device state
+ * saved to a file and its RAM file (src/vm/ramFile.ts) copied; then it runs on. The fork shares every frozen
  * layer by hard link, gets its own top layer over the frozen one, and its VM
  * starts from the saved state with its own clock, entropy and hostname. A
  * stopped source gives a fork of its disk alone, which boots when used.
@@ -17,13 +17,14 @@ import type { WorkspaceForkInput } from "../contract/workspace/snapshots.js"
 import { iso, newMachineId, vmmAlive } from "../machine/record.js"
 import { SCRATCH_DRIVE } from "../vm/qemu/args.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
-import { layerOnTop, saveWholeState } from "../vm/qemu/snapshot.js"
+import { layerOnTop, saveSnapshot } from "../vm/qemu/snapshot.js"
+import { copyRam } from "../vm/ramFile.js"
 import { addLayer, type DiskLayers } from "./disk/layers.js"
 import { secretsFile } from "./secrets/store.js"
 import { workspacePaths, type WorkspaceRecord, writeWorkspace } from "./store.js"
 
 const QMP_TIMEOUT_MS = 10_000
-/** Writing a paused guest's RAM to a file: a few hundred MB at page-cache speed. */
+/** Writing a paused guest's device state (its RAM is a file, copied apart). */
 const SAVE_TIMEOUT_MS = 120_000
 /** The saved state, in the fork's directory until its VM has loaded it. */
 const STATE_FILE = "fork.state"
@@ -68,7 +69,7 @@ export const makeFork = <E>(host: ForkHost<E>) => {
    * The source's top layer frozen under a new one, and (running) its whole
    * state saved at that same instant into `statePath`; the source runs on.
    */
-  const splitSource = (source: WorkspaceRecord, statePath: string) =>
+  const splitSource = (source: WorkspaceRecord, statePath: string, forkRam: string) =>
     Effect.gen(function*() {
       const paths = workspacePaths(host.stateDir, source.id)
       const mapError = failed(source.id, "the source's disk")
@@ -76,6 +77,14 @@ export const makeFork = <E>(host: ForkHost<E>) => {
         const next = yield* addLayer(paths.dir, source.disk, source.disk.top).pipe(Effect.mapError(mapError))
         yield* save({ ...source, disk: next.layers })
         return next.layers
+      }
+      if (!Fs.existsSync(paths.ram)) {
+        return yield* new WorkspaceSnapshotError({
+          workspaceId: source.id,
+          problem: "failed",
+          detail: "fork: its VM was started by an older pyro, without a RAM file to copy: stop and start it first " +
+            "(workspace_stop, workspace_start), or fork it stopped"
+        })
       }
       return yield* Effect.scoped(Effect.gen(function*() {
         const qmp = yield* connectQmp(paths.qmpSocket, QMP_TIMEOUT_MS)
@@ -88,7 +97,9 @@ export const makeFork = <E>(host: ForkHost<E>) => {
         )
         // QEMU writes the new layer from here on, whatever happens to the fork.
         yield* save({ ...source, disk: next.layers })
-        yield* saveWholeState(qmp, statePath, SAVE_TIMEOUT_MS)
+        // Device state to a file, then the RAM file copied (sparse) while the VM is still paused.
+        yield* saveSnapshot(qmp, statePath, SAVE_TIMEOUT_MS)
+        yield* copyRam(paths.ram, forkRam)
         return next.layers
       })).pipe(Effect.mapError(mapError))
     })
@@ -103,7 +114,7 @@ export const makeFork = <E>(host: ForkHost<E>) => {
           Effect.gen(function*() {
             Fs.mkdirSync(paths.dir, { mode: 0o700 })
             const frozen = source.disk.top
-            const sourceLayers = yield* splitSource(source, statePath)
+            const sourceLayers = yield* splitSource(source, statePath, paths.ram)
             const sourceDir = workspacePaths(host.stateDir, source.id).dir
             const backing = yield* shareFrozen(sourceDir, sourceLayers, paths.dir)
             const own = yield* addLayer(paths.dir, { top: frozen, backing }, frozen).pipe(

@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { EntryLimits } from "../archive/policy.js"
@@ -20,6 +21,7 @@ import { recordDir } from "../host/recordDir.js"
 import { machineKind } from "../machine/limit.js"
 import type { MachineLock } from "../machine/lock.js"
 import { MachineRecordFields, vmmAlive } from "../machine/record.js"
+import { RAM_DIR } from "../vm/ramFile.js"
 import type { VmPaths } from "../vm/vmDir.js"
 import { DiskLayers, SINGLE_LAYER } from "./disk/layers.js"
 
@@ -84,7 +86,12 @@ export interface WorkspacePaths extends VmPaths {
   readonly baselineMissing: string
   /** The host directory standing in for /workspace when running in host_compat mode. */
   readonly hostRoot: string
+  readonly ram: string
 }
+
+/** A workspace VM's RAM file (src/vm/ramFile.ts), named by its directory: two state directories may hold one id. */
+const ramFileOf = (dir: string) =>
+  Path.join(RAM_DIR, `pyro-ram-${createHash("sha256").update(dir).digest("hex").slice(0, 16)}`)
 
 /** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
 export const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }
@@ -104,7 +111,8 @@ export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => 
     qmpSocket: Path.join(dir, "qmp.sock"),
     consoleLog: Path.join(dir, "console.log"),
     scratch: Path.join(dir, "scratch.ext4"),
-    hostRoot: Path.join(dir, "host-workspace")
+    hostRoot: Path.join(dir, "host-workspace"),
+    ram: ramFileOf(dir)
   }
 }
 

@@ -11,6 +11,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { qemuProcessesUnder } from "./vm.js"
+import { workspacePaths, workspacesRoot } from "../../src/workspace/store.js"
 import { isAlive, type ProcessIdentity, selfIdentity } from "../../src/vm/procfs.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { EnvironmentStoreLive } from "../../src/layers/EnvironmentStoreLive.js"
@@ -40,7 +41,19 @@ const removeRunRoot = (root: string) => {
       // already gone
     }
   }
+  // A workspace VM's RAM file is outside its directory (on the host's tmpfs).
+  for (const stateDir of readDir(root)) {
+    for (const dir of readDir(workspacesRoot(stateDir))) Fs.rmSync(workspacePaths(stateDir, Path.basename(dir)).ram, { force: true })
+  }
   Fs.rmSync(root, { recursive: true, force: true })
+}
+
+const readDir = (dir: string) => {
+  try {
+    return Fs.readdirSync(dir).map((n) => Path.join(dir, n))
+  } catch {
+    return []
+  }
 }
 
 /** Run roots whose vitest is gone: owner dead, or never written by a setup a minute ago. */

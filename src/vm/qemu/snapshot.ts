@@ -58,28 +58,3 @@ export const restoreSnapshot = (qmp: QmpClient, statePath: string, timeoutMs: nu
  */
 export const layerOnTop = (qmp: QmpClient, drive: string, layer: string): Effect.Effect<void, QmpError> =>
   Effect.asVoid(qmp.execute("blockdev-snapshot-sync", { device: drive, "snapshot-file": layer, format: "qcow2", mode: "existing" }))
-
-/**
- * A paused VM's whole state, RAM included, written to `statePath` (a fork's
- * start). Its RAM is its own (a template clone's is a private mapping), so it
- * goes in the stream: only pages that are not zero take room. The default
- * bandwidth cap (128 MiB/s) is for live migration over a network, not a file.
- */
-export const saveWholeState = (qmp: QmpClient, statePath: string, timeoutMs: number): Effect.Effect<void, QmpError> =>
-  Effect.gen(function*() {
-    // Both ends must agree on it, and a VM restored from a template has it on already. It leaves
-    // out only RAM mapped shared, which neither end's is (a clone maps its template privately).
-    yield* leaveRamOut(qmp)
-    yield* qmp.execute("migrate-set-parameters", { "max-bandwidth": 64 * 1024 * 1024 * 1024 })
-    yield* qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(statePath)}` })
-    yield* awaitMigration(qmp, "migrate", timeoutMs)
-  })
-
-/** Load a state saved by saveWholeState into a VM started with `-incoming defer` on RAM of its own, and let it run. */
-export const loadWholeState = (qmp: QmpClient, statePath: string, timeoutMs: number): Effect.Effect<void, QmpError> =>
-  Effect.gen(function*() {
-    yield* leaveRamOut(qmp)
-    yield* qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(statePath)}` })
-    yield* awaitMigration(qmp, "migrate-incoming", timeoutMs)
-    yield* qmp.execute("cont")
-  })

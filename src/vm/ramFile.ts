@@ -1,0 +1,83 @@
+/**
+ * A VM's RAM as a file of its own (workspaces: VmPaths.ram), mapped shared so
+ * that the guest's memory is the file: a fork copies it while the VM is
+ * paused, and the copy is the fork's RAM. Copies are sparse: only the pages a
+ * guest (or the template it came from) touched take room or time.
+ */
+import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import { runHostCommand } from "../host/command.js"
+import { BootError } from "./errors.js"
+
+/** The host's tmpfs: a RAM file there is memory, never written back to a disk. */
+export const RAM_DIR = "/dev/shm"
+
+const ramFailure = (e: { readonly message: string }) => new BootError({ stage: "Prepare", detail: `RAM file: ${e.message}` })
+
+/** `to` as a sparse copy of `from` (a template's RAM, or a paused VM's), private to its owner. */
+export const copyRam = (from: string, to: string) =>
+  Effect.sync(() => Fs.rmSync(to, { force: true })).pipe(
+    Effect.zipRight(runHostCommand("cp", ["--sparse=always", "--", from, to])),
+    Effect.zipRight(Effect.sync(() => Fs.chmodSync(to, 0o600))),
+    Effect.mapError(ramFailure)
+  )
+
+/** An empty RAM file of `memMib` (a cold boot fills it). */
+export const emptyRam = (path: string, memMib: number) =>
+  Effect.try({
+    try: () => {
+      Fs.rmSync(path, { force: true })
+      Fs.writeFileSync(path, new Uint8Array(), { mode: 0o600 })
+      Fs.truncateSync(path, memMib * 1024 * 1024)
+    },
+    catch: (e) => ramFailure(e as Error)
+  })
+
+/** Gone with its VM (stop, delete, reset). */
+export const removeRam = (path: string | undefined) =>
+  Effect.sync(() => {
+    if (path !== undefined) Fs.rmSync(path, { force: true })
+  })
+
+/** Every RAM file a VM's QEMU maps right now, as /proc says. */
+const mappedFiles = (): ReadonlySet<string> => {
+  const mapped = new Set<string>()
+  for (const pid of Fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    let maps = ""
+    try {
+      maps = Fs.readFileSync(`/proc/${pid}/maps`, "utf8")
+    } catch {
+      continue // gone, or not ours to read
+    }
+    for (const match of maps.matchAll(/ (\/dev\/shm\/pyro-ram-[0-9a-f]+)/g)) mapped.add(match[1]!)
+  }
+  return mapped
+}
+
+/** Old enough that no boot can be between making it and QEMU mapping it. */
+const ORPHAN_AGE_MS = 5 * 60 * 1000
+
+/**
+ * RAM files no process maps any more, left by a workspace VM killed from
+ * outside (or a state directory removed by hand): deleted. Run at start-up
+ * with the other sweeps; a file younger than ORPHAN_AGE_MS may belong to a
+ * boot in progress and is left alone.
+ */
+export const sweepOrphanRam = (dir: string) =>
+  Effect.sync(() => {
+    let names: Array<string> = []
+    try {
+      names = Fs.readdirSync(dir).filter((n) => n.startsWith("pyro-ram-"))
+    } catch {
+      return
+    }
+    if (names.length === 0) return
+    const mapped = mappedFiles()
+    for (const name of names) {
+      const path = `${dir}/${name}`
+      const stat = Fs.statSync(path, { throwIfNoEntry: false })
+      if (!stat || Date.now() - stat.mtimeMs < ORPHAN_AGE_MS || mapped.has(path)) continue
+      Fs.rmSync(path, { force: true })
+    }
+  })
