@@ -39,6 +39,10 @@ describe("workspace_summary's text", () => {
     files: null,
     services: null,
     secrets: [],
+    snapshots: [],
+    reset_count: 0,
+    last_reset_at: null,
+    forked_from: null,
     notes: []
   }
 
@@ -70,7 +74,11 @@ describe("workspace_summary's text", () => {
         }],
         truncated: false
       },
-      secrets: ["API_TOKEN"]
+      secrets: ["API_TOKEN"],
+      snapshots: ["baseline", "broken"],
+      reset_count: 1,
+      last_reset_at: "2026-01-01T00:05:00.000Z",
+      forked_from: "0123456789ac"
     })
     expect(text).toBe([
       `Workspace 0123456789ab "fix" (tiny): started`,
@@ -84,6 +92,9 @@ describe("workspace_summary's text", () => {
       "Services: 1 running of 1",
       "  web: running 127.0.0.1:40000->8000",
       "Secrets: API_TOKEN",
+      "Snapshots: baseline, broken",
+      "Resets: 1 (last at 2026-01-01T00:05:00.000Z; commands before it are not listed)",
+      "Forked from: 0123456789ac",
       ""
     ].join("\n"))
   })

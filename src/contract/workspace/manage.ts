@@ -116,6 +116,11 @@ export const WorkspaceReport = Schema.Struct({
   services: Schema.NullOr(SummaryServices),
   /** Secret names only. */
   secrets: Schema.Array(Schema.String),
+  /** Snapshot names, oldest first; resets so far and the last one's time; the workspace it was forked from. */
+  snapshots: Schema.Array(Schema.String),
+  reset_count: Schema.Int,
+  last_reset_at: Schema.NullOr(Schema.String),
+  forked_from: Schema.NullOr(Schema.String),
   /** What the summary could not tell, and why. */
   notes: Schema.Array(Schema.String),
   /** All of the above as a few lines a person can read. */

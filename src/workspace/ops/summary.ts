@@ -120,6 +120,9 @@ export const summaryText = (r: Report) => {
     }
   }
   if (r.secrets.length > 0) lines.push(`Secrets: ${r.secrets.join(", ")}`)
+  if (r.snapshots.length > 0) lines.push(`Snapshots: ${r.snapshots.join(", ")}`)
+  if (r.reset_count > 0) lines.push(`Resets: ${r.reset_count} (last at ${r.last_reset_at}; commands before it are not listed)`)
+  if (r.forked_from !== null) lines.push(`Forked from: ${r.forked_from}`)
   for (const note of r.notes) lines.push(`Not shown: ${shown(note)}`)
   return lines.join("\n") + "\n"
 }
@@ -144,6 +147,10 @@ export const summarizeWorkspace = (workspaceId: string) =>
       commands: commandsOf(journal),
       ...guest,
       secrets: status.secrets.map((s) => s.name),
+      snapshots: status.snapshots,
+      reset_count: status.reset_count,
+      last_reset_at: status.last_reset_at,
+      forked_from: status.forked_from,
       notes
     }
     return { ...report, text: summaryText(report) } satisfies WorkspaceReport
