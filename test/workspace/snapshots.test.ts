@@ -1,0 +1,193 @@
+/**
+ * Snapshots and reset through a real MCP client (and the CLI once), on one
+ * tiny workspace seeded with app.txt = "v1" and a literal secret: a snapshot
+ * of a running workspace (frozen) and of a stopped one, reset to a named
+ * snapshot and to the baseline (files back, processes, shells and the
+ * journal gone; id, snapshots, secrets and the diff baseline kept), the
+ * names refused, and a deleted snapshot's layer freed. No QEMU is left.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { cliFor } from "../support/cli.js"
+import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+
+const stateDir = makeStateDir()
+const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-snapshots-"))
+const SECRET = "sk-snapshot-7c41e0d9b3"
+
+let client: Client
+let workspaceId = ""
+const { json } = cliFor(stateDir)
+
+type Structured = Record<string, any>
+const call = async (name: string, args: Record<string, unknown> = {}) => {
+  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 180_000 })
+  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
+  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
+  return { isError: result.isError === true, data, text }
+}
+const ok = async (name: string, args: Record<string, unknown> = {}) => {
+  const r = await call(name, { workspace_id: workspaceId, ...args })
+  expect(r.isError, `${name}: ${r.text}`).toBe(false)
+  return r.data
+}
+/** A shell command's stdout (it must exit 0). */
+const sh = async (command: string, args: Record<string, unknown> = {}) => {
+  const r = await ok("workspace_exec", { command, ...args })
+  expect(r["exit_code"], r["stderr"]).toBe(0)
+  return String(r["stdout"])
+}
+const files = () => sh("cat app.txt; test -e new.txt && echo new-present || echo new-absent")
+const layerCount = () =>
+  Fs.readdirSync(Path.join(stateDir, "workspaces", workspaceId)).filter((f) => /^layer-.*\.qcow2$/.test(f)).length
+
+beforeAll(async () => {
+  Fs.writeFileSync(Path.join(seed, "app.txt"), "v1\n")
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full"],
+    env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: seed } as Record<string, string>,
+    stderr: "pipe"
+  })
+  client = new Client({ name: "pyro-snapshots-test", version: "1.0.0" })
+  await client.connect(transport)
+  const created = await call("workspace_create", {
+    environment: "tiny",
+    mem_mib: 256,
+    seed_path: seed,
+    secrets: [{ name: "API_TOKEN", value: SECRET }]
+  })
+  expect(created.isError, created.text).toBe(false)
+  workspaceId = created.data["workspace_id"]
+}, 300_000)
+
+afterAll(async () => {
+  if (workspaceId) await call("workspace_delete", { workspace_id: workspaceId }).catch(() => undefined)
+  await client?.close()
+  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
+  Fs.rmSync(stateDir, { recursive: true, force: true })
+  Fs.rmSync(seed, { recursive: true, force: true })
+})
+
+describe("workspace snapshots and reset", () => {
+  it("starts with the baseline and no resets", async () => {
+    const status = await ok("workspace_status")
+    expect(status).toMatchObject({ snapshots: ["baseline"], reset_count: 0, last_reset_at: null, forked_from: null })
+    const listed = await ok("snapshot_list")
+    expect(listed["count"]).toBe(1)
+    expect(listed["snapshots"][0]).toMatchObject({ snapshot_name: "baseline", kind: "baseline" })
+    expect(listed["snapshots"][0]).not.toHaveProperty("layer")
+  }, 60_000)
+
+  it("snapshots a running workspace and resets to it: files back, processes, shells and journal gone", async () => {
+    await sh("echo broken > app.txt && echo extra > new.txt")
+    await ok("service_start", { service_name: "sleeper", command: "sleep 300" })
+    const shell = (await ok("shell_open"))["shell_id"]
+
+    const taken = await ok("snapshot_create", { snapshot_name: "broken" })
+    expect(taken["frozen"]).toBe(true)
+    expect(taken["snapshot"]).toMatchObject({ snapshot_name: "broken", kind: "named" })
+    expect(taken["snapshot"]["bytes_written"]).toBeGreaterThan(0)
+
+    await sh("echo fixed > app.txt && rm new.txt")
+    expect(await files()).toBe("fixed\nnew-absent\n")
+
+    const reset = await ok("workspace_reset", { snapshot: "broken" })
+    expect(reset["workspace_id"]).toBe(workspaceId)
+    expect(reset["reset_count"]).toBe(1)
+    expect(reset["last_reset_at"]).toEqual(expect.any(String))
+    expect(await files()).toBe("broken\nnew-present\n")
+    expect((await ok("service_list"))["count"]).toBe(0)
+    const gone = await call("shell_read", { workspace_id: workspaceId, shell_id: shell })
+    expect(gone.isError).toBe(true)
+    expect(gone.text).toContain("workspace_shell_error")
+    // The journal was cleared by the reset; files() above is the only command since.
+    const logs = await ok("workspace_logs")
+    expect(logs["count"]).toBe(1)
+    expect((await ok("workspace_status"))["command_count"]).toBe(1)
+
+    // The secret is put back with the new VM.
+    expect(await sh("echo \"${#T} $T\"", { secret_env: { API_TOKEN: "T" } })).toBe(`${SECRET.length} [REDACTED]\n`)
+    // The diff still compares against create's baseline.
+    const diff = await ok("workspace_diff")
+    expect(diff["changed"]).toBe(true)
+    expect(diff["entries"]).toEqual(expect.arrayContaining([
+      expect.objectContaining({ path: "/workspace/app.txt", change: "modified" }),
+      expect.objectContaining({ path: "/workspace/new.txt", change: "added" })
+    ]))
+  }, 300_000)
+
+  it("resets to the baseline by default, keeping the snapshots", async () => {
+    const reset = await ok("workspace_reset")
+    expect(reset).toMatchObject({ reset_count: 2, snapshots: ["baseline", "broken"] })
+    expect(await files()).toBe("v1\nnew-absent\n")
+  }, 300_000)
+
+  it("refuses the baseline's name, a duplicate, and deleting the baseline", async () => {
+    const baseline = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "baseline" })
+    expect(baseline.isError).toBe(true)
+    expect(baseline.text).toContain("invalid_input")
+    expect(baseline.text).toContain("choose another name")
+    const twice = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "broken" })
+    expect(twice.isError).toBe(true)
+    expect(twice.text).toContain("workspace_snapshot_error")
+    expect(twice.text).toContain("a snapshot of that name exists")
+    const badName = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "../up" })
+    expect(badName.isError).toBe(true)
+    expect(badName.text).toContain("invalid_input")
+    const keep = await call("snapshot_delete", { workspace_id: workspaceId, snapshot_name: "baseline" })
+    expect(keep.isError).toBe(true)
+    expect(keep.text).toContain("cannot be deleted")
+    expect((await ok("snapshot_list"))["count"]).toBe(2)
+  }, 60_000)
+
+  it("deletes a snapshot and frees the layer only it read", async () => {
+    const before = layerCount()
+    expect(await ok("snapshot_delete", { snapshot_name: "broken" })).toMatchObject({ snapshot_name: "broken", deleted: true })
+    const listed = await ok("snapshot_list")
+    expect(listed["snapshots"].map((s: Record<string, unknown>) => s["snapshot_name"])).toEqual(["baseline"])
+    expect(layerCount()).toBeLessThan(before)
+
+    const missing = await call("workspace_reset", { workspace_id: workspaceId, snapshot: "broken" })
+    expect(missing.isError).toBe(true)
+    expect(missing.text).toContain("workspace_snapshot_error")
+    expect(missing.text).toContain("no such snapshot; it has baseline")
+  }, 60_000)
+
+  it("snapshots a stopped workspace, reads its layered disk offline, and resets to it after start", async () => {
+    await sh("echo stopped-state > app.txt")
+    expect((await ok("workspace_stop"))["state"]).toBe("stopped")
+    const taken = await ok("snapshot_create", { snapshot_name: "stopped" })
+    expect(taken["frozen"]).toBe(false)
+    const read = await ok("workspace_disk_read", { path: "app.txt" })
+    expect(read["content"]).toBe("stopped-state\n")
+    expect(Fs.existsSync(Path.join(stateDir, "workspaces", workspaceId, "disk-view.raw"))).toBe(false)
+
+    await ok("workspace_start")
+    await sh("echo later > app.txt")
+    const reset = await ok("workspace_reset", { snapshot: "stopped" })
+    expect(reset).toMatchObject({ reset_count: 3, snapshots: ["baseline", "stopped"] })
+    expect(await files()).toBe("stopped-state\nnew-absent\n")
+  }, 300_000)
+
+  it("lists and resets from the CLI", async () => {
+    const listed = await json("workspace", "snapshot", "list", workspaceId)
+    expect(listed.code, listed.stderr).toBe(0)
+    expect(listed.data["snapshots"].map((s: Record<string, unknown>) => s["snapshot_name"])).toEqual(["baseline", "stopped"])
+    const reset = await json("workspace", "reset", workspaceId, "--snapshot", "baseline")
+    expect(reset.code, reset.stderr).toBe(0)
+    expect(reset.data).toMatchObject({ workspace_id: workspaceId, reset_count: 4 })
+    expect(await files()).toBe("v1\nnew-absent\n")
+  }, 300_000)
+
+  it("leaves no QEMU and no state once deleted", async () => {
+    expect((await call("workspace_delete", { workspace_id: workspaceId })).isError).toBe(false)
+    expect(qemuProcessesUnder(stateDir)).toEqual([])
+    expect(Fs.existsSync(Path.join(stateDir, "workspaces", workspaceId))).toBe(false)
+    workspaceId = ""
+  }, 60_000)
+})
