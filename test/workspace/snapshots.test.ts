@@ -9,6 +9,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -42,8 +43,30 @@ const sh = async (command: string, args: Record<string, unknown> = {}) => {
   return String(r["stdout"])
 }
 const files = () => sh("cat app.txt; test -e new.txt && echo new-present || echo new-absent")
-const layerCount = () =>
-  Fs.readdirSync(Path.join(stateDir, "workspaces", workspaceId)).filter((f) => /^layer-.*\.qcow2$/.test(f)).length
+const workspaceDir = () => Path.join(stateDir, "workspaces", workspaceId)
+const layerFiles = () => Fs.readdirSync(workspaceDir()).filter((f) => /^layer-.*\.qcow2$/.test(f))
+const layerCount = () => layerFiles().length
+
+/**
+ * A qcow2 header (version 2, 64 KiB clusters, 1 GiB) naming a backing file
+ * that does not exist: what a guest would write at the start of its raw disk
+ * to make a host that probes formats open a file of its choosing. ext4 leaves
+ * the first 1024 bytes of its device unused, so the filesystem stays whole.
+ */
+const FAKE_BACKING = "/nonexistent/pyro-probed-this"
+const fakeQcow2Header = () => {
+  const header = Buffer.alloc(72 + FAKE_BACKING.length)
+  header.write("QFI\xfb", 0, "latin1")
+  header.writeUInt32BE(2, 4) // version
+  header.writeBigUInt64BE(72n, 8) // backing file name offset
+  header.writeUInt32BE(FAKE_BACKING.length, 16)
+  header.writeUInt32BE(16, 20) // cluster bits
+  header.writeBigUInt64BE(1n << 30n, 24) // virtual size
+  header.write(FAKE_BACKING, 72, "latin1")
+  return [...header].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("")
+}
+/** The guest's scratch block device, found by its virtio serial as the agent finds it. */
+const SCRATCH_DEVICE = "$(for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev/null)\" = pyro-scratch ] && echo /dev/${d##*/}; done)"
 
 beforeAll(async () => {
   Fs.writeFileSync(Path.join(seed, "app.txt"), "v1\n")
@@ -159,6 +182,9 @@ describe("workspace snapshots and reset", () => {
   }, 60_000)
 
   it("snapshots a stopped workspace, reads its layered disk offline, and resets to it after start", async () => {
+    // The guest writes a qcow2 header at the start of its raw disk: nothing on the host may take it for one.
+    await sh(`dev=${SCRATCH_DEVICE}; test -b "$dev" && printf '${fakeQcow2Header()}' | dd of="$dev" conv=notrunc 2>/dev/null && sync`)
+    expect(await sh(`head -c 4 ${SCRATCH_DEVICE} | od -An -c`)).toMatch(/Q\s+F\s+I/)
     await sh("echo stopped-state > app.txt")
     expect((await ok("workspace_stop"))["state"]).toBe("stopped")
     const taken = await ok("snapshot_create", { snapshot_name: "stopped" })
@@ -172,6 +198,16 @@ describe("workspace snapshots and reset", () => {
     const reset = await ok("workspace_reset", { snapshot: "stopped" })
     expect(reset).toMatchObject({ reset_count: 3, snapshots: ["baseline", "stopped"] })
     expect(await files()).toBe("stopped-state\nnew-absent\n")
+    expect(await sh(`head -c 4 ${SCRATCH_DEVICE} | od -An -c`)).toMatch(/Q\s+F\s+I/)
+    // Every layer's header is still the host's: its backing a layer the host named, its format given.
+    for (const layer of layerFiles()) {
+      const info = JSON.parse(execFileSync("qemu-img", ["info", "-U", "--output=json", "-f", "qcow2", layer], {
+        cwd: workspaceDir(),
+        encoding: "utf8"
+      }))
+      expect(info["backing-filename"]).toMatch(/^(scratch\.ext4|layer-[0-9a-f]{16}\.qcow2)$/)
+      expect(info["backing-filename-format"]).toMatch(/^(raw|qcow2)$/)
+    }
   }, 300_000)
 
   it("lists and resets from the CLI", async () => {
