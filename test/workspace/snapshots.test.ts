@@ -6,35 +6,34 @@
  * journal gone; id, snapshots, secrets and the diff baseline kept), the
  * names refused, and a deleted snapshot's layer freed. No QEMU is left.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { cliFor } from "../support/cli.js"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { connectMcp, type McpTest, tearDownMcp, type ToolResult } from "../support/mcp.js"
+import { makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const seed = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-snapshots-"))
 const SECRET = "sk-snapshot-7c41e0d9b3"
 
-let client: Client
+let mcp: McpTest | undefined
 let workspaceId = ""
 const { json } = cliFor(stateDir)
 
-type Structured = Record<string, any>
-const call = async (name: string, args: Record<string, unknown> = {}) => {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 180_000 })
-  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
-  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
-  return { isError: result.isError === true, data, text }
-}
+const call = (name: string, args: Record<string, unknown> = {}): Promise<ToolResult> => mcp!.call(name, args)
 const ok = async (name: string, args: Record<string, unknown> = {}) => {
   const r = await call(name, { workspace_id: workspaceId, ...args })
   expect(r.isError, `${name}: ${r.text}`).toBe(false)
   return r.data
+}
+/** The call fails, and its `code: message` text holds every one of `needles`. */
+const refused = async (name: string, args: Record<string, unknown>, ...needles: Array<string>) => {
+  const r = await call(name, { workspace_id: workspaceId, ...args })
+  expect(r.isError, `${name} should fail`).toBe(true)
+  for (const needle of needles) expect(r.text).toContain(needle)
 }
 /** A shell command's stdout (it must exit 0). */
 const sh = async (command: string, args: Record<string, unknown> = {}) => {
@@ -70,14 +69,7 @@ const SCRATCH_DEVICE = "$(for d in /sys/block/vd*; do [ \"$(cat $d/serial 2>/dev
 
 beforeAll(async () => {
   Fs.writeFileSync(Path.join(seed, "app.txt"), "v1\n")
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full"],
-    env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: seed } as Record<string, string>,
-    stderr: "pipe"
-  })
-  client = new Client({ name: "pyro-snapshots-test", version: "1.0.0" })
-  await client.connect(transport)
+  mcp = await connectMcp({ name: "pyro-snapshots-test", stateDir, profile: "workspace-full", env: { PYRO_IMPORT_ROOTS: seed } })
   const created = await call("workspace_create", {
     environment: "tiny",
     mem_mib: 256,
@@ -90,10 +82,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (workspaceId) await call("workspace_delete", { workspace_id: workspaceId }).catch(() => undefined)
-  await client?.close()
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
-  Fs.rmSync(seed, { recursive: true, force: true })
+  await tearDownMcp(mcp, stateDir, seed)
 })
 
 describe("workspace snapshots and reset", () => {
@@ -125,9 +114,7 @@ describe("workspace snapshots and reset", () => {
     expect(reset["last_reset_at"]).toEqual(expect.any(String))
     expect(await files()).toBe("broken\nnew-present\n")
     expect((await ok("service_list"))["count"]).toBe(0)
-    const gone = await call("shell_read", { workspace_id: workspaceId, shell_id: shell })
-    expect(gone.isError).toBe(true)
-    expect(gone.text).toContain("workspace_shell_error")
+    await refused("shell_read", { shell_id: shell }, "workspace_shell_error")
     // The journal was cleared by the reset; files() above is the only command since.
     const logs = await ok("workspace_logs")
     expect(logs["count"]).toBe(1)
@@ -151,20 +138,10 @@ describe("workspace snapshots and reset", () => {
   }, 300_000)
 
   it("refuses the baseline's name, a duplicate, and deleting the baseline", async () => {
-    const baseline = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "baseline" })
-    expect(baseline.isError).toBe(true)
-    expect(baseline.text).toContain("invalid_input")
-    expect(baseline.text).toContain("choose another name")
-    const twice = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "broken" })
-    expect(twice.isError).toBe(true)
-    expect(twice.text).toContain("workspace_snapshot_error")
-    expect(twice.text).toContain("a snapshot of that name exists")
-    const badName = await call("snapshot_create", { workspace_id: workspaceId, snapshot_name: "../up" })
-    expect(badName.isError).toBe(true)
-    expect(badName.text).toContain("invalid_input")
-    const keep = await call("snapshot_delete", { workspace_id: workspaceId, snapshot_name: "baseline" })
-    expect(keep.isError).toBe(true)
-    expect(keep.text).toContain("cannot be deleted")
+    await refused("snapshot_create", { snapshot_name: "baseline" }, "invalid_input", "choose another name")
+    await refused("snapshot_create", { snapshot_name: "broken" }, "workspace_snapshot_error", "a snapshot of that name exists")
+    await refused("snapshot_create", { snapshot_name: "../up" }, "invalid_input")
+    await refused("snapshot_delete", { snapshot_name: "baseline" }, "invalid_input", "cannot be deleted")
     expect((await ok("snapshot_list"))["count"]).toBe(2)
   }, 60_000)
 
@@ -175,10 +152,7 @@ describe("workspace snapshots and reset", () => {
     expect(listed["snapshots"].map((s: Record<string, unknown>) => s["snapshot_name"])).toEqual(["baseline"])
     expect(layerCount()).toBeLessThan(before)
 
-    const missing = await call("workspace_reset", { workspace_id: workspaceId, snapshot: "broken" })
-    expect(missing.isError).toBe(true)
-    expect(missing.text).toContain("workspace_snapshot_error")
-    expect(missing.text).toContain("no such snapshot; it has baseline")
+    await refused("workspace_reset", { snapshot: "broken" }, "workspace_snapshot_error", "no such snapshot; it has baseline")
   }, 60_000)
 
   it("snapshots a stopped workspace, reads its layered disk offline, and resets to it after start", async () => {
