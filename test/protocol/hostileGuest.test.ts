@@ -16,6 +16,7 @@ import { connectAgent } from "../../src/vm/agentConnection.js"
 import { FieldKey, FRAME_HEADER_BYTES, MessageType, PROTOCOL_GENERATION } from "../../src/vm/protocol/constants.js"
 import { decodeFields, encodeFields } from "../../src/vm/protocol/fields.js"
 import { encodeFrame, FrameDecoder } from "../../src/vm/protocol/frame.js"
+import { frozenScratch } from "../../src/vm/protocol/freeze.js"
 import { MAX_HELLO_HUNT_BYTES } from "../../src/vm/protocol/mux.js"
 import { CappedOutput } from "../../src/vm/output.js"
 import { listGuestFiles } from "../../src/workspace/guestFs.js"
@@ -198,6 +199,16 @@ describe("an agent of an older generation", () => {
       })))
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("services needs the guest agent's protocol generation 3")
       expect(execs).toBe(0)
+    })))
+
+  it.live("is never sent a FREEZE it does not know (this peer would never answer one)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { path } = yield* hostilePeer(() => {}, 3)
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectAgent(path)
+        return yield* Effect.scoped(frozenScratch(connection)).pipe(Effect.timeout("5 seconds"))
+      })))
+      expect(String(Exit.isFailure(exit) ? exit.cause : "")).toContain("a consistent snapshot needs the guest agent's protocol generation 4")
     })))
 })
 

@@ -5,14 +5,13 @@
  * exported to the host, and `git diff` on the host agreeing. Then what a
  * hostile guest can put in /workspace never escapes an export.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { connectMcp, type McpTest, type Structured, tearDownMcp, type ToolResult } from "../support/mcp.js"
+import { makeStateDir } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const work = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-live-"))
@@ -21,16 +20,11 @@ const repo = Path.join(work, "repo")
 const git = (cwd: string, ...args: Array<string>) =>
   execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args], { cwd, encoding: "utf8" })
 
-let client: Client
+let mcp: McpTest | undefined
 let workspaceId: string
 
-type Structured = Record<string, any>
-const call = async (name: string, args: Record<string, unknown> = {}, signal?: AbortSignal) => {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 180_000, ...(signal ? { signal } : {}) })
-  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
-  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
-  return { isError: result.isError === true, data, text }
-}
+const call = (name: string, args: Record<string, unknown> = {}, signal?: AbortSignal): Promise<ToolResult> =>
+  mcp!.call(name, args, signal)
 
 beforeAll(async () => {
   Fs.mkdirSync(Path.join(repo, "src"), { recursive: true })
@@ -39,25 +33,13 @@ beforeAll(async () => {
   git(repo, "init", "-q")
   git(repo, "add", ".")
   git(repo, "commit", "-qm", "initial")
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--no-project-source"],
-    env: { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_IMPORT_ROOTS: work } as Record<string, string>,
-    stderr: "pipe"
-  })
-  client = new Client({ name: "pyro-live-test", version: "1.0.0" })
-  await client.connect(transport)
+  mcp = await connectMcp({ name: "pyro-live-test", stateDir, env: { PYRO_IMPORT_ROOTS: work } })
   const created = await call("workspace_create", { environment: "tiny", mem_mib: 256, seed_path: repo })
   expect(created.isError).toBe(false)
   workspaceId = created.data["workspace_id"]
 }, 240_000)
 
-afterAll(async () => {
-  await client?.close()
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
-  Fs.rmSync(work, { recursive: true, force: true })
-})
+afterAll(() => tearDownMcp(mcp, stateDir, work))
 
 describe("live workspace files over MCP", () => {
   it("edits a seeded repository while a command runs, and the diff, the export and git agree", async () => {

@@ -6,15 +6,14 @@
  * output or status, and nowhere on the host's disk but secrets.json. A VM
  * booted again gets them back.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { eventually, makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { connectMcp, type McpTest, tearDownMcp, type ToolResult } from "../support/mcp.js"
+import { eventually, makeStateDir, pyroBin } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const work = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-secrets-"))
@@ -23,16 +22,10 @@ const FROM_FILE = "file-token-88e2b0c1"
 const tokenFile = Path.join(work, "token.txt")
 const outside = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-secrets-outside-"))
 
-let client: Client
+let mcp: McpTest | undefined
 let workspaceId: string
 
-type Structured = Record<string, any>
-const call = async (name: string, args: Record<string, unknown> = {}) => {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 180_000 })
-  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
-  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
-  return { isError: result.isError === true, data, text }
-}
+const call = (name: string, args: Record<string, unknown> = {}): Promise<ToolResult> => mcp!.call(name, args)
 
 const env = { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>
 const pyro = (...args: Array<string>) => spawnSync(process.execPath, [pyroBin, ...args], { env, encoding: "utf8", timeout: 180_000 })
@@ -62,23 +55,10 @@ const filesHolding = (dir: string, needle: string): Array<string> => {
 beforeAll(async () => {
   Fs.writeFileSync(tokenFile, `${FROM_FILE}\n`)
   Fs.writeFileSync(Path.join(outside, "token.txt"), "outside-the-roots\n")
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--no-project-source", "--profile", "workspace-full"],
-    env: { ...env, PYRO_IMPORT_ROOTS: work },
-    stderr: "pipe"
-  })
-  client = new Client({ name: "pyro-secrets-test", version: "1.0.0" })
-  await client.connect(transport)
+  mcp = await connectMcp({ name: "pyro-secrets-test", stateDir, profile: "workspace-full", env: { PYRO_IMPORT_ROOTS: work } })
 }, 60_000)
 
-afterAll(async () => {
-  await client?.close()
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
-  Fs.rmSync(work, { recursive: true, force: true })
-  Fs.rmSync(outside, { recursive: true, force: true })
-})
+afterAll(() => tearDownMcp(mcp, stateDir, work, outside))
 
 describe("workspace secrets", () => {
   it("refuses bad secrets before anything boots", async () => {
