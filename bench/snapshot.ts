@@ -5,9 +5,12 @@
  *    QEMU switched onto it, thaw), a small file written before each, untimed;
  *  - workspace_reset to a snapshot holding the 200 MB (VM discarded, a new
  *    layer over the snapshot's, VM booted on it, secrets and attach done);
+ *  - workspace_fork of the running workspace (1 GiB guest: paused, disk layer
+ *    split, device state saved, RAM file copied; the copy resumed), the copy
+ *    deleted after each, untimed;
  * each against a cold boot of the same shape: workspace_create of `debian:12`
  * with templates off (PYRO_COLD_BOOT's knob), deleted after, untimed.
- * Prints each figure and its ratio (goals: snapshot <= 0.2, reset <= 0.3),
+ * Prints each figure and its ratio (goals: snapshot <= 0.2, reset <= 0.3, fork <= 0.3),
  * and one summary line for scripts.
  */
 import * as Effect from "effect/Effect"
@@ -61,7 +64,15 @@ const snapshotAndReset = (n: number) =>
       // Every reset goes back to the last snapshot: the blob and all.
       const reset = yield* p50(n, () => workspaces.reset(id, `s${n}`), () => Effect.void)
       yield* exec(`test $(stat -c %s /workspace/blob) -eq ${BLOB_MB * 1024 * 1024}`)
-      return { snapshot, reset }
+      // A fork of the running workspace, memory and disk; each copy deleted before the next, untimed.
+      let copy = ""
+      const dropCopy = Effect.suspend(() => (copy ? Effect.asVoid(workspaces.remove(copy)) : Effect.void))
+      const fork = yield* p50(
+        n,
+        () => Effect.map(workspaces.fork({ workspace_id: id }), (ws) => (copy = ws.workspace_id)),
+        () => dropCopy
+      ).pipe(Effect.ensuring(dropCopy))
+      return { snapshot, reset, fork }
     }).pipe(Effect.ensuring(workspaces.remove(id)))
   })
 
@@ -87,14 +98,15 @@ runBench(Effect.scoped(Effect.gen(function*() {
       Effect.provideService(Caller, OPERATOR),
       Effect.provide(servicesLayer(layerWith({ stateDir, templates }), ProgressSilent))
     )
-  const { snapshot, reset } = yield* withConfig(true)(snapshotAndReset(n))
+  const { snapshot, reset, fork } = yield* withConfig(true)(snapshotAndReset(n))
   const cold = yield* withConfig(false)(coldCreate(n))
-  // FORK: workspace_fork's figure goes here (being written separately): fork p50 of the same
-  // workspace, and `fork_cold=${(fork / cold).toFixed(3)}` appended to the summary line below.
 
   console.log(`bench/snapshot (${n} runs each after a warm-up; debian:12 workspace with ${BLOB_MB} MB in /workspace)`)
   console.log(`  cold workspace_create (templates off)   median ${fmtMs(cold)}`)
   console.log(`  snapshot_create (running, frozen)       median ${fmtMs(snapshot)}   ratio ${goal(snapshot / cold, 0.2)}`)
   console.log(`  workspace_reset to a snapshot            median ${fmtMs(reset)}   ratio ${goal(reset / cold, 0.3)}`)
-  console.log(`snapshot: snapshot_cold=${(snapshot / cold).toFixed(3)} reset_cold=${(reset / cold).toFixed(3)}`)
+  console.log(`  workspace_fork (running, 1 GiB guest)   median ${fmtMs(fork)}   ratio ${goal(fork / cold, 0.3)}`)
+  console.log(
+    `snapshot: snapshot_cold=${(snapshot / cold).toFixed(3)} reset_cold=${(reset / cold).toFixed(3)} fork_cold=${(fork / cold).toFixed(3)}`
+  )
 })))

@@ -106,20 +106,3 @@ export const flattenTo = (dir: string, layers: DiskLayers, out: string) =>
     Effect.zipRight(Effect.sync(() => Fs.chmodSync(out, 0o600))),
     Effect.mapError(failed("the disk as one image"))
   )
-
-/**
- * Hard links to every layer `from` reads through, in `toDir` (a fork's): none
- * of them is written again, so the two workspaces share them; each one's
- * deletion only drops its own links.
- */
-export const linkChain = (dir: string, layers: DiskLayers, from: string, toDir: string) =>
-  Effect.try({
-    try: () => {
-      const chain = chainOf(layers, from)
-      for (const layer of chain) Fs.linkSync(Path.join(dir, layer), Path.join(toDir, layer))
-      const backing: Record<string, string | null> = {}
-      for (const layer of chain) backing[layer] = layers.backing[layer] ?? null
-      return { top: from, backing } satisfies DiskLayers
-    },
-    catch: (e) => new DiskLayerFailed({ detail: `sharing the disk's layers: ${(e as Error).message}` })
-  })
