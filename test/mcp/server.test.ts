@@ -96,6 +96,7 @@ describe("pyro mcp serve", () => {
       "snapshot_list",
       "snapshot_delete",
       "workspace_reset",
+      "workspace_fork",
       "workspace_stop",
       "workspace_start",
       "workspace_disk_list",
