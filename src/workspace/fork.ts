@@ -12,7 +12,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { type WorkspaceNotFound, WorkspaceSnapshotError } from "../contract/errors.js"
+import { WorkspaceSnapshotError } from "../contract/errors.js"
 import type { WorkspaceForkInput } from "../contract/workspace/snapshots.js"
 import { iso, newMachineId, vmmAlive } from "../machine/record.js"
 import { SCRATCH_DRIVE } from "../vm/qemu/args.js"
@@ -21,6 +21,7 @@ import { layerOnTop, saveSnapshot } from "../vm/qemu/snapshot.js"
 import { copyRam } from "../vm/ramFile.js"
 import { addLayer, type DiskLayers } from "./disk/layers.js"
 import { secretsFile } from "./secrets/store.js"
+import type { Locked } from "./snapshots.js"
 import { workspacePaths, type WorkspaceRecord, writeWorkspace } from "./store.js"
 
 const QMP_TIMEOUT_MS = 10_000
@@ -31,10 +32,7 @@ const STATE_FILE = "fork.state"
 
 export interface ForkHost<E> {
   readonly stateDir: string
-  readonly locked: <A, E2, R>(
-    id: string,
-    body: (record: WorkspaceRecord) => Effect.Effect<A, E2, R>
-  ) => Effect.Effect<A, E2 | WorkspaceNotFound, R>
+  readonly locked: Locked
   /** Start the fork's VM from `state` (the active-VM limit applies), recording it. */
   readonly resume: (record: WorkspaceRecord, state: string) => Effect.Effect<WorkspaceRecord, E, CommandExecutor.CommandExecutor>
   /** Kill whatever runs in a directory, for a fork that could not be made. */

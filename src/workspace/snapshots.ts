@@ -31,13 +31,15 @@ import { workspacePaths, type WorkspaceRecord, writeWorkspace } from "./store.js
 /** QMP answers a block command in milliseconds; this only bounds a VM that stopped answering. */
 const QMP_TIMEOUT_MS = 10_000
 
+/** `body` with the workspace's record, under its lock (WorkspaceManagerLive's `locked`). */
+export type Locked = <A, E, R>(
+  id: string,
+  body: (record: WorkspaceRecord) => Effect.Effect<A, E, R>
+) => Effect.Effect<A, E | WorkspaceNotFound, R>
+
 export interface SnapshotHost<E> {
   readonly stateDir: string
-  /** `body` with the record, under the workspace's lock. */
-  readonly locked: <A, E2, R>(
-    id: string,
-    body: (record: WorkspaceRecord) => Effect.Effect<A, E2, R>
-  ) => Effect.Effect<A, E2 | WorkspaceNotFound, R>
+  readonly locked: Locked
   readonly withConnection: <A, E2, R>(
     record: WorkspaceRecord,
     use: (connection: GuestConnection) => Effect.Effect<A, E2, R>

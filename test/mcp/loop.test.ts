@@ -6,25 +6,22 @@
  * label, read a summary, stop one and read a file from its disk.
  * (`claude mcp list` reporting pyro connected is test/hosts' part.)
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { connectMcp, type McpTest, type Structured, tearDownMcp } from "../support/mcp.js"
+import { makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const repo = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pyro-loop-repo-"))
-let client: Client
+let mcp: McpTest
 
-type Structured = Record<string, any>
 const ok = async (name: string, args: Record<string, unknown> = {}) => {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 300_000 })
-  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
-  expect(result.isError, `${name}: ${text}`).not.toBe(true)
-  return (result.structuredContent ?? JSON.parse(text)) as Structured
+  const r = await mcp.call(name, args)
+  expect(r.isError, `${name}: ${r.text}`).toBe(false)
+  return r.data
 }
 const runTests = async (workspace_id: string) =>
   ((await ok("workspace_exec", { workspace_id, command: ["sh", "test.sh"] }))["stdout"] as string).trim()
@@ -38,23 +35,10 @@ beforeAll(async () => {
   git("init", "-q")
   git("add", ".")
   git("commit", "-qm", "a project with a test")
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full"],
-    cwd: repo,
-    env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
-    stderr: "pipe"
-  })
-  client = new Client({ name: "pyro-loop-test", version: "1.0.0" })
-  await client.connect(transport)
+  mcp = await connectMcp({ name: "pyro-loop-test", stateDir, profile: "workspace-full", project: repo })
 }, 60_000)
 
-afterAll(async () => {
-  await client?.close()
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
-  Fs.rmSync(repo, { recursive: true, force: true })
-})
+afterAll(() => tearDownMcp(mcp, stateDir, repo))
 
 describe("the loop", () => {
   it("create from a checkout, break, snapshot, fix, reset, fork twice, list, summarize, stop and read the disk", async () => {

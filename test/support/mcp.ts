@@ -15,24 +15,31 @@ export interface ToolResult {
 
 /**
  * `pyro mcp serve --no-project-source [--profile P]` on `stateDir`, connected;
- * `call` runs a tool with a timeout a VM boot fits in.
+ * `call` runs a tool with a timeout a VM boot fits in. With `project`, the
+ * server starts in that directory and finds its Git checkout itself.
  */
 export const connectMcp = async (options: {
   readonly name: string
   readonly stateDir: string
   readonly profile?: string
   readonly env?: Record<string, string>
+  readonly project?: string
 }) => {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--no-project-source", ...(options.profile ? ["--profile", options.profile] : [])],
+    args: [
+      pyroBin, "mcp", "serve",
+      ...(options.project ? [] : ["--no-project-source"]),
+      ...(options.profile ? ["--profile", options.profile] : [])
+    ],
+    ...(options.project ? { cwd: options.project } : {}),
     env: { ...process.env, PYRO_STATE_DIR: options.stateDir, ...options.env } as Record<string, string>,
     stderr: "pipe"
   })
   const client = new Client({ name: options.name, version: "1.0.0" })
   await client.connect(transport)
   const call = async (name: string, args: Record<string, unknown> = {}, signal?: AbortSignal): Promise<ToolResult> => {
-    const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 180_000, ...(signal ? { signal } : {}) })
+    const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 300_000, ...(signal ? { signal } : {}) })
     const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
     const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
     return { isError: result.isError === true, data, text }

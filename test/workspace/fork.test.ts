@@ -7,26 +7,18 @@
  * shared by hard link), a stopped workspace forks as its disk, and nothing is
  * left behind.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { makeStateDir, pyroBin, qemuProcessesUnder } from "../support/vm.js"
+import { connectMcp, type McpTest, type Structured, tearDownMcp } from "../support/mcp.js"
+import { makeStateDir, qemuProcessesUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 const SECRET = "fork-secret-value-31337"
-let client: Client
+let mcp: McpTest
 
-type Structured = Record<string, any>
-const call = async (name: string, args: Record<string, unknown> = {}) => {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 300_000 })
-  const text = (result.content as Array<{ text: string }>)[0]?.text ?? ""
-  const data = (result.structuredContent ?? (result.isError ? undefined : JSON.parse(text))) as Structured
-  return { isError: result.isError === true, data, text }
-}
 const ok = async (name: string, args: Record<string, unknown> = {}) => {
-  const r = await call(name, args)
+  const r = await mcp.call(name, args)
   expect(r.isError, `${name}: ${r.text}`).toBe(false)
   return r.data
 }
@@ -46,21 +38,10 @@ const readUntil = async (workspace_id: string, shell_id: string, cursor: number,
 }
 
 beforeAll(async () => {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [pyroBin, "mcp", "serve", "--profile", "workspace-full", "--no-project-source"],
-    env: { ...process.env, PYRO_STATE_DIR: stateDir } as Record<string, string>,
-    stderr: "pipe"
-  })
-  client = new Client({ name: "pyro-fork-test", version: "1.0.0" })
-  await client.connect(transport)
+  mcp = await connectMcp({ name: "pyro-fork-test", stateDir, profile: "workspace-full" })
 }, 60_000)
 
-afterAll(async () => {
-  await client?.close()
-  for (const pid of qemuProcessesUnder(stateDir)) process.kill(pid, "SIGKILL")
-  Fs.rmSync(stateDir, { recursive: true, force: true })
-})
+afterAll(() => tearDownMcp(mcp, stateDir))
 
 describe("workspace_fork", () => {
   it("copies a running workspace, memory and disk, into copies that run on and diverge", async () => {
