@@ -6,17 +6,38 @@
  */
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { runHostCommand } from "../host/command.js"
 import { BootError } from "./errors.js"
 
-/** The host's tmpfs: a RAM file there is memory, never written back to a disk. */
-export const RAM_DIR = "/dev/shm"
+/**
+ * On the host's tmpfs (a RAM file there is memory, never written back to a
+ * disk), in a directory of this user's own: /dev/shm is writable by every
+ * user, and a name there that someone else made first (a symlink) must never
+ * be written through.
+ */
+export const RAM_DIR = `/dev/shm/pyro-ram-${process.getuid?.() ?? 0}`
+
+/** RAM_DIR made (0700) if need be, and refused unless it is a real directory only this user can use. */
+const privateDir = (dir: string) => {
+  Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const stat = Fs.lstatSync(dir)
+  if (!stat.isDirectory() || stat.uid !== (process.getuid?.() ?? 0) || (stat.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a directory of this user's alone (mode 0700); remove it`)
+  }
+}
 
 const ramFailure = (e: { readonly message: string }) => new BootError({ stage: "Prepare", detail: `RAM file: ${e.message}` })
 
 /** `to` as a sparse copy of `from` (a template's RAM, or a paused VM's), private to its owner. */
 export const copyRam = (from: string, to: string) =>
-  Effect.sync(() => Fs.rmSync(to, { force: true })).pipe(
+  Effect.try({
+    try: () => {
+      privateDir(Path.dirname(to))
+      Fs.rmSync(to, { force: true })
+    },
+    catch: (e) => e as Error
+  }).pipe(
     Effect.zipRight(runHostCommand("cp", ["--sparse=always", "--", from, to])),
     Effect.zipRight(Effect.sync(() => Fs.chmodSync(to, 0o600))),
     Effect.mapError(ramFailure)
@@ -26,6 +47,7 @@ export const copyRam = (from: string, to: string) =>
 export const emptyRam = (path: string, memMib: number) =>
   Effect.try({
     try: () => {
+      privateDir(Path.dirname(path))
       Fs.rmSync(path, { force: true })
       Fs.writeFileSync(path, new Uint8Array(), { mode: 0o600 })
       Fs.truncateSync(path, memMib * 1024 * 1024)
@@ -40,7 +62,7 @@ export const removeRam = (path: string | undefined) =>
   })
 
 /** Every RAM file a VM's QEMU maps right now, as /proc says. */
-const mappedFiles = (): ReadonlySet<string> => {
+const mappedFiles = (dir: string): ReadonlySet<string> => {
   const mapped = new Set<string>()
   for (const pid of Fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue
@@ -50,7 +72,10 @@ const mappedFiles = (): ReadonlySet<string> => {
     } catch {
       continue // gone, or not ours to read
     }
-    for (const match of maps.matchAll(/ (\/dev\/shm\/pyro-ram-[0-9a-f]+)/g)) mapped.add(match[1]!)
+    for (const line of maps.split("\n")) {
+      const at = line.indexOf(`${dir}/`)
+      if (at >= 0) mapped.add(line.slice(at).replace(/ \(deleted\)$/, ""))
+    }
   }
   return mapped
 }
@@ -68,12 +93,12 @@ export const sweepOrphanRam = (dir: string) =>
   Effect.sync(() => {
     let names: Array<string> = []
     try {
-      names = Fs.readdirSync(dir).filter((n) => n.startsWith("pyro-ram-"))
+      names = Fs.readdirSync(dir).filter((n) => /^[0-9a-f]{16}$/.test(n))
     } catch {
       return
     }
     if (names.length === 0) return
-    const mapped = mappedFiles()
+    const mapped = mappedFiles(dir)
     for (const name of names) {
       const path = `${dir}/${name}`
       const stat = Fs.statSync(path, { throwIfNoEntry: false })

@@ -91,7 +91,7 @@ export interface WorkspacePaths extends VmPaths {
 
 /** A workspace VM's RAM file (src/vm/ramFile.ts), named by its directory: two state directories may hold one id. */
 const ramFileOf = (dir: string) =>
-  Path.join(RAM_DIR, `pyro-ram-${createHash("sha256").update(dir).digest("hex").slice(0, 16)}`)
+  Path.join(RAM_DIR, createHash("sha256").update(dir).digest("hex").slice(0, 16))
 
 /** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
 export const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }

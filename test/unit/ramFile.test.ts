@@ -1,19 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { sweepOrphanRam } from "../../src/vm/ramFile.js"
+import { copyRam, RAM_DIR, sweepOrphanRam } from "../../src/vm/ramFile.js"
 
 /** Any shared library of the host's libc: what the loader maps. */
 const LIBRARY = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"].find((p) => Fs.existsSync(p))!
 
 describe("sweepOrphanRam", () => {
   it("deletes an old RAM file nothing maps, and spares a young one and one a process maps", async () => {
-    // /dev/shm itself: the sweep reads /proc/*/maps for paths there.
-    const dir = "/dev/shm"
-    const tag = Math.random().toString(16).slice(2, 10)
-    const [orphan, young, mapped] = ["a", "b", "c"].map((n) => Path.join(dir, `pyro-ram-${tag}${n.charCodeAt(0).toString(16)}`))
+    // The real directory: the sweep reads /proc/*/maps for paths in it.
+    const dir = RAM_DIR
+    Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const tag = Math.random().toString(16).slice(2, 10).padEnd(8, "0")
+    const [orphan, young, mapped] = ["a", "b", "c"].map((n) => Path.join(dir, `${tag}0000000${n}`))
     for (const f of [orphan!, young!]) Fs.writeFileSync(f, Buffer.alloc(4096))
     // A file a process maps, as QEMU maps a VM's RAM: a shared library the loader maps into `sleep`.
     Fs.copyFileSync(LIBRARY, mapped!)
@@ -39,5 +41,18 @@ describe("sweepOrphanRam", () => {
       holder.kill("SIGKILL")
       for (const f of [orphan!, young!, mapped!]) Fs.rmSync(f, { force: true })
     }
+  })
+
+  it("writes only into a directory of this user's alone", async () => {
+    const shared = Fs.mkdtempSync(Path.join("/dev/shm", "pyro-test-"))
+    Fs.chmodSync(shared, 0o777)
+    const from = Path.join(shared, "from")
+    Fs.writeFileSync(from, "x")
+    const failed = await Effect.runPromise(
+      Effect.either(copyRam(from, Path.join(shared, "0123456789abcdef"))).pipe(Effect.provide(NodeContext.layer))
+    )
+    expect(failed._tag).toBe("Left")
+    expect(Fs.existsSync(Path.join(shared, "0123456789abcdef"))).toBe(false)
+    Fs.rmSync(shared, { recursive: true, force: true })
   })
 })
