@@ -49,23 +49,27 @@ const copiedFiles = (stateDir: string, id: string) => {
 }
 
 /** Hard links in `toDir` to every layer of `layers` but its top (the one still written). */
-const shareFrozen = (fromDir: string, layers: DiskLayers, toDir: string) =>
-  Effect.sync(() => {
-    const backing: Record<string, string | null> = {}
-    for (const [layer, below] of Object.entries(layers.backing)) {
-      if (layer === layers.top) continue
-      Fs.linkSync(Path.join(fromDir, layer), Path.join(toDir, layer))
-      backing[layer] = below
-    }
-    return backing
+const shareFrozen = (sourceId: string, fromDir: string, layers: DiskLayers, toDir: string) =>
+  Effect.try({
+    try: () => {
+      const backing: Record<string, string | null> = {}
+      for (const [layer, below] of Object.entries(layers.backing)) {
+        if (layer === layers.top) continue
+        Fs.linkSync(Path.join(fromDir, layer), Path.join(toDir, layer))
+        backing[layer] = below
+      }
+      return backing
+    },
+    catch: (e) => failed(sourceId, "sharing the disk's layers")(e as Error)
   })
 
 export const makeFork = <E>(host: ForkHost<E>) => {
   const save = (record: WorkspaceRecord) => writeWorkspace(host.stateDir, record).pipe(Effect.orDie)
 
   /**
-   * The source's top layer frozen under a new one, and (running) its whole
-   * state saved at that same instant into `statePath`; the source runs on.
+   * The source's top layer frozen under a new one and, if it runs, at that
+   * same paused instant its device state saved into `statePath` and its RAM
+   * file copied to `forkRam`; then the source runs on.
    */
   const splitSource = (source: WorkspaceRecord, statePath: string, forkRam: string) =>
     Effect.gen(function*() {
@@ -114,7 +118,7 @@ export const makeFork = <E>(host: ForkHost<E>) => {
             const frozen = source.disk.top
             const sourceLayers = yield* splitSource(source, statePath, paths.ram)
             const sourceDir = workspacePaths(host.stateDir, source.id).dir
-            const backing = yield* shareFrozen(sourceDir, sourceLayers, paths.dir)
+            const backing = yield* shareFrozen(source.id, sourceDir, sourceLayers, paths.dir)
             const own = yield* addLayer(paths.dir, { top: frozen, backing }, frozen).pipe(
               Effect.mapError(failed(source.id, "the fork's disk"))
             )
