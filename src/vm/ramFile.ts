@@ -86,10 +86,10 @@ const ORPHAN_AGE_MS = 5 * 60 * 1000
 /**
  * RAM files no process maps any more, left by a workspace VM killed from
  * outside (or a state directory removed by hand): deleted. Run at start-up
- * with the other sweeps; a file younger than ORPHAN_AGE_MS may belong to a
- * boot in progress and is left alone.
+ * with the other sweeps; a file younger than `minAgeMs` may belong to a boot
+ * in progress and is left alone (the tests' teardown, with no boot left, passes 0).
  */
-export const sweepOrphanRam = (dir: string) =>
+export const sweepOrphanRam = (dir: string, minAgeMs = ORPHAN_AGE_MS) =>
   Effect.sync(() => {
     let names: Array<string> = []
     try {
@@ -101,8 +101,12 @@ export const sweepOrphanRam = (dir: string) =>
     const mapped = mappedFiles(dir)
     for (const name of names) {
       const path = `${dir}/${name}`
-      const stat = Fs.statSync(path, { throwIfNoEntry: false })
-      if (!stat || Date.now() - stat.mtimeMs < ORPHAN_AGE_MS || mapped.has(path)) continue
-      Fs.rmSync(path, { force: true })
+      const stat = Fs.lstatSync(path, { throwIfNoEntry: false })
+      if (!stat?.isFile() || Date.now() - stat.mtimeMs < minAgeMs || mapped.has(path)) continue
+      try {
+        Fs.rmSync(path, { force: true })
+      } catch {
+        // Someone else's to clean up: a sweep never stops a start.
+      }
     }
   })

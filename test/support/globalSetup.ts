@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { qemuProcessesUnder } from "./vm.js"
 import { workspacePaths, workspacesRoot } from "../../src/workspace/store.js"
+import { RAM_DIR, sweepOrphanRam } from "../../src/vm/ramFile.js"
 import { isAlive, type ProcessIdentity, selfIdentity } from "../../src/vm/procfs.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { EnvironmentStoreLive } from "../../src/layers/EnvironmentStoreLive.js"
@@ -46,6 +47,8 @@ const removeRunRoot = (root: string) => {
     for (const dir of readDir(workspacesRoot(stateDir))) Fs.rmSync(workspacePaths(stateDir, Path.basename(dir)).ram, { force: true })
   }
   Fs.rmSync(root, { recursive: true, force: true })
+  // And those of state directories a test removed itself after killing their VMs.
+  Effect.runSync(sweepOrphanRam(RAM_DIR, 0))
 }
 
 const readDir = (dir: string) => {
