@@ -194,6 +194,17 @@ describe("workspace snapshots and reset", () => {
     expect(await files()).toBe("v1\nnew-absent\n")
   }, 300_000)
 
+  it("keeps at most 32 snapshots: a 33rd is refused until one is deleted", async () => {
+    // Stopped, so each snapshot is a layer made offline (no freeze, no QMP).
+    await ok("workspace_stop")
+    const have = ((await ok("snapshot_list"))["count"]) as number
+    for (let i = have; i < 32; i++) await ok("snapshot_create", { snapshot_name: `s${i}` })
+    expect((await ok("snapshot_list"))["count"]).toBe(32)
+    await refused("snapshot_create", { snapshot_name: "one-too-many" }, "workspace_snapshot_error", "at most 32")
+    await ok("snapshot_delete", { snapshot_name: "s31" })
+    await ok("snapshot_create", { snapshot_name: "one-too-many" })
+  }, 300_000)
+
   it("leaves no QEMU and no state once deleted", async () => {
     expect((await call("workspace_delete", { workspace_id: workspaceId })).isError).toBe(false)
     expect(qemuProcessesUnder(stateDir)).toEqual([])
