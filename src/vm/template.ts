@@ -23,8 +23,11 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 
-/** Bumped when the way templates are made or restored changes. */
-export const TEMPLATE_FORMAT = 2
+/**
+ * Bumped when the way templates are made or restored changes. 3: `tsc=reliable`
+ * and `pit=off` (a template's saved PIT state cannot load into a machine without one).
+ */
+export const TEMPLATE_FORMAT = 3
 
 /** Ids of the VMs being made into templates: internal, they hold no active-VM slot (no run claims them). */
 export const TEMPLATE_VM_PREFIX = "tpl"

@@ -71,7 +71,7 @@ const proxyNetdevOptions = (command: string | undefined) =>
   command === undefined ? "" : `,restrict=on,guestfwd=tcp:${PROXY_GUEST_ADDRESS}:${PROXY_GUEST_PORT}-cmd:${optionPath(command)}`
 
 /**
- * `tsc_early_khz`: microvm has no PIT or HPET to calibrate the TSC against,
+ * `tsc_early_khz`: microvm has no HPET (and, `pit=off`, no PIT) to calibrate the TSC against,
  * and under TCG about one boot in seven then spins forever in
  * setup_boot_APIC_clock; telling the kernel the frequency avoids it.
  * `panic=-1 reboot=t` with `-no-reboot`: a guest that panics makes QEMU exit,
@@ -81,6 +81,12 @@ const proxyNetdevOptions = (command: string | undefined) =>
  * kernel does not need re-proven on every VM start.
  * `rcupdate.rcu_expedited`: boot waits on many RCU grace periods; expedited
  * ones end sooner under TCG (~90 ms per boot, measured).
+ * `tsc=reliable`: no clocksource watchdog on the TSC. Under TCG a guest
+ * restored onto a loaded host sees its TSC drift against jiffies (66 ms in
+ * 0.5 s, measured) and falls back to a jiffies clocksource, which cannot stop
+ * its tick when idle: 252 timer interrupts a second instead of ~9, and 4-5 %
+ * of a core per idle VM instead of ~0.6 %. The more VMs, the more load, the
+ * more guests fall back: 17 of 20 and 33 of 40 restored VMs did (docs/architecture.md).
  * `pyro.net=1` (only with a NIC): tells the agent to load virtio_net and
  * configure eth0 for QEMU user networking. The flag and the device come from
  * the same `spec.network`, so they always agree; `pyro.net=proxy` instead
@@ -100,6 +106,7 @@ export const kernelCommandLine = (
     "cryptomgr.notests",
     "rcupdate.rcu_expedited=1",
     ...(spec.tscKhz ? [`tsc_early_khz=${spec.tscKhz}`] : []),
+    "tsc=reliable",
     ...(spec.network ? [spec.allowProxy === undefined ? NETWORK_KERNEL_ARG : NETWORK_PROXY_KERNEL_ARG] : []),
     ...((spec.channels ?? 1) > 1 ? [`${CHANNELS_KERNEL_ARG}${spec.channels}`] : []),
     ...(spec.extraKernelArgs ?? [])
@@ -144,7 +151,9 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
     }`
     : `memory-backend-ram,id=mem0,size=${spec.memMib}M`,
   "-M",
-  "microvm,acpi=on,memory-backend=mem0",
+  // pit=off: under TCG microvm otherwise emulates an 8254 whose timer wakes QEMU's
+  // main loop every 27 ms in every idle VM (perf trace; the guest never uses it).
+  "microvm,acpi=on,pit=off,memory-backend=mem0",
   "-nodefaults",
   "-no-user-config",
   "-display",
