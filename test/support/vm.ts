@@ -8,6 +8,9 @@ import { servicesLayer } from "../../src/layers/App.js"
 import { layerWith } from "../../src/layers/PyroConfigLive.js"
 import { ProgressSilent } from "../../src/services/Progress.js"
 import { Caller, OPERATOR } from "../../src/services/Caller.js"
+import { EnvironmentStore } from "../../src/services/EnvironmentStore.js"
+import { KernelStore } from "../../src/services/KernelStore.js"
+import { Vmm } from "../../src/services/Vmm.js"
 
 /**
  * A fresh state directory (VM files, sockets) per test file, inside this
@@ -77,3 +80,22 @@ export const userCacheDir = process.env.PYRO_CACHE_DIR ??
  * tests of what a tool caller may do (test/security) use MCP or the SDK.
  */
 export const asOperator = Layer.succeed(Caller, OPERATOR)
+
+/** A `tiny` VM (1 vCPU, 256 MiB, no network) for the scope, attached: what the agent-level tests drive. */
+export const bootTinyVm = (prefix: string, options: { readonly channels?: number } = {}) =>
+  Effect.gen(function*() {
+    const assets = yield* (yield* KernelStore).ensure
+    const env = yield* (yield* EnvironmentStore).ensure("tiny")
+    const vm = yield* (yield* Vmm).bootEphemeral({
+      id: `${prefix}${Date.now().toString(16).slice(-7)}`,
+      kernel: assets.kernel,
+      initrd: assets.initrd,
+      rootImage: env.rootImage,
+      vcpus: 1,
+      memMib: 256,
+      network: false,
+      ...(options.channels !== undefined ? { channels: options.channels } : {})
+    })
+    yield* vm.attach
+    return vm
+  })

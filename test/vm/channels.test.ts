@@ -9,13 +9,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
-import { EnvironmentStore } from "../../src/services/EnvironmentStore.js"
-import { KernelStore } from "../../src/services/KernelStore.js"
 import { Vmm } from "../../src/services/Vmm.js"
 import { runCommand } from "../../src/vm/execCommand.js"
 import type { GuestConnection } from "../../src/vm/protocol/mux.js"
 import { channelSocketPath } from "../../src/vm/vmDir.js"
-import { eventually, makeStateDir, qemuProcessesUnder, testLayer, vmDirsUnder } from "../support/vm.js"
+import { bootTinyVm, eventually, makeStateDir, qemuProcessesUnder, testLayer, vmDirsUnder } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 afterAll(() => {
@@ -56,19 +54,7 @@ const until = (check: Effect.Effect<boolean, unknown>, timeoutMs = 20_000) =>
 layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true })("host channels", (it) => {
   it.scoped("a command on channel 1 outlives clients coming and going on channel 0; closing channel 1 ends only its own", () =>
     Effect.gen(function*() {
-      const assets = yield* (yield* KernelStore).ensure
-      const env = yield* (yield* EnvironmentStore).ensure("tiny")
-      const vm = yield* (yield* Vmm).bootEphemeral({
-        id: `chan${Date.now().toString(16).slice(-7)}`,
-        kernel: assets.kernel,
-        initrd: assets.initrd,
-        rootImage: env.rootImage,
-        vcpus: 1,
-        memMib: 256,
-        network: false,
-        channels: 2
-      })
-      yield* vm.attach
+      const vm = yield* bootTinyVm("chan", { channels: 2 })
 
       // Channel 1: a command that runs for a while (its stream is 1, as channel 0's will be).
       const one = yield* connectChannel(vm.channelSocket, 1)

@@ -10,35 +10,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
-import { EnvironmentStore } from "../../src/services/EnvironmentStore.js"
-import { KernelStore } from "../../src/services/KernelStore.js"
 import { Vmm } from "../../src/services/Vmm.js"
 import { runCommand } from "../../src/vm/execCommand.js"
 import { FieldKey, MessageType } from "../../src/vm/protocol/constants.js"
 import { frozenScratch } from "../../src/vm/protocol/freeze.js"
 import { control } from "../../src/vm/protocol/messages.js"
 import { channelSocketPath } from "../../src/vm/vmDir.js"
-import { makeStateDir, testLayer } from "../support/vm.js"
+import { bootTinyVm, makeStateDir, testLayer } from "../support/vm.js"
 
 const stateDir = makeStateDir()
 afterAll(() => Fs.rmSync(stateDir, { recursive: true, force: true }))
 
-const bootTiny = Effect.gen(function*() {
-  const assets = yield* (yield* KernelStore).ensure
-  const env = yield* (yield* EnvironmentStore).ensure("tiny")
-  const vm = yield* (yield* Vmm).bootEphemeral({
-    id: `frz${Date.now().toString(16).slice(-7)}`,
-    kernel: assets.kernel,
-    initrd: assets.initrd,
-    rootImage: env.rootImage,
-    vcpus: 1,
-    memMib: 256,
-    network: false,
-    channels: 2
-  })
-  yield* vm.attach
-  return vm
-})
 
 const sh = (script: string) => ({
   command: ["/bin/sh", "-c", script] as const,
@@ -50,7 +32,7 @@ const sh = (script: string) => ({
 layer(testLayer(stateDir), { timeout: "300 seconds", excludeTestServices: true })("FREEZE and THAW", (it) => {
   it.scoped("holds writes while frozen, and thaws by THAW, by its timeout or by its connection's end", () =>
     Effect.gen(function*() {
-      const vm = yield* bootTiny
+      const vm = yield* bootTinyVm("frz", { channels: 2 })
       const c = vm.connection
       yield* runCommand(c, sh("echo before > /workspace/a"))
 
