@@ -61,13 +61,18 @@ export const removeRam = (path: string | undefined) =>
     if (path !== undefined) Fs.rmSync(path, { force: true })
   })
 
-/** Every RAM file a VM's QEMU maps right now, as /proc says. */
-const mappedFiles = (dir: string): ReadonlySet<string> => {
+/**
+ * Every file in `dir` a process maps right now, as /proc says. Only QEMU maps
+ * a RAM file (and the sweep's test, a loader): other processes' maps, the
+ * bulk of the cost at start-up, are not read.
+ */
+const mappedFiles = (dir: string, by: (comm: string) => boolean = isVmm): ReadonlySet<string> => {
   const mapped = new Set<string>()
   for (const pid of Fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue
     let maps = ""
     try {
+      if (!by(Fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim())) continue
       maps = Fs.readFileSync(`/proc/${pid}/maps`, "utf8")
     } catch {
       continue // gone, or not ours to read
@@ -80,6 +85,9 @@ const mappedFiles = (dir: string): ReadonlySet<string> => {
   return mapped
 }
 
+/** QEMU's thread name as the kernel keeps it (15 characters of `qemu-system-x86_64`). */
+const isVmm = (comm: string) => comm.startsWith("qemu-system")
+
 /** Old enough that no boot can be between making it and QEMU mapping it. */
 const ORPHAN_AGE_MS = 5 * 60 * 1000
 
@@ -88,8 +96,9 @@ const ORPHAN_AGE_MS = 5 * 60 * 1000
  * outside (or a state directory removed by hand): deleted. Run at start-up
  * with the other sweeps; a file younger than `minAgeMs` may belong to a boot
  * in progress and is left alone (the tests' teardown, with no boot left, passes 0).
+ * `mappers`: which processes may map one, by name (QEMU's; a test names its own).
  */
-export const sweepOrphanRam = (dir: string, minAgeMs = ORPHAN_AGE_MS) =>
+export const sweepOrphanRam = (dir: string, minAgeMs = ORPHAN_AGE_MS, mappers?: (comm: string) => boolean) =>
   Effect.sync(() => {
     let names: Array<string> = []
     try {
@@ -97,12 +106,15 @@ export const sweepOrphanRam = (dir: string, minAgeMs = ORPHAN_AGE_MS) =>
     } catch {
       return
     }
-    if (names.length === 0) return
-    const mapped = mappedFiles(dir)
-    for (const name of names) {
-      const path = `${dir}/${name}`
+    const old = names.map((name) => `${dir}/${name}`).filter((path) => {
       const stat = Fs.lstatSync(path, { throwIfNoEntry: false })
-      if (!stat?.isFile() || Date.now() - stat.mtimeMs < minAgeMs || mapped.has(path)) continue
+      return stat?.isFile() === true && Date.now() - stat.mtimeMs >= minAgeMs
+    })
+    // /proc is read only when some file could be an orphan.
+    if (old.length === 0) return
+    const mapped = mappedFiles(dir, mappers)
+    for (const path of old) {
+      if (mapped.has(path)) continue
       try {
         Fs.rmSync(path, { force: true })
       } catch {
