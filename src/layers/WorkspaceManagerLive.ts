@@ -66,7 +66,6 @@ import {
 } from "../workspace/store.js"
 import { SINGLE_LAYER } from "../workspace/disk/layers.js"
 import { removeRam } from "../vm/ramFile.js"
-import * as Path from "node:path"
 import { makeSnapshots } from "../workspace/snapshots.js"
 import { makeFork } from "../workspace/fork.js"
 import type { WorkspaceForkInput } from "../contract/workspace/snapshots.js"
@@ -605,25 +604,27 @@ export const make = Effect.gen(function*() {
     return { reaped, count: reaped.length }
   }).pipe(Effect.provide(context))
 
+  /** A workspace's VM gone at once, what it had in memory thrown away: forwarders, QEMU, RAM file. */
+  const discardVm = (id: string, vmm: WorkspaceRecord["vmm"]) =>
+    Effect.asVoid(Effect.suspend(() => {
+      const paths = workspacePaths(stateDir, id)
+      stopAllForwarders(paths.dir)
+      return Effect.zipRight(detached.kill({ vmm, dir: paths.dir }), removeRam(paths.ram))
+    }))
+
   const snapshots = makeSnapshots({
     stateDir,
     locked,
     withConnection,
     ensureRunning: (record) => ensureRunning(record),
-    discardVm: (record) =>
-      Effect.asVoid(Effect.suspend(() => {
-        const paths = workspacePaths(stateDir, record.id)
-        stopAllForwarders(paths.dir)
-        return Effect.zipRight(detached.kill({ vmm: record.vmm, dir: paths.dir }), removeRam(paths.ram))
-      }))
+    discardVm: (record) => discardVm(record.id, record.vmm)
   })
 
   const forks = makeFork({
     stateDir,
     locked,
     resume: (record, state) => locked(record.id, (current) => ensureRunning(current, { resumeFrom: state })),
-    discard: (dir) =>
-      Effect.zipRight(detached.kill({ vmm: null, dir }), removeRam(workspacePaths(stateDir, Path.basename(dir)).ram))
+    discard: (id) => discardVm(id, null)
   })
   const fork = (input: WorkspaceForkInput) =>
     Effect.map(forks.fork(input), summaryOf).pipe(Effect.provide(context), Effect.withSpan("WorkspaceManager.fork"))

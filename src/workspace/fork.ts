@@ -35,8 +35,8 @@ export interface ForkHost<E> {
   readonly locked: Locked
   /** Start the fork's VM from `state` (the active-VM limit applies), recording it. */
   readonly resume: (record: WorkspaceRecord, state: string) => Effect.Effect<WorkspaceRecord, E, CommandExecutor.CommandExecutor>
-  /** Kill whatever runs in a directory, for a fork that could not be made. */
-  readonly discard: (dir: string) => Effect.Effect<void>
+  /** Kill whatever a fork that could not be made started, and its RAM file. */
+  readonly discard: (id: string) => Effect.Effect<void>
 }
 
 const failed = (id: string, what: string) => (e: { readonly message: string }) =>
@@ -152,7 +152,7 @@ export const makeFork = <E>(host: ForkHost<E>) => {
       // A fork that could not be made leaves nothing behind.
       return yield* make.pipe(
         Effect.onError(() =>
-          Effect.zipRight(host.discard(paths.dir), Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true })))
+          Effect.zipRight(host.discard(id), Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true })))
         )
       )
     })

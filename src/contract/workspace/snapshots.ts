@@ -39,11 +39,12 @@ export const SnapshotRecord = Schema.Struct({
 })
 export type SnapshotRecord = typeof SnapshotRecord.Type
 
+/** A snapshot name a caller chooses or drops: any but the baseline, refused saying `why`. */
+const namedSnapshot = (why: string) => SnapshotName.pipe(Schema.filter((n) => n !== BASELINE_SNAPSHOT || why))
+
 export const SnapshotCreateInput = Schema.Struct({
   workspace_id: WorkspaceId,
-  snapshot_name: SnapshotName.pipe(
-    Schema.filter((n) => n !== BASELINE_SNAPSHOT || `"${BASELINE_SNAPSHOT}" is the snapshot create takes; choose another name`)
-  )
+  snapshot_name: namedSnapshot(`"${BASELINE_SNAPSHOT}" is the snapshot create takes; choose another name`)
 })
 export type SnapshotCreateInput = typeof SnapshotCreateInput.Type
 
@@ -65,9 +66,7 @@ export type SnapshotListResult = typeof SnapshotListResult.Type
 
 export const SnapshotDeleteInput = Schema.Struct({
   workspace_id: WorkspaceId,
-  snapshot_name: SnapshotName.pipe(
-    Schema.filter((n) => n !== BASELINE_SNAPSHOT || `the ${BASELINE_SNAPSHOT} snapshot cannot be deleted (workspace_reset's default)`)
-  )
+  snapshot_name: namedSnapshot(`the ${BASELINE_SNAPSHOT} snapshot cannot be deleted (workspace_reset's default)`)
 })
 export type SnapshotDeleteInput = typeof SnapshotDeleteInput.Type
 
