@@ -48,6 +48,15 @@ await Promise.all([
     banner: {},
     sourcemap: false
   }),
+  // Spares' background filler: a detached process with pyro's whole runtime, one shape, then exit.
+  build({
+    ...common,
+    entryPoints: { spareFiller: "src/entrypoints/spareFiller.ts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    define: { "import.meta.url": "__pyroImportMetaUrl" },
+    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+  }),
   // A service's published ports: a detached process with pyro's whole runtime (channel leases, the agent).
   build({
     ...common,

@@ -24,6 +24,10 @@ export const formatDoctor = (r: DoctorReport): string => {
     `Environment cache: ${r.paths.cache_dir}/environments`,
     `State directory: ${r.paths.state_dir}`,
     ...r.environments.map((e) => `  ${e.name} [${e.installed ? "installed" : "not installed"}]`),
+    `Spare VMs: ${r.spares.length === 0 ? "none (pyro prepare ENV --spares N)" : "outside the active-VM limit"}`,
+    ...r.spares.map((x) =>
+      `  ${x.environment} ${x.vcpu_count} vCPU ${x.mem_mib} MiB: ${x.ready} ready, ${x.booting} being made${x.target > 0 ? `, ${x.target} wanted (pyro prepare)` : ""}`
+    ),
     `Boot check: ${
       r.boot_check.ran
         ? r.boot_check.ok

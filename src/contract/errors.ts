@@ -27,10 +27,13 @@ export class VmNotFound extends Schema.TaggedError<VmNotFound>()("VmNotFound", {
 
 export class VmLimitReached extends Schema.TaggedError<VmLimitReached>()("VmLimitReached", {
   limit: Schema.Number,
-  active: Schema.Number
+  active: Schema.Number,
+  /** Spare VMs waiting to be claimed: shown, never counted (a run that claims one is). */
+  spares: Schema.optional(Schema.Number)
 }) {
   override get message() {
-    return `too many active VMs: ${this.active} of ${this.limit} allowed; delete a VM or workspace (vm_delete, workspace_delete) or raise PYRO_MAX_ACTIVE_VMS`
+    const spares = this.spares ? ` (and ${this.spares} spare VM${this.spares === 1 ? "" : "s"}, which do not count)` : ""
+    return `too many active VMs: ${this.active} of ${this.limit} allowed${spares}; delete a VM or workspace (vm_delete, workspace_delete) or raise PYRO_MAX_ACTIVE_VMS`
   }
 }
 

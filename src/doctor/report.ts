@@ -15,9 +15,12 @@ import { VmManager } from "../services/VmManager.js"
 import { Vmm, WORKSPACE_TEMPLATE } from "../services/Vmm.js"
 import { kvmUsable, probeKvm } from "../vm/accel.js"
 import { bootSpecFor } from "../vm/bootSpec.js"
+import { sparesReport } from "../vm/spares/store.js"
 import { DEFAULT_MEM_MIB, DEFAULT_VCPU_COUNT } from "../contract/common.js"
 
 export const BOOT_CHECK_ENVIRONMENT = "tiny"
+
+export type SpareRow = ReturnType<typeof sparesReport>[number]
 
 export interface Issue {
   readonly problem: string
@@ -49,6 +52,8 @@ export interface DoctorReport {
   readonly paths: { readonly cache_dir: string; readonly state_dir: string }
   readonly kernel: KernelCacheStatus
   readonly environments: ReadonlyArray<EnvironmentInfo>
+  /** Spare VMs waiting in the state directory, per shape (outside the active-VM limit). */
+  readonly spares: ReadonlyArray<SpareRow>
   readonly boot_check:
     | { readonly ran: false; readonly reason: string }
     | { readonly ran: true; readonly ok: boolean; readonly environment: string; readonly boot_ms?: number; readonly total_ms: number; readonly error?: string }
@@ -153,7 +158,7 @@ export const doctorReport = (options: { readonly bootCheck: boolean; readonly en
         ttl_seconds: 60,
         network: false,
         allow_host_compat: false
-      }).pipe(
+      }, { useSpare: false }).pipe(
         Effect.map(({ result }) => ({
           ran: true as const,
           ok: result.exit_code === 0,
@@ -245,6 +250,7 @@ export const doctorReport = (options: { readonly bootCheck: boolean; readonly en
       paths: { cache_dir: config.cacheDir, state_dir: config.stateDir },
       kernel,
       environments: envs,
+      spares: sparesReport(config.stateDir),
       boot_check: bootCheck,
       issues,
       ...(environmentReport ? { environment: environmentReport } : {})

@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { clampSpares } from "../vm/spares/store.js"
 import { hostPatternProblem } from "../contract/hostPattern.js"
 import { type AccelPreference, PyroConfig } from "../services/PyroConfig.js"
 import { defaultImportRoots, parseImportRoots } from "../workspace/import/roots.js"
@@ -66,6 +67,8 @@ export const make = Effect.gen(function*() {
     ),
     scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
     maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
+    spares: clampSpares(yield* Config.integer("PYRO_SPARES").pipe(Config.withDefault(0))),
+    spareIdleSeconds: Math.max(1, yield* Config.integer("PYRO_SPARE_IDLE_SECONDS").pipe(Config.withDefault(600))),
     registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY")),
     templates: !(yield* Config.boolean("PYRO_COLD_BOOT").pipe(Config.withDefault(false))),
     // Set but empty means no roots at all (the operator turning caller imports off).
@@ -83,3 +86,4 @@ export const PyroConfigLive = Layer.effect(PyroConfig, make)
 /** For tests and the SDK: fixed values over the defaults. */
 export const layerWith = (overrides: Partial<PyroConfig["Type"]>) =>
   Layer.effect(PyroConfig, Effect.map(make, (base) => PyroConfig.of({ ...base, ...overrides })))
+

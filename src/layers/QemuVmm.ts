@@ -33,6 +33,7 @@ import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snaps
 import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
+import { reapSpares } from "../vm/spares/store.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { qemuExecutable } from "../vm/vmmIdentity.js"
@@ -65,6 +66,7 @@ export const make = Effect.gen(function*() {
   const vmmExecutable = qemuExecutable(config.qemuBinary)
   yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
   yield* sweepOrphanRam(RAM_DIR)
+  yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmmExecutable })
 
   const unavailable = Effect.sync(() =>
     which(config.qemuBinary)

@@ -14,7 +14,7 @@ import { Vmm } from "../services/Vmm.js"
 import { outcomeFields, resultBudget, runCommand } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
 import { selfIdentity } from "../vm/procfs.js"
-import { killVmm } from "../vm/qemu/process.js"
+import { killGroup, killVmm } from "../vm/qemu/process.js"
 import { listRecords, observedState, type PersistentRecord, readRecord, vmStartLock, writeRecord } from "../vm/record.js"
 import { writeBootClaim } from "../machine/claims.js"
 import { makeDetachedVms } from "../machine/detached.js"
@@ -27,12 +27,12 @@ import { networkInfoOf } from "../vm/network/info.js"
 import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
-import { makeWarmPool } from "../vm/warmPool.js"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import { isVmmProcess } from "../vm/vmmIdentity.js"
+import { clampSpares, claimSpare, countSpares, readTarget, spareKey, type SpareShape } from "../vm/spares/store.js"
+import { startFiller } from "../vm/spares/spawnFiller.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
-import { machineKinds } from "./machineKinds.js"
+import { machineKinds, outsideLimit } from "./machineKinds.js"
 
 export const WORKDIR = "/workspace"
 
@@ -55,11 +55,12 @@ export const make = Effect.gen(function*() {
   const environments = yield* EnvironmentStore
   const context = yield* captureServices(FileSystem.FileSystem, CommandExecutor.CommandExecutor)
   const stateDir = config.stateDir
-  const pool = yield* makeWarmPool(vmm.bootEphemeral)
+  /** Spares to keep of each shape this process runs: `PYRO_SPARES`, or what setWarmPool says. */
+  let sparesWanted = config.spares
 
   const detached = makeDetachedVms(vmm)
 
-  const checkLimit = ensureBelowLimit(stateDir, machineKinds, config.maxActiveVms)
+  const checkLimit = ensureBelowLimit(stateDir, machineKinds, config.maxActiveVms, outsideLimit)
 
   const { anyRecord, getRecord, liveRecord, reapIfExpired } = makeMachineLookup({
     read: (vmId) => readRecord(stateDir, vmId),
@@ -80,6 +81,16 @@ export const make = Effect.gen(function*() {
         Effect.catchTag("KernelError", (e) => Effect.succeed(Option.some(e.message)))
       )
   }))
+
+  /**
+   * After a run of a shape that can have spares: if it has fewer than wanted (by this
+   * process, or by the operator's `pyro prepare --spares`), a filler makes more in the background.
+   */
+  const refillSpares = (key: string, shape: SpareShape) =>
+    Effect.suspend(() => {
+      const want = Math.max(sparesWanted, readTarget(stateDir, key))
+      return want > countSpares(stateDir, key) ? startFiller(config, shape, want) : Effect.void
+    })
 
   /** What a run's result says of its network. */
   const runNetworkFields = (network: GuestNetwork) => {
@@ -123,29 +134,40 @@ export const make = Effect.gen(function*() {
   const runInGuest = (input: VmRunInput, network: GuestNetwork, options: RunOptions) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
-      const id = newMachineId()
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(input.environment)], {
         concurrency: 2
       })
-      // Check the limit and claim a slot in one step, so parallel runs cannot all slip under it.
-      // The claim holds the slot for the whole run (an ephemeral record alone holds none).
-      const paths = vmPaths(stateDir, id)
-      yield* Effect.acquireRelease(
+      const shapeSpec = bootSpecFor("run", assets, environment, sizingOf(input, network))
+      const key = spareKey(shapeSpec, config.scratchMib)
+      if (key !== undefined) {
+        yield* Effect.addFinalizer(() => refillSpares(key, { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }))
+      }
+      // Check the limit and claim a slot (and a ready spare) in one step, so parallel runs cannot all
+      // slip under it. The claim holds the slot for the whole run (an ephemeral record alone holds none).
+      const { paths, spare } = yield* Effect.acquireRelease(
         withStateLock(stateDir, Effect.gen(function*() {
           yield* checkLimit
+          const spare = key === undefined || options.useSpare === false ? undefined : Option.getOrUndefined(claimSpare(stateDir, key))
+          const paths = vmPaths(stateDir, spare?.id ?? newMachineId())
           Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
-          yield* writeEphemeralRecord(paths, undefined)
+          yield* writeEphemeralRecord(paths, spare?.vmm.pid)
           yield* writeBootClaim(paths.dir)
+          return { paths, spare }
         })),
-        () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
+        ({ paths, spare }) =>
+          Effect.sync(() => {
+            // Not our child: killed by its proved identity, without waiting for it.
+            if (spare && isVmmProcess(spare.vmm, vmm.vmmExecutable)) killGroup(spare.vmm.pid, "SIGKILL")
+            Fs.rmSync(paths.dir, { recursive: true, force: true })
+          })
       )
-      const spec = bootSpecFor(id, assets, environment, sizingOf(input, network))
-      const poolKey = JSON.stringify([environment.name, input.vcpu_count, input.mem_mib, spec.network, spec.allowHosts ?? null])
-      const pooled = yield* pool.take(poolKey)
-      yield* pool.refill(poolKey, () => Effect.succeed(spec))
-      const vm = pooled
-        ? yield* Effect.as(Effect.addFinalizer(() => Scope.close(pooled.scope, Exit.void)), pooled.vm)
-        : yield* Effect.tap(vmm.bootEphemeral(spec), (vm) => vm.attach)
+      const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }), (vm) => vm.attach)
+      // A spare that died since it was claimed costs a boot, not the run.
+      const vm = spare
+        ? yield* Effect.map(vmm.connect(paths.channelSocket, CONNECT_TIMEOUT_MS), (connection) => ({ connection, bootMs: 0 })).pipe(
+          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killGroup(spare.vmm.pid, "SIGKILL")), boot))
+        )
+        : yield* boot
       const outcome = yield* runCommand(vm.connection, {
         command: input.command,
         cwd: WORKDIR,
@@ -158,9 +180,9 @@ export const make = Effect.gen(function*() {
         result: {
           ...outcomeFields(outcome, "guest_virtio_serial", yield* resultBudget(config)),
           duration_ms: Date.now() - started,
-          vm_id: id,
+          vm_id: paths.id,
           environment: environment.name,
-          boot_ms: pooled ? 0 : vm.bootMs,
+          boot_ms: vm.bootMs,
           ...runNetworkFields(network)
         },
         stdout: outcome.stdout.bytes(),
@@ -216,7 +238,7 @@ export const make = Effect.gen(function*() {
       const dir = vmPaths(stateDir, initial.id).dir
       // A created VM already holds its slot; a stopped one (or one whose QEMU died) claims
       // it again, in one step with the check, until its record names the running VM.
-      if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, machineKinds, dir, config.maxActiveVms)
+      if (observedState(initial) === "stopped") yield* claimBootSlot(stateDir, machineKinds, dir, config.maxActiveVms, outsideLimit)
       const boot = Effect.gen(function*() {
         const [assets, environment] = yield* Effect.all([
           kernels.ensure,
@@ -348,7 +370,7 @@ export const make = Effect.gen(function*() {
 
   return VmManager.of({
     run,
-    setWarmPool: pool.setSize,
+    setWarmPool: (size) => Effect.sync(() => void (sparesWanted = clampSpares(size))),
     listEnvironments: environments.list,
     create,
     start,

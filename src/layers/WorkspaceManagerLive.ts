@@ -77,7 +77,7 @@ import { makeChannelLeases, WORKSPACE_CHANNELS } from "../workspace/channels.js"
 import { syncGuestDisk } from "../workspace/guestDisk.js"
 import { guestTar } from "../workspace/guestFs.js"
 import { writeStreamToFile } from "../host/files.js"
-import { machineKinds } from "./machineKinds.js"
+import { machineKinds, outsideLimit } from "./machineKinds.js"
 import { stopAllForwarders } from "../workspace/ports/registry.js"
 import { provideSecrets } from "../workspace/secrets/guest.js"
 import { makeRedactor } from "../workspace/secrets/redact.js"
@@ -151,7 +151,7 @@ export const make = Effect.gen(function*() {
       const paths = workspacePaths(stateDir, record.id)
       // Never two QEMUs on one disk: one left by a boot cut short goes first.
       yield* detached.kill({ vmm: record.vmm, dir: paths.dir })
-      yield* claimBootSlot(stateDir, machineKinds, paths.dir, config.maxActiveVms)
+      yield* claimBootSlot(stateDir, machineKinds, paths.dir, config.maxActiveVms, outsideLimit)
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(record.environment)], {
         concurrency: 2
       })

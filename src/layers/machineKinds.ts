@@ -3,9 +3,13 @@
  * limit (src/machine/limit.ts) counts, whichever manager checks it. Put together
  * here, above the managers, so the limit needs to know none of them.
  */
-import type { MachineKind } from "../machine/limit.js"
+import type { MachineKind, OutsideLimit } from "../machine/limit.js"
+import { countSpares } from "../vm/spares/store.js"
 import { persistentVms } from "../vm/record.js"
 import { ephemeralVms } from "../vm/vmDir.js"
 import { workspaces } from "../workspace/store.js"
 
 export const machineKinds: ReadonlyArray<MachineKind> = [ephemeralVms, persistentVms, workspaces]
+
+/** Spare VMs: outside the limit, told in its error. */
+export const outsideLimit: OutsideLimit = countSpares

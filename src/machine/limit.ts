@@ -71,11 +71,16 @@ export const countActiveVms = (stateDir: string, kinds: ReadonlyArray<MachineKin
   return active
 }
 
+/** VMs that wait outside the limit (spares): told in its error, never counted. */
+export type OutsideLimit = (stateDir: string) => number
+
 /** Fails when `limit` VMs are already active; call under the state lock, with the claim that follows. */
-export const ensureBelowLimit = (stateDir: string, kinds: ReadonlyArray<MachineKind>, limit: number) =>
+export const ensureBelowLimit = (stateDir: string, kinds: ReadonlyArray<MachineKind>, limit: number, outside?: OutsideLimit) =>
   Effect.suspend(() => {
     const active = countActiveVms(stateDir, kinds)
-    return active >= limit ? Effect.fail(new VmLimitReached({ limit, active })) : Effect.void
+    if (active < limit) return Effect.void
+    const spares = outside?.(stateDir) ?? 0
+    return Effect.fail(new VmLimitReached({ limit, active, ...(spares > 0 ? { spares } : {}) }))
   })
 
 /**
@@ -83,8 +88,14 @@ export const ensureBelowLimit = (stateDir: string, kinds: ReadonlyArray<MachineK
  * parallel starts cannot all slip under it), holding the claim for the scope: until the
  * record names the running VM, or the boot failed.
  */
-export const claimBootSlot = (stateDir: string, kinds: ReadonlyArray<MachineKind>, dir: string, limit: number) =>
+export const claimBootSlot = (
+  stateDir: string,
+  kinds: ReadonlyArray<MachineKind>,
+  dir: string,
+  limit: number,
+  outside?: OutsideLimit
+) =>
   Effect.acquireRelease(
-    withStateLock(stateDir, Effect.zipRight(ensureBelowLimit(stateDir, kinds, limit), writeBootClaim(dir))),
+    withStateLock(stateDir, Effect.zipRight(ensureBelowLimit(stateDir, kinds, limit, outside), writeBootClaim(dir))),
     () => removeBootClaim(dir)
   )

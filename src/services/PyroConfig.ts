@@ -31,6 +31,14 @@ export interface PyroConfigShape {
   /** VMs that may be active at once, one-shot runs included (`PYRO_MAX_ACTIVE_VMS`, default 4). */
   readonly maxActiveVms: number
   /**
+   * Spare VMs to keep of each `vm_run` shape this process runs (`PYRO_SPARES`, default 0, at
+   * most MAX_SPARES_PER_SHAPE): restored, attached and warmed VMs in the state directory
+   * that any pyro process may claim (src/vm/spares/).
+   */
+  readonly spares: number
+  /** A spare nobody claimed for this long is reaped (`PYRO_SPARE_IDLE_SECONDS`, default 600). */
+  readonly spareIdleSeconds: number
+  /**
    * Where prebuilt catalog environments are published (`PYRO_REGISTRY`, e.g.
    * oci://registry.example/pyro): `debian:12` is looked for at
    * `<registry>/debian:12` before being built locally.

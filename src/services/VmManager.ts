@@ -26,6 +26,8 @@ export type LifecycleError = RunError | VmNotFound
 export interface RunOptions {
   /** Called with output as it arrives (the CLI streams it to the terminal). */
   readonly onOutput?: OutputSink
+  /** Take a ready spare VM of the run's shape if there is one (default); false: boot one (doctor's check). */
+  readonly useSpare?: boolean
 }
 
 export interface RunOutcome {
@@ -39,8 +41,9 @@ export class VmManager extends Context.Tag("pyro/VmManager")<VmManager, {
   /** Boot a VM, run one command, and tear the VM down whatever happens. */
   readonly run: (input: VmRunInput, options?: RunOptions) => Effect.Effect<RunOutcome, RunError>
   /**
-   * Keep this many ready VMs per vm_run shape in this process (0: none, the
-   * default). For long-lived processes; a pool VM serves a run in milliseconds.
+   * Keep this many spare VMs of each vm_run shape this process runs (0: none,
+   * the default, or PYRO_SPARES): a spare serves a run in milliseconds, and is
+   * replaced in the background (src/vm/spares/).
    */
   readonly setWarmPool: (size: number) => Effect.Effect<void>
   readonly listEnvironments: Effect.Effect<ReadonlyArray<EnvironmentInfo>>

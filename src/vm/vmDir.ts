@@ -15,7 +15,7 @@ import { BootError } from "./errors.js"
 import { processStartTime, selfIdentity } from "./procfs.js"
 
 /** Unix socket paths must fit in sun_path (108 bytes with the NUL). */
-const MAX_SOCKET_PATH = 107
+export const MAX_SOCKET_PATH = 107
 
 export const EphemeralRecord = Schema.Struct({
   id: Schema.String,
@@ -55,16 +55,16 @@ export const vmsRoot = (stateDir: string) => Path.join(stateDir, "vms")
 
 export const vmPaths = (stateDir: string, id: string): VmPaths => {
   const dir = Path.join(vmsRoot(stateDir), id)
-  return {
-    id,
-    dir,
-    record: Path.join(dir, "vm.json"),
-    channelSocket: Path.join(dir, "channel.sock"),
-    qmpSocket: Path.join(dir, "qmp.sock"),
-    consoleLog: Path.join(dir, "console.log"),
-    scratch: Path.join(dir, "scratch.ext4")
-  }
+  return { id, dir, record: Path.join(dir, "vm.json"), ...vmFilesIn(dir) }
 }
+
+/** The names of a VM's files in its directory (a spare's too, src/vm/spares/store.ts). */
+export const vmFilesIn = (dir: string) => ({
+  channelSocket: Path.join(dir, "channel.sock"),
+  qmpSocket: Path.join(dir, "qmp.sock"),
+  consoleLog: Path.join(dir, "console.log"),
+  scratch: Path.join(dir, "scratch.ext4")
+})
 
 const encodeRecord = Schema.encodeSync(Schema.parseJson(EphemeralRecord, { space: 2 }))
 export const decodeEphemeralRecord = Schema.decodeUnknownOption(Schema.parseJson(EphemeralRecord))

@@ -1,0 +1,106 @@
+/**
+ * Making spares: restore VMs of a shape from its template, attach them, warm
+ * each with one command (under TCG a VM's first exec pays for translating its
+ * code paths) and mark them ready, until the shape has as many as wanted. One
+ * filler per shape at a time, across processes (a lock it only tries); the
+ * others leave the work to it. The VMs are detached: they outlive the filler.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Fs from "node:fs"
+import { tryLock } from "../../host/lock.js"
+import { iso, newMachineId } from "../../machine/record.js"
+import { EnvironmentStore } from "../../services/EnvironmentStore.js"
+import { KernelStore } from "../../services/KernelStore.js"
+import { PyroConfig } from "../../services/PyroConfig.js"
+import { type BootSpec, Vmm } from "../../services/Vmm.js"
+import { bootSpecFor } from "../bootSpec.js"
+import { BootError } from "../errors.js"
+import { runCommand } from "../execCommand.js"
+import { selfIdentity } from "../procfs.js"
+import { MAX_SOCKET_PATH } from "../vmDir.js"
+import {
+  clampSpares,
+  countSpares,
+  discardSpare,
+  readTarget,
+  reapSpares,
+  roomForSpare,
+  spareKey,
+  sparePaths,
+  type SpareShape,
+  writeSpareRecord
+} from "./store.js"
+
+const WARM_CONNECT_TIMEOUT_MS = 15_000
+
+export interface FillResult {
+  readonly key: string
+  /** Spares made by this call. */
+  readonly made: number
+  /** Ready or being made, now. */
+  readonly spares: number
+  /** Another filler held the shape's lock: it does the work. */
+  readonly busy: boolean
+}
+
+/** The boot spec of a spare of `shape` (network off: a spare's directory moves when claimed). */
+export const spareSpec = (shape: SpareShape) =>
+  Effect.gen(function*() {
+    const [assets, environment] = yield* Effect.all([
+      (yield* KernelStore).ensure,
+      (yield* EnvironmentStore).ensure(shape.environment)
+    ], { concurrency: 2 })
+    return bootSpecFor("spare", assets, environment, { vcpus: shape.vcpu_count, memMib: shape.mem_mib, network: false })
+  })
+
+/** Fill `shape` up to `want` spares (or the operator's target for it, if more). */
+export const fillSpares = (shape: SpareShape, want: number) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    const vmm = yield* Vmm
+    const spec = yield* spareSpec(shape)
+    const key = spareKey(spec, config.scratchMib)!
+    yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
+    const release = yield* tryLock(config.stateDir, `spares/${key}`)
+    if (Option.isNone(release)) return { key, made: 0, spares: countSpares(config.stateDir, key), busy: true }
+    return yield* Effect.gen(function*() {
+      const target = clampSpares(Math.max(want, readTarget(config.stateDir, key)))
+      let made = 0
+      while (countSpares(config.stateDir, key) < target && roomForSpare(config.stateDir, shape)) {
+        yield* makeSpare(key, shape, spec)
+        made++
+      }
+      return { key, made, spares: countSpares(config.stateDir, key), busy: false } satisfies FillResult
+    }).pipe(Effect.ensuring(release.value))
+  })
+
+const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    const vmm = yield* Vmm
+    const id = newMachineId()
+    const paths = sparePaths(config.stateDir, key, id)
+    if (Buffer.byteLength(paths.channelSocket) > MAX_SOCKET_PATH) {
+      return yield* new BootError({
+        stage: "Prepare",
+        detail: `socket path ${paths.channelSocket} is longer than ${MAX_SOCKET_PATH} bytes; set PYRO_STATE_DIR to a shorter directory`
+      })
+    }
+    Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+    const record = { id, shape, state: "booting" as const, filler: selfIdentity(), vmm: null, created_at: iso(Date.now()) }
+    yield* Effect.gen(function*() {
+      yield* writeSpareRecord(paths, record)
+      const vm = yield* vmm.bootDetached({ ...spec, id }, paths, {
+        formatScratch: true,
+        journaledScratch: false,
+        dieWithParent: false
+      })
+      yield* writeSpareRecord(paths, { ...record, vmm: { pid: vm.pid, startTime: vm.startTime } })
+      yield* Effect.scoped(Effect.flatMap(
+        vmm.connect(paths.channelSocket, WARM_CONNECT_TIMEOUT_MS),
+        (connection) => runCommand(connection, { command: ["true"], cwd: "/workspace", timeoutSeconds: 30, maxOutputBytes: 1024 })
+      ))
+      yield* writeSpareRecord(paths, { ...record, state: "ready", vmm: { pid: vm.pid, startTime: vm.startTime } })
+    }).pipe(Effect.onError(() => Effect.sync(() => discardSpare(paths.dir, vmm.vmmExecutable))))
+  })
