@@ -13,7 +13,7 @@ import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
 import { outcomeFields, resultBudget, runCommand } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
-import { selfIdentity } from "../vm/procfs.js"
+import { type ProcessIdentity, selfIdentity } from "../vm/procfs.js"
 import { killGroup, killVmm } from "../vm/qemu/process.js"
 import { listRecords, observedState, type PersistentRecord, readRecord, vmStartLock, writeRecord } from "../vm/record.js"
 import { writeBootClaim } from "../machine/claims.js"
@@ -92,6 +92,11 @@ export const make = Effect.gen(function*() {
       return want > countSpares(stateDir, key) ? startFiller(config, shape, want) : Effect.void
     })
 
+  /** A claimed spare's QEMU is not our child: killed once proved to be it, without waiting for it. */
+  const killSpare = (who: ProcessIdentity) => {
+    if (isVmmProcess(who, vmm.vmmExecutable)) killGroup(who.pid, "SIGKILL")
+  }
+
   /** What a run's result says of its network. */
   const runNetworkFields = (network: GuestNetwork) => {
     const { network_policy, allow_hosts } = resultNetworkFields(network)
@@ -156,8 +161,7 @@ export const make = Effect.gen(function*() {
         })),
         ({ paths, spare }) =>
           Effect.sync(() => {
-            // Not our child: killed by its proved identity, without waiting for it.
-            if (spare && isVmmProcess(spare.vmm, vmm.vmmExecutable)) killGroup(spare.vmm.pid, "SIGKILL")
+            if (spare) killSpare(spare.vmm)
             Fs.rmSync(paths.dir, { recursive: true, force: true })
           })
       )
@@ -165,7 +169,7 @@ export const make = Effect.gen(function*() {
       // A spare that died since it was claimed costs a boot, not the run.
       const vm = spare
         ? yield* Effect.map(vmm.connect(paths.channelSocket, CONNECT_TIMEOUT_MS), (connection) => ({ connection, bootMs: 0 })).pipe(
-          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killGroup(spare.vmm.pid, "SIGKILL")), boot))
+          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killSpare(spare.vmm)), boot))
         )
         : yield* boot
       const outcome = yield* runCommand(vm.connection, {
