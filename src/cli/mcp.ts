@@ -15,13 +15,15 @@ import { describeProjectSource } from "../workspace/project/describe.js"
 import { resolveProjectSource } from "../workspace/project/resolve.js"
 import { checkedProjectRequest, projectFlagsOf, projectOptions, type ProjectOptionValues } from "./projectOptions.js"
 import { VERSION } from "./version.js"
+import { UsageError } from "./usage.js"
+import { MAX_SPARES_PER_SHAPE } from "../vm/spares/store.js"
 
 /** How often a long-lived server deletes VMs whose TTL has passed. */
 const REAP_EVERY = "30 seconds"
 
 const warmPool = Options.integer("warm-pool").pipe(
   Options.withDefault(0),
-  Options.withDescription("Keep this many VMs ready per vm_run shape, so vm_run answers in milliseconds (0: off)")
+  Options.withDescription("Keep this many spare VMs (0-8) of each vm_run shape this server runs, so vm_run answers in milliseconds (0: PYRO_SPARES, default none). Spares are shared with other pyro processes and reaped when idle")
 )
 
 const profile = Options.choice("profile", MCP_PROFILES).pipe(
@@ -72,7 +74,11 @@ const serve = Command.make("serve", { profile, warmPool, allowHostCompat, ...pro
     const projectSource = yield* projectSourceOf(args)
     const vms = yield* VmManager
     yield* warnAboutImportRoots
-    yield* vms.setWarmPool(args.warmPool)
+    if (args.warmPool < 0 || args.warmPool > MAX_SPARES_PER_SHAPE) {
+      return yield* new UsageError({ detail: `--warm-pool must be between 0 and ${MAX_SPARES_PER_SHAPE}` })
+    }
+    // 0 leaves PYRO_SPARES as it is.
+    if (args.warmPool > 0) yield* vms.setWarmPool(args.warmPool)
     const created = new Set<string>()
     // Closing this scope (stdin closed, SIGTERM, SIGINT) interrupts operations in flight,
     // which removes their one-shot VMs, and then the VMs this server created are deleted.

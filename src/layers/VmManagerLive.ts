@@ -28,7 +28,7 @@ import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/netwo
 import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { isVmmProcess } from "../vm/vmmIdentity.js"
-import { clampSpares, claimSpare, countSpares, readTarget, spareKey, type SpareShape } from "../vm/spares/store.js"
+import { clampSpares, claimSpare, countSpares, readTarget, reapSpares, spareKey, type SpareShape } from "../vm/spares/store.js"
 import { startFiller } from "../vm/spares/spawnFiller.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
@@ -360,6 +360,8 @@ export const make = Effect.gen(function*() {
   const list = Effect.map(listRecords(stateDir), (records) => records.map(infoOf)).pipe(Effect.provide(context))
 
   const reapExpired = Effect.gen(function*() {
+    // Idle spares too, so a long-lived process (the MCP server reaps every 30 s) does not wait for the next start.
+    yield* reapSpares(stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
     const now = Date.now()
     const reaped: Array<{ kind: "vm"; id: string; environment: string; expired_at: string }> = []
     for (const record of yield* listRecords(stateDir)) {

@@ -49,9 +49,11 @@ export interface PyroOptions {
    */
   readonly outputBudgetBytes?: number
   /**
-   * Keep this many VMs ready per vm_run shape (environment, sizing, network),
-   * so runInVm answers in milliseconds; 0 (default) boots each on demand.
-   * They are killed by close().
+   * Keep this many spare VMs (at most 8) of each vm_run shape without network
+   * this instance runs, so runInVm answers in milliseconds; 0 (default, or
+   * PYRO_SPARES) boots each on demand. Spares live in the state directory,
+   * may be claimed by any pyro process, and outlive close() until claimed or
+   * idle for PYRO_SPARE_IDLE_SECONDS.
    */
   readonly warmPool?: number
   /**
