@@ -46,13 +46,14 @@ describe("spare VMs", () => {
       expect.objectContaining({ environment: "tiny", vcpu_count: 1, mem_mib: 256, ready: 2, booting: 0, target: 2 })
     ])
 
-    // Three runs at once for two spares: each spare serves exactly one of them, the third boots.
+    // Three runs at once for two spares: each spare serves exactly one of them; the third boots
+    // (or, on a slow host, takes a spare the first refill made meanwhile).
     const runs = await Promise.all([1, 2, 3].map(() => json("run", ...SHAPE, "--", "hostname")))
     for (const r of runs) expect(r.code, r.stderr).toBe(0)
     const hosts = runs.map((r) => String(r.data.stdout).trim().replace(/^pyro-/, ""))
     expect(new Set(hosts).size).toBe(3)
     expect(hosts.filter((h) => before.includes(h)).sort()).toEqual(before)
-    expect(runs.filter((r) => r.data.boot_ms === 0)).toHaveLength(2)
+    expect(runs.filter((r) => r.data.boot_ms === 0).length).toBeGreaterThanOrEqual(2)
     // Used once: gone from the spares, their QEMUs killed, their directories removed.
     for (const id of before) expect(spareIds()).not.toContain(id)
     expect(vmDirsUnder(stateDir)).toEqual([])
