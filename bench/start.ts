@@ -9,7 +9,8 @@
  *  - in restored VMs, the first and the second `true`: what TCG's per-process translation
  *    adds to a warm start, which the raw restore (a ping) does not pay.
  * Prints warm/cold (goal <= 0.05), warm/raw-restore (goal <= 1.5), the same two for the
- * pooled start, and cli/gvisor (goal <= 1.0).
+ * pooled start, and cli/gvisor (goal <= 1.0); the last line, for scripts, is
+ * `start: cli_gvisor=R warm_cold=W`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -196,6 +197,9 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(`  with the warm pool: pooled/cold = ${goal(m.pooled / m.cold, 0.05)}, pooled/raw-restore = ${goal(m.pooled / m.raw, 1.5)}`)
   if (runsc) console.log(`  ratio cli/gvisor = ${goal(m.cli / m.gvisor, 1.0)}`)
   else console.log("  cli/gvisor: runsc not installed (sudo apt-get install runsc)")
+  // Last, for scripts: one line of the issue's two start-up ratios (cli_gvisor=none without runsc).
+  const cliGvisor = runsc ? (m.cli / m.gvisor).toFixed(3) : "none"
+  console.log(`start: cli_gvisor=${cliGvisor} warm_cold=${(m.warm / m.cold).toFixed(3)}`)
 }))
 
 runBench(program)

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Starts the CLI bundle (dist/cli.cjs) with V8's code cache: parsing and compiling
-// ~0.9 MB of JavaScript is much of a short command's time, and Node 20 caches
+// ~1.7 MB of JavaScript is much of a short command's time, and Node 20 caches
 // nothing by itself. A cache is made at the exit of the first run of each
 // command of each build, so it holds every function that command compiled, not
 // just the top level, and kept in the user's cache directory; a cache V8 rejects
 // (another Node, a damaged file) is ignored and made again. Any failure here
-// only costs speed.
-import { createHash } from "node:crypto"
+// only costs speed. This file is on every command's path, so it loads nothing
+// it can do without (node:crypto costs a few ms).
+import { isAscii } from "node:buffer"
 import * as Fs from "node:fs"
 import Module from "node:module"
 import * as Os from "node:os"
@@ -15,13 +16,21 @@ import { fileURLToPath } from "node:url"
 import * as Vm from "node:vm"
 
 const bundle = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.cjs")
-const source = Fs.readFileSync(bundle, "utf8")
+const fd = Fs.openSync(bundle, "r")
+const stat = Fs.fstatSync(fd)
+const bytes = Fs.readFileSync(fd)
+Fs.closeSync(fd)
+// esbuild writes ASCII (non-ASCII characters escaped), which decodes as Latin-1 many
+// times faster than as UTF-8; anything else is read as UTF-8.
+const source = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8")
 
 const v8Dir = Path.join(
   process.env.PYRO_CACHE_DIR || Path.join(process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache"), "pyro"),
   "v8"
 )
-const buildKey = createHash("sha256").update(process.version).update(process.arch).update(source).digest("hex").slice(0, 16)
+// A build is this file as written (inode, size, change time: a rebuild or an install writes it
+// anew) under this Node: hashing ~1.7 MB on every start would cost more than the key is worth.
+const buildKey = [process.version, process.arch, stat.ino, stat.size, Math.trunc(stat.ctimeMs)].join("-")
 // Per command: each compiles different functions.
 const command = /^[a-z]+$/.test(process.argv[2] ?? "") ? process.argv[2] : "other"
 const cacheFile = Path.join(v8Dir, `cli-${buildKey}-${command}.bin`)

@@ -54,7 +54,7 @@ export interface RepeatedOptions {
   readonly parse: (given: Readonly<Record<string, ReadonlyArray<string>>>) => { readonly value?: unknown; readonly error?: string }
 }
 
-export interface CliSpec<O> {
+export interface CliSpec<O, R extends OperationServices = OperationServices> {
   /** Words after `pyro`: ["workspace", "sync", "push"]. */
   readonly path: ReadonlyArray<string>
   readonly description: string
@@ -98,10 +98,14 @@ export interface CliSpec<O> {
   /** The process exit code a result asks for (the guest command's). */
   readonly exitCode?: (result: O) => number
   /** Work done before the operation, for the CLI only (reaping what expired). */
-  readonly before?: Effect.Effect<void, never, OperationServices>
+  readonly before?: Effect.Effect<void, never, R>
 }
 
-export interface Operation<I = any, O = any, M extends string = string> {
+/**
+ * `R`: the services its handler uses (all of them unless it says fewer), so that a
+ * surface can build only those: the CLI's `pyro run` builds no workspace manager.
+ */
+export interface Operation<I = any, O = any, M extends string = string, R extends OperationServices = OperationServices> {
   readonly tool: string
   readonly sdkMethod: M
   readonly description: string
@@ -116,10 +120,10 @@ export interface Operation<I = any, O = any, M extends string = string> {
   readonly carriesOutput?: true
   /** The SDK method also takes the id alone (`statusWorkspace("ab12...")`) for an input of only this field. */
   readonly sdkShorthand?: string
-  readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, OperationServices>
+  readonly handler: (input: I, context: CallContext) => Effect.Effect<O, PyroError, R>
   /** The description once a server knows its project source (`workspace_create` says what it seeds from). */
   readonly describeWith?: (description: string, project: ProjectSourceShape) => string
-  readonly cli?: CliSpec<O>
+  readonly cli?: CliSpec<O, R>
 }
 
 /** What a server shows a model as the operation's description, given its project source. */
@@ -131,13 +135,13 @@ export const describedFor = (op: Operation, project: ProjectSourceShape): string
  * against each other here, and the SDK method's name and input type are kept
  * for the facade's method types.
  */
-export const operation = <I, II, O, OI, const M extends string, const S extends string = never>(
-  o: Omit<Operation<I, O, M>, "input" | "output" | "sdkShorthand"> & {
+export const operation = <I, II, O, OI, const M extends string, R extends OperationServices, const S extends string = never>(
+  o: Omit<Operation<I, O, M, R>, "input" | "output" | "sdkShorthand"> & {
     readonly input: Schema.Schema<I, II>
     readonly output: Schema.Schema<O, OI>
     readonly sdkShorthand?: S
   }
-): Operation<I, O, M> & { readonly input: Schema.Schema<I, II>; readonly sdkShorthand?: S } => o
+): Operation<I, O, M, R> & { readonly input: Schema.Schema<I, II>; readonly sdkShorthand?: S } => o
 
 export const hints = (
   title: string,

@@ -27,8 +27,10 @@ interface FieldSchema {
   readonly default?: unknown
 }
 
-/** What a derived command needs: the services handlers use, and where the exit code goes. */
-export type AnyCommand = Command.Command<string, OperationServices | ExitCode, unknown, unknown>
+/** What a derived command needs: the services its handler uses, and where the exit code goes. */
+export type DerivedCommand<R extends OperationServices> = Command.Command<string, R | ExitCode, unknown, unknown>
+
+export type AnyCommand = DerivedCommand<OperationServices>
 
 const kebab = (field: string) => field.replaceAll("_", "-")
 
@@ -83,7 +85,7 @@ const fieldValue = (value: unknown, arg: CliArg | undefined): unknown => {
 }
 
 /** The command for one operation (its last path word); the caller nests it under the others. */
-export const operationCommand = (op: Operation): AnyCommand => {
+export const operationCommand = <R extends OperationServices>(op: Operation<any, any, string, R>): DerivedCommand<R> => {
   const cli = op.cli
   if (!cli) throw new Error(`${op.tool} has no CLI form`)
   const schema = toolJsonSchema(op.input) as {
@@ -183,7 +185,7 @@ export const operationCommand = (op: Operation): AnyCommand => {
         if (out.stderr) yield* writeStderr(out.stderr)
       }
       if (cli.exitCode) yield* setExitCode(cli.exitCode(result))
-    })).pipe(Command.withDescription(cli.description)) as unknown as AnyCommand
+    })).pipe(Command.withDescription(cli.description)) as unknown as DerivedCommand<R>
 }
 
 /**

@@ -1,39 +1,65 @@
-/** The `pyro` command tree: the operations' commands (derived from the table) and the operator's own. */
+/**
+ * The `pyro` command tree: the operations' commands (derived from the table) and the operator's own.
+ *
+ * A short command's time goes mostly to evaluating modules and building services, so
+ * each top-level command is loaded only when the tree needs it, and builds its
+ * services only when it runs: `pyro run …` loads `run` alone and builds no workspace
+ * manager; `--version`, `--help` and usage errors build nothing. The commands not
+ * named by the first word stand in by name alone (all a usage error shows of them); a
+ * first word that names none (an option, a typo) gets the whole tree, and so do
+ * `--completions` and `--wizard`.
+ */
 import * as Command from "@effect/cli/Command"
-import { ALL_OPERATIONS } from "../api/index.js"
-import { type AnyCommand, operationCommands } from "./derive.js"
-import { doctorCommand } from "./doctor.js"
-import { envCommand } from "./env.js"
-import { hostCommand } from "./host.js"
-import { mcpCommand } from "./mcp.js"
-import { prepareCommand } from "./prepare.js"
-import { shellAttachCommand } from "./shellAttach.js"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { PyroConfigLive } from "../layers/PyroConfigLive.js"
+import { vmServicesLayer } from "../layers/VmServices.js"
+import type { Progress } from "../services/Progress.js"
+import { operationCommand } from "./derive.js"
 import { VERSION } from "./version.js"
 
 export { VERSION }
 
-/** What each command group is for; `pyro workspace --help` shows it. */
-const GROUPS = {
-  workspace: { description: "Persistent workspaces: a VM whose /workspace keeps its files between commands" },
-  "workspace sync": { description: "Move files between the host and a workspace" },
-  "workspace file": { description: "Model-native tree inspection and text edits under /workspace" },
-  "workspace patch": { description: "Apply unified diffs under /workspace" },
-  "workspace service": { description: "Long-running services in a workspace: start (with readiness), list, status, logs, stop" },
-  "workspace shell": { description: "Interactive shells a workspace keeps, for any client to come back to" },
-  "workspace disk": { description: "A stopped workspace's disk, read offline: list, read, export (secondary tools)" },
-  "workspace snapshot": { description: "Named states of a workspace's disk: create, list, delete (workspace reset goes back to one)" }
+/** Every service, built when a command that may use any of them runs (its modules loaded then too). */
+const allServices = (progress: Layer.Layer<Progress>) =>
+  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("../layers/App.js")), (app) => app.appLayer(progress)))
+
+/** The top-level commands in the order `pyro --help` lists them, each loaded on demand with the services it runs on. */
+const topLevel = (progress: Layer.Layer<Progress>) => {
+  const withAll = <N extends string, A, E, R>(load: () => Promise<Command.Command<N, R, E, A>>) =>
+    Effect.map(Effect.promise(load), Command.provide(allServices(progress)))
+  return {
+    run: Effect.map(
+      Effect.promise(() => import("../api/vm.js")),
+      ({ vmRun }) => operationCommand(vmRun).pipe(Command.provide(vmServicesLayer(PyroConfigLive, progress)))
+    ),
+    env: withAll(() => import("./env.js").then((m) => m.envCommand)),
+    workspace: withAll(() => import("./workspace.js").then((m) => m.workspaceCommand)),
+    prepare: withAll(() => import("./prepare.js").then((m) => m.prepareCommand)),
+    mcp: withAll(() => import("./mcp.js").then((m) => m.mcpCommand)),
+    host: withAll(() => import("./host.js").then((m) => m.hostCommand)),
+    doctor: withAll(() => import("./doctor.js").then((m) => m.doctorCommand))
+  }
 }
 
-const derived = operationCommands(ALL_OPERATIONS, GROUPS, { "workspace shell": [shellAttachCommand as unknown as AnyCommand] })
-const derivedCommand = (name: string) => {
-  const command = derived.get(name)
-  if (!command) throw new Error(`no operation's CLI form is named ${name}`)
-  return command
-}
+/** @effect/cli's built-in options that act on the whole tree wherever they are given. */
+const WHOLE_TREE_OPTIONS = new Set(["--completions", "--wizard"])
 
-export const pyro = Command.make("pyro").pipe(
-  Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
-  Command.withSubcommands([derivedCommand("run"), envCommand, derivedCommand("workspace"), prepareCommand, mcpCommand, hostCommand, doctorCommand])
-)
-
-export const cli = Command.run(pyro, { name: "pyro", version: VERSION })
+/** The CLI for these arguments (`process.argv`, node and script first), over a progress reporter. */
+export const cli = (argv: ReadonlyArray<string>, progress: Layer.Layer<Progress>) =>
+  Effect.gen(function*() {
+    const commands = topLevel(progress)
+    const first = argv[2]
+    const chosen = first !== undefined && Object.hasOwn(commands, first) && !argv.some((a) => WHOLE_TREE_OPTIONS.has(a))
+      ? first
+      : undefined
+    // The others stand in by name only: a usage error at the top names every command.
+    const [head, ...rest] = yield* Effect.all(
+      Object.entries(commands).map(([name, load]) => chosen === undefined || name === chosen ? load : Effect.succeed(Command.make(name)))
+    )
+    const pyro = Command.make("pyro").pipe(
+      Command.withDescription("Disposable micro-VM sandboxes for coding agents"),
+      Command.withSubcommands([head!, ...rest])
+    )
+    return yield* Command.run(pyro, { name: "pyro", version: VERSION })(argv)
+  })

@@ -1,4 +1,5 @@
 /** `pyro`: the command-line entrypoint. */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
@@ -10,7 +11,6 @@ import { EXIT_INTERRUPTED, EXIT_RUNTIME_FAILURE, EXIT_USAGE, ExitCode } from "..
 import { protectForcedArgs } from "../cli/forcedArgs.js"
 import { cli } from "../cli/main.js"
 import { writeStderr } from "../cli/output.js"
-import { appLayer } from "../layers/App.js"
 import { Caller, OPERATOR } from "../services/Caller.js"
 import { makeStderrProgress } from "../cli/progress.js"
 import { ansiAllowed, withTerminalConsole } from "../cli/terminal.js"
@@ -23,7 +23,8 @@ const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { 
 const program = Effect.gen(function*() {
   const code = yield* Ref.make(0)
   // The CLI's user is the operator; `pyro mcp serve` runs its clients' calls as tool callers.
-  yield* cli(protectForcedArgs(process.argv)).pipe(
+  // Each command builds the services it uses when it runs (src/cli/main.ts).
+  yield* cli(protectForcedArgs(process.argv), StderrProgress).pipe(
     Effect.provideService(ExitCode, code),
     Effect.provideService(Caller, OPERATOR),
     withTerminalConsole
@@ -37,7 +38,7 @@ const program = Effect.gen(function*() {
       onSome: (e) =>
         ValidationError.isValidationError(e) ? Effect.void : writeStderr(`pyro: ${(e as Error).message ?? String(e)}\n`)
     })),
-  Effect.provide(appLayer(StderrProgress)),
+  Effect.provide(NodeContext.layer),
   Effect.provide(stderrLogger(ansiAllowed(process.stderr)))
 )
 
