@@ -31,7 +31,7 @@ describe("qemuArgs", () => {
     expect(args).toContain("id=scratch,file=/state/vms/abc/scratch.ext4,format=raw,if=none,discard=unmap")
     // A workspace's snapshot layer is qcow2, told by its name, never probed.
     expect(qemuArgs({ ...spec, scratchImage: "/w/layer-2.qcow2" })).toContain("id=scratch,file=/w/layer-2.qcow2,format=qcow2,if=none,discard=unmap")
-    expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi")
+    expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi,split-wx=on")
     expect(valueAfter(args, "-cpu")).toBe("qemu64,+arat")
     expect(valueAfter(args, "-smp")).toBe("2")
     expect(valueAfter(args, "-m")).toBe("512")
