@@ -1,4 +1,5 @@
 /** Shared by the benchmarks: the app's services, timing, and medians. */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -76,12 +77,11 @@ export const benchDir = (label: string) =>
       })
   )
 
-/** Run a benchmark program; a failure is printed and exits non-zero. */
-export const runBench = <A, E>(program: Effect.Effect<A, E>) =>
-  Effect.runPromise(program).catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
+/**
+ * Run a benchmark program; a failure is printed and exits non-zero. Ctrl-C
+ * or SIGTERM interrupts it, so its scopes close and its VMs die with it.
+ */
+export const runBench = <A, E>(program: Effect.Effect<A, E>) => NodeRuntime.runMain(program)
 
 /**
  * QEMU's arguments for a raw VM of the tiny environment, booted as pyro boots

@@ -26,8 +26,9 @@ import * as Path from "node:path"
 /**
  * Bumped when the way templates are made or restored changes. 3: `tsc=reliable`
  * and `pit=off` (a template's saved PIT state cannot load into a machine without one).
+ * 4: the idle guest's periodic wake-ups turned off on the kernel command line.
  */
-export const TEMPLATE_FORMAT = 3
+export const TEMPLATE_FORMAT = 4
 
 /** Ids of the VMs being made into templates: internal, they hold no active-VM slot (no run claims them). */
 export const TEMPLATE_VM_PREFIX = "tpl"

@@ -23,12 +23,15 @@ describe("qemuArgs", () => {
   it("builds a microvm with a read-only root, a scratch disk and the channel", () => {
     const args = qemuArgs(spec)
     expect(valueAfter(args, "-M")).toBe("microvm,acpi=on,pit=off,memory-backend=mem0")
-    expect(valueAfter(args, "-append")?.split(" ")).toContain("tsc=reliable")
+    // An idle guest's periodic wake-ups stay off (docs/architecture.md, "What an idle VM costs the host").
+    expect(valueAfter(args, "-append")?.split(" ")).toEqual(
+      expect.arrayContaining(["tsc=reliable", "sysctl.vm.compaction_proactiveness=0", "psi=0", "nowatchdog"])
+    )
     expect(args).toContain("memory-backend-ram,id=mem0,size=512M")
     expect(args).toContain("id=scratch,file=/state/vms/abc/scratch.ext4,format=raw,if=none,discard=unmap")
     // A workspace's snapshot layer is qcow2, told by its name, never probed.
     expect(qemuArgs({ ...spec, scratchImage: "/w/layer-2.qcow2" })).toContain("id=scratch,file=/w/layer-2.qcow2,format=qcow2,if=none,discard=unmap")
-    expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi")
+    expect(valueAfter(args, "-accel")).toBe("tcg,thread=multi,split-wx=on")
     expect(valueAfter(args, "-cpu")).toBe("qemu64,+arat")
     expect(valueAfter(args, "-smp")).toBe("2")
     expect(valueAfter(args, "-m")).toBe("512")

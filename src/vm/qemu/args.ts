@@ -87,6 +87,13 @@ const proxyNetdevOptions = (command: string | undefined) =>
  * its tick when idle: 252 timer interrupts a second instead of ~9, and 4-5 %
  * of a core per idle VM instead of ~0.6 %. The more VMs, the more load, the
  * more guests fall back: 17 of 20 and 33 of 40 restored VMs did (docs/architecture.md).
+ * `sysctl.vm.compaction_proactiveness=0 psi=0 nowatchdog`: an idle guest's
+ * own periodic wake-ups, each a QEMU main-loop and vCPU wake-up on the host
+ * (guest ftrace, docs/architecture.md): kcompactd checks fragmentation every
+ * 500 ms unless proactive compaction is off (on-demand compaction stays),
+ * pressure stall averages are recomputed every 2 s while anything wakes, and
+ * the soft-lockup detector's timer fires every 4 s. Without them an idle
+ * guest takes ~0.7 timer interrupts a second instead of ~6.7.
  * `pyro.net=1` (only with a NIC): tells the agent to load virtio_net and
  * configure eth0 for QEMU user networking. The flag and the device come from
  * the same `spec.network`, so they always agree; `pyro.net=proxy` instead
@@ -107,6 +114,9 @@ export const kernelCommandLine = (
     "rcupdate.rcu_expedited=1",
     ...(spec.tscKhz ? [`tsc_early_khz=${spec.tscKhz}`] : []),
     "tsc=reliable",
+    "sysctl.vm.compaction_proactiveness=0",
+    "psi=0",
+    "nowatchdog",
     ...(spec.network ? [spec.allowProxy === undefined ? NETWORK_KERNEL_ARG : NETWORK_PROXY_KERNEL_ARG] : []),
     ...((spec.channels ?? 1) > 1 ? [`${CHANNELS_KERNEL_ARG}${spec.channels}`] : []),
     ...(spec.extraKernelArgs ?? [])
@@ -137,7 +147,10 @@ export const qemuArgs = (spec: QemuSpec): ReadonlyArray<string> => [
     ? ["-accel", "kvm", "-cpu", "host"]
     // qemu64 plus an always-running APIC timer: idle guests cost ~0.7 % of a
     // core instead of ~4 % (measured; -cpu max makes guest->host copies 23x slower).
-    : ["-accel", "tcg,thread=multi", "-cpu", "qemu64,+arat"]),
+    // split-wx: the translated code lives in a memfd (shmem, 4 KiB pages) instead
+    // of anonymous memory QEMU asks to back with 2 MiB huge pages, which rounded an
+    // idle VM's ~3 MiB of code up to 6 MiB of host memory (docs/architecture.md).
+    : ["-accel", "tcg,thread=multi,split-wx=on", "-cpu", "qemu64,+arat"]),
   "-smp",
   String(spec.vcpus),
   "-m",
