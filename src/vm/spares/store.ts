@@ -24,6 +24,7 @@ import type { BootSpec } from "../../services/Vmm.js"
 import { isAlive, type ProcessIdentity } from "../procfs.js"
 import { killGroup } from "../qemu/process.js"
 import { isVmmProcess, qemusUsing } from "../vmmIdentity.js"
+import { TEMPLATE_FORMAT } from "../template.js"
 import { type VmPaths, vmFilesIn, vmPaths, vmsRoot } from "../vmDir.js"
 
 /** Bumped when a spare of an older pyro must not be claimed by this one. */
@@ -81,6 +82,8 @@ export const spareKey = (spec: BootSpec, scratchMib: number): string | undefined
   return createHash("sha256")
     .update(JSON.stringify([
       SPARE_FORMAT,
+      // How guests start (kernel command line, machine options): a new format, new spares.
+      TEMPLATE_FORMAT,
       spec.template,
       spec.kernel,
       spec.initrd,
