@@ -14,6 +14,7 @@ PACKAGES=(
   qemu-utils      # qemu-img: a workspace's disk layers (snapshots, reset, fork) and their raw view
   e2fsprogs       # mkfs.ext4 -d: root images without mounting
   coreutils       # cp --sparse: template scratch disks
+  perl-base       # perl: QEMU started with transparent huge pages off (prctl)
   util-linux      # setpriv: the VMM dies with its parent; unshare: a networked VM's namespace; flock: proxy slots
   bsdutils        # tests: script, a pseudo-terminal for shell attach
   passt iproute2  # pasta and ip rules: a networked VM reaches public addresses, never the host

@@ -21,6 +21,7 @@ export interface SystemTool {
 
 export const SYSTEM_TOOLS = {
   "qemu-system-x86_64": { package: "qemu-system-x86", use: "runtime", purpose: "the VMM (microvm machine, virtio-mmio devices)" },
+  perl: { package: "perl-base", use: "runtime", purpose: "starts QEMU with transparent huge pages off (prctl) when its guest RAM is a file: 2 MB less per idle VM" },
   setpriv: { package: "util-linux", use: "runtime", purpose: "kills a VM when pyro dies (parent-death signal)" },
   "mkfs.ext4": { package: "e2fsprogs", use: "runtime", purpose: "builds root images and scratch disks without mounting" },
   debugfs: { package: "e2fsprogs", use: "runtime", purpose: "reads a stopped workspace's disk offline, read-only (workspace_disk_*)" },

@@ -33,6 +33,7 @@ import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snaps
 import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
+import { withoutHugePages } from "../vm/qemu/hugePages.js"
 import { reapSpares } from "../vm/spares/store.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
@@ -182,8 +183,11 @@ export const make = Effect.gen(function*() {
         yield* prepareEgress(netDir, { allowHosts: spec.allowHosts, dns: Option.getOrUndefined(config.guestDns) })
       }
       const jail = (argv: ReadonlyArray<string>) => (spec.network ? jailed(netDir, argv) : argv)
+      // Guest RAM in a file: huge pages would only round QEMU's small anonymous blocks up to 2 MiB.
+      const ramInFile = start._tag !== "cold" || ramFile !== undefined
+      const vmmArgv = (argv: ReadonlyArray<string>) => (ramInFile ? withoutHugePages(argv) : argv)
       const proc = yield* spawnVmm(
-        jail([config.qemuBinary, ...qemuArgs({
+        jail(vmmArgv([config.qemuBinary, ...qemuArgs({
           name: `pyro-${spec.id}`,
           accel: accel.accel,
           vcpus: spec.vcpus,
@@ -204,7 +208,7 @@ export const make = Effect.gen(function*() {
           // Its own file, shared: what the guest writes lands there (and a fork copies it).
           ...(ramFile !== undefined && start._tag !== "snapshot" ? { memoryFile: { path: ramFile, share: true } } : {}),
           ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
-        })]),
+        })])),
         lifetime
       )
       if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)

@@ -43,7 +43,9 @@ const bootAndRun = (id: string, script: string) =>
     const vm = yield* (yield* Vmm).bootEphemeral(yield* spec(id))
     yield* vm.attach
     const out = yield* runCommand(vm.connection, sh(script))
-    return { start: vm.start, stdout: out.stdout.text() }
+    // A clone's RAM is the template's file: its QEMU runs without transparent huge pages (hugePages.ts).
+    const thp = /^THP_enabled:\s+(\d)/m.exec(Fs.readFileSync(`/proc/${vm.pid}/status`, "utf8"))?.[1]
+    return { start: vm.start, stdout: out.stdout.text(), thp }
   }))
 
 // The user's cache (kernel, environments, templates); MEM gives these templates keys no other test uses.
@@ -58,6 +60,7 @@ layer(testLayer, { timeout: "300 seconds", excludeTestServices: true })("templat
       const [a, b] = yield* Effect.all([bootAndRun("clone-a", script), bootAndRun("clone-b", script)], { concurrency: 2 })
       expect(a.start).toBe("restored")
       expect(b.start).toBe("restored")
+      expect([a.thp, b.thp]).toEqual(["0", "0"])
       const [lsA, meA, uuidA] = a.stdout.split("\n")
       const [lsB, meB, uuidB] = b.stdout.split("\n")
       // An empty /workspace for each: neither sees the other's file.
@@ -89,7 +92,8 @@ layer(testLayer, { timeout: "300 seconds", excludeTestServices: true })("templat
       Fs.writeFileSync(Path.join(status.dir!, "state"), Buffer.alloc(Fs.statSync(Path.join(status.dir!, "state")).size, 0x5a))
       events.length = 0
       const fallback = yield* bootAndRun("after-corrupt", "echo ok")
-      expect(fallback).toEqual({ start: "cold", stdout: "ok\n" })
+      // A cold boot's RAM is anonymous: it keeps huge pages.
+      expect(fallback).toEqual({ start: "cold", stdout: "ok\n", thp: "1" })
       expect(events.filter((e) => e.phase === "template-fallback").length).toBe(1)
       const again = yield* bootAndRun("rebuilt", "echo ok")
       expect(again.start).toBe("restored")
