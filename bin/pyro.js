@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Starts the CLI bundle (dist/cli.cjs) with V8's code cache: parsing and compiling
+// Starts the CLI bundle (dist/cli.cjs), or first for the simple forms of `pyro run`
+// the lean one that serves them on a spare VM (dist/runSpare.cjs), with V8's code cache: parsing and compiling
 // ~1.7 MB of JavaScript is much of a short command's time, and Node 20 caches
 // nothing by itself. A cache is made at the exit of the first run of each
 // command of each build, so it holds every function that command compiled, not
@@ -15,60 +16,110 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Vm from "node:vm"
 
-const bundle = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli.cjs")
-const fd = Fs.openSync(bundle, "r")
-const stat = Fs.fstatSync(fd)
-const bytes = Fs.readFileSync(fd)
-Fs.closeSync(fd)
-// esbuild writes ASCII (non-ASCII characters escaped), which decodes as Latin-1 many
-// times faster than as UTF-8; anything else is read as UTF-8.
-const source = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8")
-
+const dist = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "dist")
 const v8Dir = Path.join(
   process.env.PYRO_CACHE_DIR || Path.join(process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache"), "pyro"),
   "v8"
 )
-// A build is this file as written (inode, size, change time: a rebuild or an install writes it
-// anew) under this Node: hashing ~1.7 MB on every start would cost more than the key is worth.
-const buildKey = [process.version, process.arch, stat.ino, stat.size, Math.trunc(stat.ctimeMs)].join("-")
-// Per command: each compiles different functions.
-const command = /^[a-z]+$/.test(process.argv[2] ?? "") ? process.argv[2] : "other"
-const cacheFile = Path.join(v8Dir, `cli-${buildKey}-${command}.bin`)
-
-let cachedData
-try {
-  cachedData = Fs.readFileSync(cacheFile)
-} catch {
-  // none yet
-}
-
-const script = new Vm.Script(Module.wrap(source), { filename: bundle, cachedData })
 /** Other builds' caches (and temp files of killed runs) untouched this long are dead weight. */
 const UNUSED_FOR_MS = 7 * 24 * 3600 * 1000
 
-if (cachedData === undefined || script.cachedDataRejected) {
-  process.once("exit", (code) => {
-    // A usage error ran too little of the command to be worth caching.
-    if (code === 2) return
-    try {
-      Fs.mkdirSync(v8Dir, { recursive: true })
-      Fs.accessSync(v8Dir, Fs.constants.W_OK) // before paying for createCachedData
-      const tmp = `${cacheFile}.${process.pid}.tmp`
-      Fs.writeFileSync(tmp, script.createCachedData())
-      Fs.renameSync(tmp, cacheFile)
-      // Caches are read, never rewritten, so only their age tells a live build's from another
-      // install's or Node's that still runs now and then.
-      const now = Date.now()
-      for (const name of Fs.readdirSync(v8Dir)) {
-        if (name.startsWith(`cli-${buildKey}-`) && !name.endsWith(".tmp")) continue
-        const path = Path.join(v8Dir, name)
-        if (now - Fs.statSync(path).mtimeMs > UNUSED_FOR_MS) Fs.rmSync(path, { force: true })
+/** Evaluate the CommonJS bundle `dist/<name>.cjs` with its code cache for `command`; its exports. */
+const load = (name, command) => {
+  const bundle = Path.join(dist, `${name}.cjs`)
+  const fd = Fs.openSync(bundle, "r")
+  const stat = Fs.fstatSync(fd)
+  const bytes = Fs.readFileSync(fd)
+  Fs.closeSync(fd)
+  // esbuild writes ASCII (non-ASCII characters escaped), which decodes as Latin-1 many
+  // times faster than as UTF-8; anything else is read as UTF-8.
+  const source = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8")
+  // A build is this file as written (inode, size, change time: a rebuild or an install writes it
+  // anew) under this Node: hashing ~1.7 MB on every start would cost more than the key is worth.
+  const buildKey = [process.version, process.arch, stat.ino, stat.size, Math.trunc(stat.ctimeMs)].join("-")
+  const cacheFile = Path.join(v8Dir, `${name}-${buildKey}-${command}.bin`)
+
+  let cachedData
+  try {
+    cachedData = Fs.readFileSync(cacheFile)
+  } catch {
+    // none yet
+  }
+
+  const script = new Vm.Script(Module.wrap(source), { filename: bundle, cachedData })
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once("exit", (code) => {
+      // A usage error ran too little of the command to be worth caching.
+      if (code === 2) return
+      try {
+        Fs.mkdirSync(v8Dir, { recursive: true })
+        Fs.accessSync(v8Dir, Fs.constants.W_OK) // before paying for createCachedData
+        const tmp = `${cacheFile}.${process.pid}.tmp`
+        Fs.writeFileSync(tmp, script.createCachedData())
+        Fs.renameSync(tmp, cacheFile)
+        // Caches are read, never rewritten, so only their age tells a live build's from another
+        // install's or Node's that still runs now and then.
+        const now = Date.now()
+        for (const file of Fs.readdirSync(v8Dir)) {
+          if (file.startsWith(`${name}-${buildKey}-`) && !file.endsWith(".tmp")) continue
+          const path = Path.join(v8Dir, file)
+          if (now - Fs.statSync(path).mtimeMs > UNUSED_FOR_MS) Fs.rmSync(path, { force: true })
+        }
+      } catch {
+        // A read-only or full cache directory: the next run compiles again.
       }
-    } catch {
-      // A read-only or full cache directory: the next run compiles again.
-    }
-  })
+    })
+  }
+  const module = { exports: {} }
+  script.runInThisContext()(module.exports, Module.createRequire(bundle), module, bundle, Path.dirname(bundle))
+  return module.exports
 }
 
-const cli = { exports: {} }
-script.runInThisContext()(cli.exports, Module.createRequire(bundle), cli, bundle, Path.dirname(bundle))
+/**
+ * The arguments of `pyro run` in the simple form a spare can serve without the CLI
+ * (src/vm/spares/serveRun.ts) as `vm_run`'s input fields: `run ENV`, the sizing and
+ * time options given as `--name N`, then `--` and the command. Undefined for any
+ * other form (--json, a network, --help, `--name=N`, a repeated option...): the
+ * CLI parses those, and prints their errors.
+ */
+const LEAN_OPTIONS = {
+  "--vcpu-count": "vcpu_count",
+  "--mem-mib": "mem_mib",
+  "--timeout-seconds": "timeout_seconds",
+  "--ttl-seconds": "ttl_seconds"
+}
+const leanRunArgs = (argv) => {
+  if (argv[2] !== "run") return undefined
+  const split = argv.indexOf("--", 3)
+  if (split < 0 || split === argv.length - 1) return undefined
+  const input = { command: argv.slice(split + 1) }
+  for (let i = 3; i < split; i++) {
+    const arg = argv[i]
+    const field = Object.hasOwn(LEAN_OPTIONS, arg) ? LEAN_OPTIONS[arg] : undefined
+    if (field !== undefined) {
+      const value = argv[++i]
+      if (i >= split || input[field] !== undefined || !/^[0-9]{1,9}$/.test(value)) return undefined
+      input[field] = Number(value)
+    } else if (!arg.startsWith("-") && input.environment === undefined) {
+      input.environment = arg
+    } else {
+      return undefined
+    }
+  }
+  return input.environment === undefined ? undefined : input
+}
+
+// Per command: each compiles different functions.
+const command = /^[a-z]+$/.test(process.argv[2] ?? "") ? process.argv[2] : "other"
+const lean = leanRunArgs(process.argv)
+/** The lean run's exit code, or undefined when the CLI must run it (a missing or broken lean bundle included). */
+const serveLean = async () => {
+  try {
+    return await load("runSpare", "run").serveRun(lean)
+  } catch {
+    return undefined
+  }
+}
+const served = lean === undefined ? undefined : await serveLean()
+if (served !== undefined) process.exit(served)
+load("cli", command)

@@ -28,15 +28,20 @@ const common = {
   logLevel: "warning"
 }
 
+/** One CommonJS file that still knows its own URL (packageRoot() finds guest/ from it). */
+const commonJs = {
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  define: { "import.meta.url": "__pyroImportMetaUrl" },
+  banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+}
+
 rmSync("dist/chunks", { recursive: true, force: true }) // from builds before the CLI was one file
 await Promise.all([
   build({
     ...common,
     entryPoints: { cli: "src/entrypoints/cli.ts" },
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    define: { "import.meta.url": "__pyroImportMetaUrl" },
-    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+    ...commonJs
   }),
   build({ ...common, entryPoints: { sdk: "src/entrypoints/sdk.ts" }, packages: "external", minify: false }),
   // The guest's allowlist proxy: a Node process per guest connection, so one small CommonJS file.
@@ -52,19 +57,19 @@ await Promise.all([
   build({
     ...common,
     entryPoints: { spareFiller: "src/entrypoints/spareFiller.ts" },
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    define: { "import.meta.url": "__pyroImportMetaUrl" },
-    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+    ...commonJs
+  }),
+  // The lean `pyro run` on a spare (bin/pyro.js loads it before the CLI): small, so a served run starts fast.
+  build({
+    ...common,
+    entryPoints: { runSpare: "src/entrypoints/runSpare.ts" },
+    ...commonJs
   }),
   // A service's published ports: a detached process with pyro's whole runtime (channel leases, the agent).
   build({
     ...common,
     entryPoints: { portForwarder: "src/entrypoints/portForwarder.ts" },
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    define: { "import.meta.url": "__pyroImportMetaUrl" },
-    banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
+    ...commonJs
   })
 ])
 if (!process.argv.includes("--no-types")) {

@@ -21,8 +21,8 @@ import {
   Vmm
 } from "../services/Vmm.js"
 import { decideAccel, hostTscKhz, probeKvm } from "../vm/accel.js"
-import { connectAgent } from "../vm/agentConnection.js"
-import { BootError, GuestChannelError } from "../vm/errors.js"
+import { connectAgent, connectAgentWithin } from "../vm/agentConnection.js"
+import { BootError } from "../vm/errors.js"
 import { allowProxyCommand, awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
 import { processStartTime } from "../vm/procfs.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
@@ -319,15 +319,6 @@ export const make = Effect.gen(function*() {
   const prepareTemplate = (spec: BootSpec, kind: TemplateKind = FRESH_VM_TEMPLATE) =>
     Effect.map(templates.ensure(spec, kind), (t) => t.status).pipe(Effect.provide(context))
 
-  const connect = (channelSocket: string, timeoutMs: number) =>
-    connectAgent(channelSocket).pipe(
-      Effect.timeoutFail({
-        duration: timeoutMs,
-        onTimeout: () =>
-          new GuestChannelError({ reason: "Unresponsive", detail: `no answer on ${channelSocket} within ${timeoutMs} ms` })
-      })
-    )
-
   return Vmm.of({
     accel,
     vmmExecutable,
@@ -336,7 +327,7 @@ export const make = Effect.gen(function*() {
     bootDetached,
     prepareTemplate,
     templateReport: templates.report,
-    connect
+    connect: connectAgentWithin
   })
 })
 

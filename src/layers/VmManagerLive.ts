@@ -11,12 +11,11 @@ import { KernelStore } from "../services/KernelStore.js"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { type RunOptions, VmManager } from "../services/VmManager.js"
 import { Vmm } from "../services/Vmm.js"
-import { outcomeFields, resultBudget, runCommand } from "../vm/execCommand.js"
+import { outcomeFields, resultBudget, runCommand, WORKDIR } from "../vm/execCommand.js"
 import { runOnHost } from "../vm/hostCompat.js"
-import { type ProcessIdentity, selfIdentity } from "../vm/procfs.js"
-import { killGroup, killVmm } from "../vm/qemu/process.js"
+import { selfIdentity } from "../vm/procfs.js"
+import { killVmm } from "../vm/qemu/process.js"
 import { listRecords, observedState, type PersistentRecord, readRecord, vmStartLock, writeRecord } from "../vm/record.js"
-import { writeBootClaim } from "../machine/claims.js"
 import { makeDetachedVms } from "../machine/detached.js"
 import { claimBootSlot, ensureBelowLimit } from "../machine/limit.js"
 import { withMachineLock, withStateLock } from "../machine/lock.js"
@@ -25,16 +24,15 @@ import { isExpired, iso, machineResultFields, newMachineFields, newMachineId, re
 import { egressDir } from "../vm/network/egress.js"
 import { networkInfoOf } from "../vm/network/info.js"
 import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
-import { vmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
+import { vmPaths } from "../vm/vmDir.js"
+import { claimRunSlot, killSpare } from "../vm/runClaim.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
-import { isVmmProcess } from "../vm/vmmIdentity.js"
-import { clampSpares, claimSpare, countSpares, readTarget, reapSpares, spareKey, type SpareShape } from "../vm/spares/store.js"
-import { startFiller } from "../vm/spares/spawnFiller.js"
+import { clampSpares, reapSpares, spareKey } from "../vm/spares/store.js"
+import { refillShape } from "../vm/spares/spawnFiller.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
 import { machineKinds, outsideLimit } from "./machineKinds.js"
 
-export const WORKDIR = "/workspace"
 
 /** How long a running VM's agent may take to accept a new connection. */
 const CONNECT_TIMEOUT_MS = 15_000
@@ -81,21 +79,6 @@ export const make = Effect.gen(function*() {
         Effect.catchTag("KernelError", (e) => Effect.succeed(Option.some(e.message)))
       )
   }))
-
-  /**
-   * After a run of a shape that can have spares: if it has fewer than wanted (by this
-   * process, or by the operator's `pyro prepare --spares`), a filler makes more in the background.
-   */
-  const refillSpares = (key: string, shape: SpareShape) =>
-    Effect.suspend(() => {
-      const want = Math.max(sparesWanted, readTarget(stateDir, key))
-      return want > countSpares(stateDir, key) ? startFiller(config, shape, want) : Effect.void
-    })
-
-  /** A claimed spare's QEMU is not our child: killed once proved to be it, without waiting for it. */
-  const killSpare = (who: ProcessIdentity) => {
-    if (isVmmProcess(who, vmm.vmmExecutable)) killGroup(who.pid, "SIGKILL")
-  }
 
   /** What a run's result says of its network. */
   const runNetworkFields = (network: GuestNetwork) => {
@@ -145,31 +128,22 @@ export const make = Effect.gen(function*() {
       const shapeSpec = bootSpecFor("run", assets, environment, sizingOf(input, network))
       const key = spareKey(shapeSpec, config.scratchMib)
       if (key !== undefined) {
-        yield* Effect.addFinalizer(() => refillSpares(key, { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }))
+        yield* Effect.addFinalizer(() => refillShape(config, key, { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }, sparesWanted))
       }
       // Check the limit and claim a slot (and a ready spare) in one step, so parallel runs cannot all
       // slip under it. The claim holds the slot for the whole run (an ephemeral record alone holds none).
-      const { paths, spare } = yield* Effect.acquireRelease(
-        withStateLock(stateDir, Effect.gen(function*() {
-          yield* checkLimit
-          const spare = key === undefined || options.useSpare === false ? undefined : Option.getOrUndefined(claimSpare(stateDir, key))
-          const paths = vmPaths(stateDir, spare?.id ?? newMachineId())
-          Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
-          yield* writeEphemeralRecord(paths, spare?.vmm.pid)
-          yield* writeBootClaim(paths.dir)
-          return { paths, spare }
-        })),
-        ({ paths, spare }) =>
-          Effect.sync(() => {
-            if (spare) killSpare(spare.vmm)
-            Fs.rmSync(paths.dir, { recursive: true, force: true })
-          })
-      )
+      const { paths, spare } = Option.getOrThrow(yield* claimRunSlot({
+        stateDir,
+        checkLimit,
+        spareKey: options.useSpare === false ? undefined : key,
+        spareOnly: false,
+        qemu: vmm.vmmExecutable
+      }))
       const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }), (vm) => vm.attach)
       // A spare that died since it was claimed costs a boot, not the run.
       const vm = spare
         ? yield* Effect.map(vmm.connect(paths.channelSocket, CONNECT_TIMEOUT_MS), (connection) => ({ connection, bootMs: 0 })).pipe(
-          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killSpare(spare.vmm)), boot))
+          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killSpare(spare.vmm, vmm.vmmExecutable)), boot))
         )
         : yield* boot
       const outcome = yield* runCommand(vm.connection, {

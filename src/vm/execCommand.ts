@@ -13,6 +13,9 @@ import { Caller } from "../services/Caller.js"
 import { budgetBytes, CappedOutput, evenBudget, type OutputBudget, shapeCaptured, TAIL_BYTES } from "./output.js"
 import type { GuestConnection } from "./protocol/mux.js"
 
+/** Where a one-shot run's command runs. */
+export const WORKDIR = "/workspace"
+
 export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 export const DEFAULT_GUEST_ENV: ReadonlyArray<readonly [string, string]> = [

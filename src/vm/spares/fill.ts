@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
+import { MANIFEST_FILE } from "../../environment/manifest.js"
 import { tryLock } from "../../host/lock.js"
 import { iso, newMachineId } from "../../machine/record.js"
 import { EnvironmentStore } from "../../services/EnvironmentStore.js"
@@ -31,6 +32,8 @@ import {
   type SpareShape,
   writeSpareRecord
 } from "./store.js"
+import { buildIdentity, keyGuards, writeSpareIndex } from "./shapeIndex.js"
+import { fillerBundle } from "./spawnFiller.js"
 
 const WARM_CONNECT_TIMEOUT_MS = 15_000
 
@@ -61,6 +64,7 @@ export const fillSpares = (shape: SpareShape, want: number) =>
     const vmm = yield* Vmm
     const spec = yield* spareSpec(shape)
     const key = spareKey(spec, config.scratchMib)!
+    yield* indexShape(shape, spec, key)
     yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
     const release = yield* tryLock(config.stateDir, `spares/${key}`)
     if (Option.isNone(release)) return { key, made: 0, spares: countSpares(config.stateDir, key), busy: true }
@@ -73,6 +77,30 @@ export const fillSpares = (shape: SpareShape, want: number) =>
       }
       return { key, made, spares: countSpares(config.stateDir, key), busy: false } satisfies FillResult
     }).pipe(Effect.ensuring(release.value))
+  })
+
+/**
+ * Let a run without the runtime find this shape's key (shapeIndex.ts): under the
+ * environment's name as asked and as installed, for this build of pyro.
+ */
+const indexShape = (shape: SpareShape, spec: BootSpec, key: string) =>
+  Effect.gen(function*() {
+    const config = yield* PyroConfig
+    const build = buildIdentity(fillerBundle())
+    if (build === undefined) return
+    const guards = keyGuards(spec, MANIFEST_FILE)
+    for (const environment of new Set([shape.environment, spec.template?.environment ?? shape.environment])) {
+      yield* writeSpareIndex(config.stateDir, {
+        environment,
+        vcpus: shape.vcpu_count,
+        memMib: shape.mem_mib,
+        scratchMib: config.scratchMib,
+        cacheDir: config.cacheDir,
+        kernelPath: config.kernelPath,
+        kernelModulesDir: config.kernelModulesDir,
+        build
+      }, key, guards)
+    }
   })
 
 const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>

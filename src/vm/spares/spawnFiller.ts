@@ -11,7 +11,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { packageRoot } from "../../host/packageRoot.js"
 import type { PyroConfigShape } from "../../services/PyroConfig.js"
-import { SpareShape, sparesRoot } from "./store.js"
+import { countSpares, readTarget, SpareShape, sparesRoot } from "./store.js"
 
 export const FillRequest = Schema.parseJson(Schema.Struct({ shape: SpareShape, want: Schema.Int }))
 
@@ -58,4 +58,15 @@ export const startFiller = (config: PyroConfigShape, shape: SpareShape, want: nu
     } catch {
       // No filler: the next run boots as usual.
     }
+  })
+
+/**
+ * After a run of a shape that can have spares: if it has fewer than wanted (`wanted`
+ * by the process, or the operator's `pyro prepare --spares`), a filler makes more in
+ * the background.
+ */
+export const refillShape = (config: PyroConfigShape, key: string, shape: SpareShape, wanted: number) =>
+  Effect.suspend(() => {
+    const want = Math.max(wanted, readTarget(config.stateDir, key))
+    return want > countSpares(config.stateDir, key) ? startFiller(config, shape, want) : Effect.void
   })

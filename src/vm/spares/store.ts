@@ -6,6 +6,7 @@
  *
  *   <stateDir>/spares/<key>/target.json   how many the operator wants of this shape (`pyro prepare --spares`)
  *   <stateDir>/spares/<key>/<id>/         one spare: spare.json and the VM's files (vmDir.ts names)
+ *   <stateDir>/spares/index/<hash>.json   which key a request shape maps to, for the lean `pyro run` (shapeIndex.ts)
  *
  * A claim renames the spare's directory to `vms/<id>`: rename is atomic, so of
  * two claimers exactly one gets it, and a spare is used once. Its unix sockets
