@@ -34,6 +34,7 @@ import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
 import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { withoutHugePages } from "../vm/qemu/hugePages.js"
+import { runCommand } from "../vm/execCommand.js"
 import { reapSpares } from "../vm/spares/store.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
@@ -140,6 +141,11 @@ export const make = Effect.gen(function*() {
         ? yield* attempt(boot(spec, paths, lifetime, undefined, { _tag: "resume", state: options.resumeFrom }))
         : yield* startVm(spec, paths, lifetime, options.formatScratch ? { journal: options.journaledScratch } : undefined)
       yield* vm.attach
+      if (options.warmUp) {
+        yield* runCommand(vm.connection, { command: ["true"], cwd: "/", timeoutSeconds: 30, maxOutputBytes: 1024 }).pipe(
+          Effect.catchAll((e) => Effect.fail(new BootError({ stage: "Attach", detail: `the warm-up command: ${e.message}` })))
+        )
+      }
       const startTime = processStartTime(vm.pid)
       if (startTime === undefined) {
         return yield* new BootError({ stage: "Kernel", detail: "QEMU exited right after the guest attached" })

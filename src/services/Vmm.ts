@@ -124,6 +124,11 @@ export interface DetachedOptions {
    * cold boot; the VM gets only its own clock, entropy and hostname.
    */
   readonly resumeFrom?: string
+  /**
+   * Run `true` once after attach, over the boot connection: under TCG a VM's first
+   * command pays for translating the exec path (spare VMs pay it ahead of their run).
+   */
+  readonly warmUp?: boolean
 }
 
 export interface DetachedVm {

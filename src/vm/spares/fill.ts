@@ -17,7 +17,6 @@ import { PyroConfig } from "../../services/PyroConfig.js"
 import { type BootSpec, Vmm } from "../../services/Vmm.js"
 import { bootSpecFor } from "../bootSpec.js"
 import { BootError } from "../errors.js"
-import { runCommand } from "../execCommand.js"
 import { selfIdentity } from "../procfs.js"
 import { MAX_SOCKET_PATH } from "../vmDir.js"
 import {
@@ -34,8 +33,6 @@ import {
 } from "./store.js"
 import { buildIdentity, keyGuards, writeSpareIndex } from "./shapeIndex.js"
 import { fillerBundle } from "./spawnFiller.js"
-
-const WARM_CONNECT_TIMEOUT_MS = 15_000
 
 export interface FillResult {
   readonly key: string
@@ -122,13 +119,9 @@ const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
       const vm = yield* vmm.bootDetached({ ...spec, id }, paths, {
         formatScratch: true,
         journaledScratch: false,
-        dieWithParent: false
+        dieWithParent: false,
+        warmUp: true
       })
-      yield* writeSpareRecord(paths, { ...record, vmm: { pid: vm.pid, startTime: vm.startTime } })
-      yield* Effect.scoped(Effect.flatMap(
-        vmm.connect(paths.channelSocket, WARM_CONNECT_TIMEOUT_MS),
-        (connection) => runCommand(connection, { command: ["true"], cwd: "/workspace", timeoutSeconds: 30, maxOutputBytes: 1024 })
-      ))
       yield* writeSpareRecord(paths, { ...record, state: "ready", vmm: { pid: vm.pid, startTime: vm.startTime } })
     }).pipe(Effect.onError(() => Effect.sync(() => discardSpare(paths.dir, vmm.vmmExecutable))))
   })
