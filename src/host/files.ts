@@ -11,9 +11,11 @@ import * as Path from "node:path"
 /**
  * Write `contents` to `path` atomically: temp file, fsync, rename. Blocking
  * calls: records are rewritten around every workspace command, and five trips
- * through the thread pool cost more than the fsync itself.
+ * through the thread pool cost more than the fsync itself. `durable: false`
+ * skips the fsync, for records of what a power loss ends anyway (a one-shot VM,
+ * a spare): the rename alone keeps them whole for any process that reads them.
  */
-export const writeFileAtomic = (path: string, contents: string | Uint8Array, mode = 0o644) =>
+export const writeFileAtomic = (path: string, contents: string | Uint8Array, mode = 0o644, durable = true) =>
   Effect.try({
     try: () => {
       const tmp = `${path}.${process.pid}.${Crypto.randomBytes(4).toString("hex")}.tmp`
@@ -21,7 +23,7 @@ export const writeFileAtomic = (path: string, contents: string | Uint8Array, mod
         const fd = Fs.openSync(tmp, "w", mode)
         try {
           Fs.writeFileSync(fd, contents)
-          Fs.fsyncSync(fd)
+          if (durable) Fs.fsyncSync(fd)
         } finally {
           Fs.closeSync(fd)
         }

@@ -115,5 +115,7 @@ export const writeEphemeralRecord = (paths: VmPaths, vmmPid: number | undefined)
       ...(vmmPid === undefined ? {} : { vmmPid, vmmStartTime: processStartTime(vmmPid) ?? 0 }),
       createdAt: new Date().toISOString()
     }),
-    0o600
+    0o600,
+    // A one-shot VM does not outlive a power loss; its record only has to be whole.
+    false
   ).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: `cannot write ${paths.record}: ${e.message}` })))

@@ -126,7 +126,7 @@ const readText = (path: string) => {
 }
 
 export const writeSpareRecord = (paths: VmPaths, record: SpareRecord) =>
-  writeFileAtomic(paths.record, encodeRecord(record), 0o600)
+  writeFileAtomic(paths.record, encodeRecord(record), 0o600, false)
 
 export interface SpareEntry {
   readonly key: string
