@@ -13,6 +13,7 @@ import { tryLock } from "../../host/lock.js"
 import { iso, newMachineId } from "../../machine/record.js"
 import { EnvironmentStore } from "../../services/EnvironmentStore.js"
 import { KernelStore } from "../../services/KernelStore.js"
+import { report } from "../../services/Progress.js"
 import { PyroConfig } from "../../services/PyroConfig.js"
 import { type BootSpec, Vmm } from "../../services/Vmm.js"
 import { bootSpecFor } from "../bootSpec.js"
@@ -69,8 +70,14 @@ export const fillSpares = (shape: SpareShape, want: number) =>
       const target = clampSpares(Math.max(want, readTarget(config.stateDir, key)))
       let made = 0
       while (countSpares(config.stateDir, key) < target && roomForSpare(config.stateDir, shape)) {
-        yield* makeSpare(key, shape, spec)
+        const id = yield* makeSpare(key, shape, spec)
         made++
+        yield* report({
+          scope: "spares",
+          phase: "ready",
+          // `step` makes each its own line (the CLI prints a repeated event once).
+          fields: { environment: shape.environment, step: `${countSpares(config.stateDir, key)}/${target}`, spare: id }
+        })
       }
       return { key, made, spares: countSpares(config.stateDir, key), busy: false } satisfies FillResult
     }).pipe(Effect.ensuring(release.value))
@@ -114,7 +121,7 @@ const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
     }
     Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
     const record = { id, shape, state: "booting" as const, filler: selfIdentity(), vmm: null, created_at: iso(Date.now()) }
-    yield* Effect.gen(function*() {
+    return yield* Effect.gen(function*() {
       yield* writeSpareRecord(paths, record)
       const vm = yield* vmm.bootDetached({ ...spec, id }, paths, {
         formatScratch: true,
@@ -123,5 +130,6 @@ const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
         warmUp: true
       })
       yield* writeSpareRecord(paths, { ...record, state: "ready", vmm: { pid: vm.pid, startTime: vm.startTime } })
+      return id
     }).pipe(Effect.onError(() => Effect.sync(() => discardSpare(paths.dir, vmm.vmmExecutable))))
   })
