@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { PyroConfig } from "../services/PyroConfig.js"
 import { fillSpares, spareSpec } from "../vm/spares/fill.js"
-import { MAX_SPARES_PER_SHAPE, reapSpares, spareKey, writeTarget } from "../vm/spares/store.js"
+import { withLock } from "../host/lock.js"
+import { MAX_SPARES_PER_SHAPE, reapSpares, spareFillLock, spareHostOf, spareKey, writeTarget } from "../vm/spares/store.js"
 import { UsageError } from "./usage.js"
 import { EnvironmentStore } from "../services/EnvironmentStore.js"
 import { KernelStore } from "../services/KernelStore.js"
@@ -93,10 +94,12 @@ const keepSpares = (
     }
     const config = yield* PyroConfig
     const shape = { environment, vcpu_count: sizing.vcpuCount, mem_mib: sizing.memMib }
-    const key = spareKey(yield* spareSpec(shape), config.scratchMib)!
+    const key = spareKey(yield* spareSpec(shape), spareHostOf(config, (yield* Vmm).vmmExecutable))!
     yield* writeTarget(config.stateDir, key, shape, count)
     if (count === 0) {
-      yield* reapSpares(config.stateDir, { idleMs: 0, qemu: (yield* Vmm).vmmExecutable, key, all: true })
+      // After any filler at work: it reads the target before each spare, so it stops, and this reaps all.
+      const qemu = (yield* Vmm).vmmExecutable
+      yield* withLock(config.stateDir, spareFillLock(key), reapSpares(config.stateDir, { idleMs: 0, qemu, key, all: true }))
       return { target: 0, ready: 0 }
     }
     const filled = yield* fillSpares(shape, count)

@@ -25,9 +25,9 @@ import { egressDir } from "../vm/network/egress.js"
 import { networkInfoOf } from "../vm/network/info.js"
 import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { vmPaths } from "../vm/vmDir.js"
-import { claimRunSlot, killSpare } from "../vm/runClaim.js"
+import { claimRunSlot } from "../vm/runClaim.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
-import { clampSpares, reapSpares, spareKey } from "../vm/spares/store.js"
+import { clampSpares, reapSpares, spareHostOf, spareKey } from "../vm/spares/store.js"
 import { refillShape } from "../vm/spares/spawnFiller.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
@@ -126,10 +126,7 @@ export const make = Effect.gen(function*() {
         concurrency: 2
       })
       const shapeSpec = bootSpecFor("run", assets, environment, sizingOf(input, network))
-      const key = spareKey(shapeSpec, config.scratchMib)
-      if (key !== undefined) {
-        yield* Effect.addFinalizer(() => refillShape(config, key, { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }, sparesWanted))
-      }
+      const key = spareKey(shapeSpec, spareHostOf(config, vmm.vmmExecutable))
       // Check the limit and claim a slot (and a ready spare) in one step, so parallel runs cannot all
       // slip under it. The claim holds the slot for the whole run (an ephemeral record alone holds none).
       const { paths, spare } = Option.getOrThrow(yield* claimRunSlot({
@@ -139,11 +136,17 @@ export const make = Effect.gen(function*() {
         spareOnly: false,
         qemu: vmm.vmmExecutable
       }))
+      // A run under the limit: after it, the shape is made whole again (a refused one starts nothing).
+      if (key !== undefined) {
+        const shape = { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }
+        yield* Effect.addFinalizer(() => refillShape(config, key, shape, sparesWanted))
+      }
       const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }), (vm) => vm.attach)
       // A spare that died since it was claimed costs a boot, not the run.
       const vm = spare
         ? yield* Effect.map(vmm.connect(paths.channelSocket, CONNECT_TIMEOUT_MS), (connection) => ({ connection, bootMs: 0 })).pipe(
-          Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killSpare(spare.vmm, vmm.vmmExecutable)), boot))
+          // Gone before the new QEMU binds the same sockets.
+          Effect.catchAll(() => Effect.zipRight(killVmm(spare.vmm), boot))
         )
         : yield* boot
       const outcome = yield* runCommand(vm.connection, {

@@ -51,9 +51,17 @@ export const claimRunSlot = <E>(options: {
           : Option.getOrUndefined(claimSpare(options.stateDir, options.spareKey))
         if (spare === undefined && options.spareOnly) return Option.none<RunClaim>()
         const paths = vmPaths(options.stateDir, spare?.id ?? newMachineId())
-        Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
-        yield* writeEphemeralRecord(paths, spare?.vmm.pid)
-        yield* writeBootClaim(paths.dir)
+        // A claim that cannot be written down is undone: the spare is ours now, and nobody else would end it.
+        yield* Effect.gen(function*() {
+          Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+          yield* writeEphemeralRecord(paths, spare?.vmm)
+          yield* writeBootClaim(paths.dir)
+        }).pipe(Effect.onError(() =>
+          Effect.sync(() => {
+            if (spare) killSpare(spare.vmm, options.qemu)
+            Fs.rmSync(paths.dir, { recursive: true, force: true })
+          })
+        ))
         return Option.some<RunClaim>({ paths, spare })
       })
     ),

@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { writeFileAtomic } from "../host/files.js"
 import { machineKind } from "../machine/limit.js"
 import { BootError } from "./errors.js"
-import { processStartTime, selfIdentity } from "./procfs.js"
+import { processStartTime, type ProcessIdentity, selfIdentity } from "./procfs.js"
 
 /** Unix socket paths must fit in sun_path (108 bytes with the NUL). */
 export const MAX_SOCKET_PATH = 107
@@ -105,14 +105,19 @@ export const makeEphemeralDir = (
     return paths
   })
 
-export const writeEphemeralRecord = (paths: VmPaths, vmmPid: number | undefined) =>
+/** `vmm`: the VM's QEMU, by pid (its start time read now) or by a known identity (a claimed spare's). */
+export const writeEphemeralRecord = (paths: VmPaths, vmm: number | ProcessIdentity | undefined) =>
   writeFileAtomic(
     paths.record,
     encodeRecord({
       id: paths.id,
       kind: "ephemeral",
       owner: selfIdentity(),
-      ...(vmmPid === undefined ? {} : { vmmPid, vmmStartTime: processStartTime(vmmPid) ?? 0 }),
+      ...(vmm === undefined
+        ? {}
+        : typeof vmm === "number"
+        ? { vmmPid: vmm, vmmStartTime: processStartTime(vmm) ?? 0 }
+        : { vmmPid: vmm.pid, vmmStartTime: vmm.startTime }),
       createdAt: new Date().toISOString()
     }),
     0o600,

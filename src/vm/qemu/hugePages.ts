@@ -6,16 +6,18 @@
  * measured, 2.1 MB of PSS per idle VM (bench/density, 21.2 → 19.1 MB).
  * `prctl(PR_SET_THP_DISABLE)`, which survives exec, turns huge pages off for
  * that QEMU alone. Perl's `syscall` reaches prctl without a compiled helper
- * (perl-base is Essential on Debian); pyro's VMM is x86-64 only, hence the
- * syscall number. A VM whose RAM is anonymous (a cold boot) keeps them.
+ * (perl-base is Essential on Debian). The syscall number is the host's: only an
+ * x86-64 host gets the wrapper. A prctl the host refuses (seccomp) costs only the
+ * memory: QEMU starts anyway. A VM whose RAM is anonymous (a cold boot) keeps them.
  */
 import { tool } from "../../host/systemTools.js"
 
 const SYS_PRCTL_X86_64 = 157
 const PR_SET_THP_DISABLE = 41
 
-const SCRIPT = `syscall(${SYS_PRCTL_X86_64}, ${PR_SET_THP_DISABLE}, 1, 0, 0, 0) == 0 or die "prctl: $!\\n"; ` +
+const SCRIPT = `syscall(${SYS_PRCTL_X86_64}, ${PR_SET_THP_DISABLE}, 1, 0, 0, 0); ` +
   `exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\\n"`
 
 /** `argv`, run with transparent huge pages off. */
-export const withoutHugePages = (argv: ReadonlyArray<string>): ReadonlyArray<string> => [tool("perl"), "-e", SCRIPT, "--", ...argv]
+export const withoutHugePages = (argv: ReadonlyArray<string>): ReadonlyArray<string> =>
+  process.arch === "x64" ? [tool("perl"), "-e", SCRIPT, "--", ...argv] : argv

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import { MANIFEST_FILE } from "../../environment/manifest.js"
-import { tryLock } from "../../host/lock.js"
+import { tryLock, withLock } from "../../host/lock.js"
 import { iso, newMachineId } from "../../machine/record.js"
 import { EnvironmentStore } from "../../services/EnvironmentStore.js"
 import { KernelStore } from "../../services/KernelStore.js"
@@ -20,6 +20,7 @@ import { bootSpecFor } from "../bootSpec.js"
 import { BootError } from "../errors.js"
 import { selfIdentity } from "../procfs.js"
 import { MAX_SOCKET_PATH } from "../vmDir.js"
+import { pendingMarker } from "./spawnFiller.js"
 import {
   clampSpares,
   countSpares,
@@ -27,7 +28,9 @@ import {
   readTarget,
   reapSpares,
   roomForSpare,
+  spareHostOf,
   spareKey,
+  spareFillLock,
   sparePaths,
   type SpareShape,
   writeSpareRecord
@@ -61,22 +64,28 @@ export const fillSpares = (shape: SpareShape, want: number) =>
     const config = yield* PyroConfig
     const vmm = yield* Vmm
     const spec = yield* spareSpec(shape)
-    const key = spareKey(spec, config.scratchMib)!
+    const key = spareKey(spec, spareHostOf(config, vmm.vmmExecutable))!
     yield* indexShape(shape, spec, key)
     yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
-    const release = yield* tryLock(config.stateDir, `spares/${key}`)
+    const release = yield* tryLock(config.stateDir, spareFillLock(key))
+    // Whoever started this filler has seen it take up the work (or leave it to the one that has it).
+    Fs.rmSync(pendingMarker(config.stateDir, key), { force: true })
     if (Option.isNone(release)) return { key, made: 0, spares: countSpares(config.stateDir, key), busy: true }
     return yield* Effect.gen(function*() {
-      const target = clampSpares(Math.max(want, readTarget(config.stateDir, key)))
+      // Read each time round: `pyro prepare --spares 0` may lower it meanwhile.
+      const target = () => clampSpares(Math.max(want, readTarget(config.stateDir, key)))
       let made = 0
-      while (countSpares(config.stateDir, key) < target && roomForSpare(config.stateDir, shape)) {
-        const id = yield* makeSpare(key, shape, spec)
+      while (countSpares(config.stateDir, key) < target()) {
+        const made1 = yield* makeSpare(key, shape, spec)
+        // The bounds on all spares together are reached.
+        if (Option.isNone(made1)) break
+        const id = made1.value
         made++
         yield* report({
           scope: "spares",
           phase: "ready",
           // `step` makes each its own line (the CLI prints a repeated event once).
-          fields: { environment: shape.environment, step: `${countSpares(config.stateDir, key)}/${target}`, spare: id }
+          fields: { environment: shape.environment, step: `${countSpares(config.stateDir, key)}/${target()}`, spare: id }
         })
       }
       return { key, made, spares: countSpares(config.stateDir, key), busy: false } satisfies FillResult
@@ -98,14 +107,17 @@ const indexShape = (shape: SpareShape, spec: BootSpec, key: string) =>
         environment,
         vcpus: shape.vcpu_count,
         memMib: shape.mem_mib,
-        scratchMib: config.scratchMib,
         cacheDir: config.cacheDir,
         kernelPath: config.kernelPath,
         kernelModulesDir: config.kernelModulesDir,
-        build
+        build,
+        ...spareHostOf(config, (yield* Vmm).vmmExecutable)
       }, key, guards)
     }
   })
+
+/** Held while a filler checks the bounds on all spares and writes its new spare's first record. */
+const SPARE_ROOM_LOCK = "spares.room"
 
 const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
   Effect.gen(function*() {
@@ -119,10 +131,20 @@ const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
         detail: `socket path ${paths.channelSocket} is longer than ${MAX_SOCKET_PATH} bytes; set PYRO_STATE_DIR to a shorter directory`
       })
     }
-    Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
     const record = { id, shape, state: "booting" as const, filler: selfIdentity(), vmm: null, created_at: iso(Date.now()) }
+    // The bounds are checked and this spare counted in one step, across every filler of every shape.
+    const reserved = yield* withLock(
+      config.stateDir,
+      SPARE_ROOM_LOCK,
+      Effect.gen(function*() {
+        if (!roomForSpare(config.stateDir, shape)) return false
+        Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
+        yield* writeSpareRecord(paths, record)
+        return true
+      }).pipe(Effect.onError(() => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))))
+    )
+    if (!reserved) return Option.none<string>()
     return yield* Effect.gen(function*() {
-      yield* writeSpareRecord(paths, record)
       const vm = yield* vmm.bootDetached({ ...spec, id }, paths, {
         formatScratch: true,
         journaledScratch: false,
@@ -130,6 +152,6 @@ const makeSpare = (key: string, shape: SpareShape, spec: BootSpec) =>
         warmUp: true
       })
       yield* writeSpareRecord(paths, { ...record, state: "ready", vmm: { pid: vm.pid, startTime: vm.startTime } })
-      return id
+      return Option.some(id)
     }).pipe(Effect.onError(() => Effect.sync(() => discardSpare(paths.dir, vmm.vmmExecutable))))
   })

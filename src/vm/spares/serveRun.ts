@@ -34,7 +34,7 @@ import { claimRunSlot } from "../runClaim.js"
 import { qemuExecutable } from "../vmmIdentity.js"
 import { buildIdentity, readSpareIndex } from "./shapeIndex.js"
 import { fillerBundle, refillShape } from "./spawnFiller.js"
-import { listSpares } from "./store.js"
+import { listSpares, spareHostOf } from "./store.js"
 
 /** The run as bin/pyro.js parsed it: `vm_run`'s input fields, by their names. */
 export type LeanRunArgs = Readonly<Record<string, unknown>>
@@ -59,17 +59,18 @@ const serve = (args: LeanRunArgs, started: { value: boolean }) =>
     const config = yield* Effect.mapError(makeConfig, () => new NotServed("config"))
     const network = yield* Effect.mapError(admit(input, config.allowHosts), () => new NotServed("admission"))
     if (hasNetwork(network) || input.allow_host_compat) return yield* notServed("network")
+    const qemu = qemuExecutable(config.qemuBinary)
     const build = buildIdentity(fillerBundle())
     if (build === undefined) return yield* notServed("no build")
     const key = readSpareIndex(config.stateDir, {
       environment: input.environment,
       vcpus: input.vcpu_count,
       memMib: input.mem_mib,
-      scratchMib: config.scratchMib,
       cacheDir: config.cacheDir,
       kernelPath: config.kernelPath,
       kernelModulesDir: config.kernelModulesDir,
-      build
+      build,
+      ...spareHostOf(config, qemu)
     })
     if (key === undefined) return yield* notServed("no index entry")
     // A spare past its idle limit is the full path's to reap (at its start), not ours to use.
@@ -79,7 +80,6 @@ const serve = (args: LeanRunArgs, started: { value: boolean }) =>
       Option.isSome(e.record) && e.record.value.state === "ready" && now - Date.parse(e.record.value.created_at) > idleMs
     )
     if (stale) return yield* notServed("idle spares to reap")
-    const qemu = qemuExecutable(config.qemuBinary)
     const claim = yield* claimRunSlot({
       stateDir: config.stateDir,
       checkLimit: ensureBelowLimit(config.stateDir, machineKinds, config.maxActiveVms, outsideLimit),

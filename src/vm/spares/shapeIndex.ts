@@ -34,6 +34,10 @@ export interface SpareRequest {
   readonly kernelModulesDir: Option.Option<string>
   /** The pyro build that computes keys (see `buildIdentity`). */
   readonly build: string
+  /** The host's side of the key (`SpareHost`): the QEMU binary, accelerator preference, templates on or off. */
+  readonly qemu: string | undefined
+  readonly accel: string
+  readonly templates: boolean
 }
 
 const FileStamp = Schema.Struct({ path: Schema.String, ino: Schema.Number, size: Schema.Number, mtimeMs: Schema.Number })
@@ -51,13 +55,13 @@ const stampOf = (path: string): FileStamp | undefined => {
 }
 
 /**
- * A build of pyro as the file that runs it (inode, size, mtime: a rebuild or an
- * install writes it anew), so an entry written by one build is not read by another
- * that might compute keys differently.
+ * A build of pyro as the file that runs it (inode, size, change time: a rebuild or an
+ * install writes it anew; npm gives every file it installs one mtime, so not that), so
+ * an entry written by one build is not read by another that might compute keys differently.
  */
 export const buildIdentity = (bundle: string): string | undefined => {
-  const s = stampOf(bundle)
-  return s && `${s.ino}-${s.size}-${Math.trunc(s.mtimeMs)}`
+  const s = Fs.statSync(bundle, { throwIfNoEntry: false })
+  return s && `${s.ino}-${s.size}-${Math.trunc(s.ctimeMs)}`
 }
 
 const entryPath = (stateDir: string, request: SpareRequest) =>
@@ -73,7 +77,10 @@ const entryPath = (stateDir: string, request: SpareRequest) =>
         request.cacheDir,
         Option.getOrNull(request.kernelPath),
         Option.getOrNull(request.kernelModulesDir),
-        request.build
+        request.build,
+        request.qemu ?? null,
+        request.accel,
+        request.templates
       ])).digest("hex").slice(0, 32)
     }.json`
   )

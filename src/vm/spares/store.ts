@@ -78,7 +78,21 @@ const decodeTarget = Schema.decodeUnknownOption(Schema.parseJson(TargetRecord))
  * (a network, which lives in the VM's directory and cannot move with a claim;
  * more than one channel; no template inputs).
  */
-export const spareKey = (spec: BootSpec, scratchMib: number): string | undefined => {
+/** What a spare's key takes from the host's config besides the spec: a spare made otherwise serves no run here. */
+export interface SpareHost {
+  readonly scratchMib: number
+  /** The QEMU binary's real path: every kill of a spare checks it, so a spare of another QEMU is never claimed. */
+  readonly qemu: string | undefined
+  readonly accel: string
+  readonly templates: boolean
+}
+
+export const spareHostOf = (
+  config: { readonly scratchMib: number; readonly accel: string; readonly templates: boolean },
+  qemu: string | undefined
+): SpareHost => ({ scratchMib: config.scratchMib, qemu, accel: config.accel, templates: config.templates })
+
+export const spareKey = (spec: BootSpec, host: SpareHost): string | undefined => {
   if (spec.network || (spec.channels ?? 1) !== 1 || spec.template === undefined) return undefined
   return createHash("sha256")
     .update(JSON.stringify([
@@ -91,13 +105,19 @@ export const spareKey = (spec: BootSpec, scratchMib: number): string | undefined
       spec.rootImage,
       spec.vcpus,
       spec.memMib,
-      scratchMib
+      host.scratchMib,
+      host.qemu ?? null,
+      host.accel,
+      host.templates
     ]))
     .digest("hex")
     .slice(0, 16)
 }
 
 export const sparesRoot = (stateDir: string) => Path.join(stateDir, "spares")
+
+/** The lock a shape's filler holds while it works (and `--spares 0` waits for). */
+export const spareFillLock = (key: string) => `spares/${key}`
 const shapeDir = (stateDir: string, key: string) => Path.join(sparesRoot(stateDir), key)
 
 /** A spare's files: a VM's, in its directory under its shape's. */
