@@ -39,7 +39,7 @@ import { awaitMigration, connectQmp } from "../src/vm/qemu/qmp.js"
 import { which } from "../src/host/which.js"
 import { PyroConfig } from "../src/services/PyroConfig.js"
 import { fillSpares, spareSpec } from "../src/vm/spares/fill.js"
-import { listSpares, reapSpares, spareKey, writeTarget } from "../src/vm/spares/store.js"
+import { listSpares, reapSpares, spareHostOf, spareKey, writeTarget } from "../src/vm/spares/store.js"
 import { benchDir, fmtMs, iterations, median, pyroBin, runBench, timeProcess } from "./support.js"
 
 const MEM = 256
@@ -150,7 +150,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   // Spares of this shape, as `pyro prepare tiny --mem-mib 256 --spares 2` keeps them: any process claims one.
   const { spareRun, spareCli } = yield* Effect.gen(function*() {
     const shape = { environment: "tiny", vcpu_count: 1, mem_mib: MEM }
-    const key = spareKey(yield* spareSpec(shape), (yield* PyroConfig).scratchMib)!
+    const key = spareKey(yield* spareSpec(shape), spareHostOf(yield* PyroConfig, (yield* Vmm).vmmExecutable))!
     yield* writeTarget(stateDir, key, shape, SPARES)
     yield* fillSpares(shape, SPARES)
     const allReady = Effect.gen(function*() {
