@@ -120,6 +120,21 @@ const serveLean = async () => {
     return undefined
   }
 }
-const served = lean === undefined ? undefined : await serveLean()
+/**
+ * Whether a spare may be waiting: fillers index every shape they fill
+ * (`<state>/spares/index/`). Without one, loading the lean bundle would only delay the
+ * CLI. The state directory as PyroConfigLive finds it; a wrong guess costs only speed.
+ */
+const sparesIndexed = () => {
+  const stateDir = process.env.PYRO_STATE_DIR
+    ? Path.resolve(process.env.PYRO_STATE_DIR)
+    : Path.join(process.env.XDG_STATE_HOME || Path.join(Os.homedir(), ".local", "state"), "pyro")
+  try {
+    return Fs.readdirSync(Path.join(stateDir, "spares", "index")).length > 0
+  } catch {
+    return false
+  }
+}
+const served = lean === undefined || !sparesIndexed() ? undefined : await serveLean()
 if (served !== undefined) process.exit(served)
 load("cli", command)
