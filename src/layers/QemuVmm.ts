@@ -35,7 +35,7 @@ import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { withoutHugePages } from "../vm/qemu/hugePages.js"
 import { runCommand } from "../vm/execCommand.js"
-import { reapSpares } from "../vm/spares/store.js"
+import { reapIdleSpares } from "../vm/spares/store.js"
 import { makeTemplateCache, restoreFailureBlame } from "../vm/templateCache.js"
 import { makeEphemeralDir, type VmPaths, writeEphemeralRecord } from "../vm/vmDir.js"
 import { qemuExecutable } from "../vm/vmmIdentity.js"
@@ -68,7 +68,7 @@ export const make = Effect.gen(function*() {
   const vmmExecutable = qemuExecutable(config.qemuBinary)
   yield* sweepOrphans(config.stateDir, vmmExecutable).pipe(Effect.ignore)
   yield* sweepOrphanRam(RAM_DIR)
-  yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmmExecutable })
+  yield* reapIdleSpares(config, vmmExecutable)
 
   const unavailable = Effect.sync(() =>
     which(config.qemuBinary)

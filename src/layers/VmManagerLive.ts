@@ -27,7 +27,7 @@ import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/netwo
 import { vmPaths } from "../vm/vmDir.js"
 import { claimRunSlot } from "../vm/runClaim.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
-import { clampSpares, reapSpares, spareHostOf, spareKey } from "../vm/spares/store.js"
+import { clampSpares, reapIdleSpares, spareHostOf, spareKey } from "../vm/spares/store.js"
 import { refillShape } from "../vm/spares/spawnFiller.js"
 import { admit, requireHostCompatGrant } from "../vm/admission.js"
 import { captureServices } from "./captureServices.js"
@@ -338,7 +338,7 @@ export const make = Effect.gen(function*() {
 
   const reapExpired = Effect.gen(function*() {
     // Idle spares too, so a long-lived process (the MCP server reaps every 30 s) does not wait for the next start.
-    yield* reapSpares(stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
+    yield* reapIdleSpares(config, vmm.vmmExecutable)
     const now = Date.now()
     const reaped: Array<{ kind: "vm"; id: string; environment: string; expired_at: string }> = []
     for (const record of yield* listRecords(stateDir)) {

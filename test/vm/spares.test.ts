@@ -165,12 +165,15 @@ describe("spare VMs", () => {
     expect(await eventually(() => qemuProcessesUnder(stateDir).length === 0, 10_000)).toBe(true)
   }, 240_000)
 
-  it("refuses --spares out of range or with a network", async () => {
+  it("refuses --spares out of range or with a network, and --warm-pool out of range", async () => {
     const big = await pyro("prepare", ...SHAPE, "--spares", "9")
     expect(big.code).toBe(2)
     expect(big.stderr).toMatch(/--spares must be between 0 and 8/)
     const net = await pyro("prepare", ...SHAPE, "--network", "--spares", "1")
     expect(net.code).toBe(2)
     expect(net.stderr).toMatch(/spare VMs have no network/)
+    const pool = await pyro("mcp", "serve", "--warm-pool", "9", "--no-project-source")
+    expect(pool.code).toBe(2)
+    expect(pool.stderr).toMatch(/--warm-pool must be between 0 and 8/)
   }, 60_000)
 })

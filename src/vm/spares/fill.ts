@@ -26,7 +26,7 @@ import {
   countSpares,
   discardSpare,
   readTarget,
-  reapSpares,
+  reapIdleSpares,
   roomForSpare,
   spareHostOf,
   spareKey,
@@ -66,7 +66,7 @@ export const fillSpares = (shape: SpareShape, want: number) =>
     const spec = yield* spareSpec(shape)
     const key = spareKey(spec, spareHostOf(config, vmm.vmmExecutable))!
     yield* indexShape(shape, spec, key)
-    yield* reapSpares(config.stateDir, { idleMs: config.spareIdleSeconds * 1000, qemu: vmm.vmmExecutable })
+    yield* reapIdleSpares(config, vmm.vmmExecutable)
     const release = yield* tryLock(config.stateDir, spareFillLock(key))
     // Whoever started this filler has seen it take up the work (or leave it to the one that has it).
     Fs.rmSync(pendingMarker(config.stateDir, key), { force: true })

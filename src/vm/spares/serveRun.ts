@@ -13,6 +13,7 @@
  * config's resolution, the limit and the state lock (runClaim.ts), the spare store,
  * the agent connection and `runCommand`, the refill.
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
@@ -34,15 +35,13 @@ import { claimRunSlot } from "../runClaim.js"
 import { qemuExecutable } from "../vmmIdentity.js"
 import { buildIdentity, readSpareIndex } from "./shapeIndex.js"
 import { fillerBundle, refillShape } from "./spawnFiller.js"
-import { listSpares, spareHostOf } from "./store.js"
+import { listSpares, pastIdle, spareHostOf, spareIdleMs } from "./store.js"
 
 /** The run as bin/pyro.js parsed it: `vm_run`'s input fields, by their names. */
 export type LeanRunArgs = Readonly<Record<string, unknown>>
 
 /** Why the full CLI runs instead (shown with PYRO_DEBUG_PATH=1). */
-class NotServed {
-  constructor(readonly reason: string) {}
-}
+class NotServed extends Data.TaggedError("NotServed")<{ readonly reason: string }> {}
 
 /** How long a spare's agent may take to accept a connection: it is warm and waiting, so not long. */
 const CONNECT_TIMEOUT_MS = 5_000
@@ -51,13 +50,13 @@ const debug = (line: string) => {
   if (process.env.PYRO_DEBUG_PATH === "1") process.stderr.write(`pyro-debug: ${line}\n`)
 }
 
-const notServed = (reason: string) => Effect.fail(new NotServed(reason))
+const notServed = (reason: string) => Effect.fail(new NotServed({ reason }))
 
 const serve = (args: LeanRunArgs, started: { value: boolean }) =>
   Effect.gen(function*() {
-    const input = yield* Effect.mapError(Schema.decodeUnknown(VmRunInput)(args), () => new NotServed("input"))
-    const config = yield* Effect.mapError(makeConfig, () => new NotServed("config"))
-    const network = yield* Effect.mapError(admit(input, config.allowHosts), () => new NotServed("admission"))
+    const input = yield* Effect.mapError(Schema.decodeUnknown(VmRunInput)(args), () => new NotServed({ reason: "input" }))
+    const config = yield* Effect.mapError(makeConfig, () => new NotServed({ reason: "config" }))
+    const network = yield* Effect.mapError(admit(input, config.allowHosts), () => new NotServed({ reason: "admission" }))
     if (hasNetwork(network) || input.allow_host_compat) return yield* notServed("network")
     const qemu = qemuExecutable(config.qemuBinary)
     const build = buildIdentity(fillerBundle())
@@ -75,9 +74,8 @@ const serve = (args: LeanRunArgs, started: { value: boolean }) =>
     if (key === undefined) return yield* notServed("no index entry")
     // A spare past its idle limit is the full path's to reap (at its start), not ours to use.
     const now = Date.now()
-    const idleMs = config.spareIdleSeconds * 1000
     const stale = listSpares(config.stateDir, key).some((e) =>
-      Option.isSome(e.record) && e.record.value.state === "ready" && now - Date.parse(e.record.value.created_at) > idleMs
+      Option.isSome(e.record) && e.record.value.state === "ready" && pastIdle(e.record.value, spareIdleMs(config), now)
     )
     if (stale) return yield* notServed("idle spares to reap")
     const claim = yield* claimRunSlot({
@@ -94,7 +92,7 @@ const serve = (args: LeanRunArgs, started: { value: boolean }) =>
       refillShape(config, key, { environment: input.environment, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }, config.spares)
     )
     const connection = yield* connectAgentWithin(paths.channelSocket, CONNECT_TIMEOUT_MS).pipe(
-      Effect.mapError(() => new NotServed("connection"))
+      Effect.mapError(() => new NotServed({ reason: "connection" }))
     )
     debug(`served by spare ${paths.id}`)
     started.value = true

@@ -243,6 +243,16 @@ const ageMs = (dir: string, now: number) => {
   }
 }
 
+/** A ready spare no run claimed for `idleMs` is reaped, and not claimed meanwhile by a run that does no reaping. */
+export const pastIdle = (record: SpareRecord, idleMs: number, now: number) => now - Date.parse(record.created_at) > idleMs
+
+/** The operator's idle limit on spares (`PYRO_SPARE_IDLE_SECONDS`). */
+export const spareIdleMs = (config: { readonly spareIdleSeconds: number }) => config.spareIdleSeconds * 1000
+
+/** What every start, filler and periodic reap does: the idle, dead and half-made spares go. */
+export const reapIdleSpares = (config: { readonly stateDir: string; readonly spareIdleSeconds: number }, qemu: string | undefined) =>
+  reapSpares(config.stateDir, { idleMs: spareIdleMs(config), qemu })
+
 export interface ReapOptions {
   /** Ready spares older than this go. */
   readonly idleMs: number
@@ -268,7 +278,7 @@ export const reapSpares = (stateDir: string, options: ReapOptions) =>
         onNone: () => ageMs(entry.dir, now) > RECORD_GRACE_MS,
         onSome: (r) =>
           r.state === "ready"
-            ? !isReady(r) || now - Date.parse(r.created_at) > options.idleMs
+            ? !isReady(r) || pastIdle(r, options.idleMs, now)
             : !isAlive(r.filler)
       })
       if ((options.all || dead) && reapOne(entry, options.qemu)) reaped.push(Path.basename(entry.dir))
