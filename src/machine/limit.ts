@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Fs from "node:fs"
+import { entriesIfAny, readTextIfAny } from "../host/maybeRead.js"
 import { VmLimitReached } from "../contract/errors.js"
 import { bootClaimHeld, removeBootClaim, writeBootClaim } from "./claims.js"
 import { withStateLock } from "./lock.js"
@@ -38,31 +38,17 @@ export const machineKind = <A>(kind: {
   holdsSlot: (text, dir, now) => Option.map(kind.decode(text), (record) => kind.holdsSlot(record, () => bootClaimHeld(dir), now))
 })
 
-const readText = (path: string) => {
-  try {
-    return Option.some(Fs.readFileSync(path, "utf8"))
-  } catch {
-    return Option.none<string>()
-  }
-}
 
-const subdirs = (dir: string) => {
-  try {
-    return Fs.readdirSync(dir)
-  } catch {
-    return []
-  }
-}
 
 export const countActiveVms = (stateDir: string, kinds: ReadonlyArray<MachineKind>, now = Date.now()): number => {
   let active = 0
   // Kinds may share a directory (ephemeral and persistent VMs): each machine is counted by the kind that reads it.
   const seen = new Set<string>()
   for (const kind of kinds) {
-    for (const id of subdirs(kind.root(stateDir))) {
+    for (const id of entriesIfAny(kind.root(stateDir))) {
       const paths = kind.paths(stateDir, id)
       if (seen.has(paths.dir)) continue
-      const holds = Option.flatMap(readText(paths.record), (text) => kind.holdsSlot(text, paths.dir, now))
+      const holds = Option.flatMap(readTextIfAny(paths.record), (text) => kind.holdsSlot(text, paths.dir, now))
       if (Option.isNone(holds)) continue
       seen.add(paths.dir)
       if (holds.value) active++

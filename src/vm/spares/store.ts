@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
+import { entriesIfAny, readTextIfAny } from "../../host/maybeRead.js"
 import * as Path from "node:path"
 import { writeFileAtomic } from "../../host/files.js"
 import { ProcessId } from "../../machine/record.js"
@@ -129,21 +130,7 @@ export const sparePaths = (stateDir: string, key: string, id: string): VmPaths =
 const ID = /^[0-9a-f]{12}$/
 const KEY = /^[0-9a-f]{16}$/
 
-const entries = (dir: string) => {
-  try {
-    return Fs.readdirSync(dir)
-  } catch {
-    return []
-  }
-}
 
-const readText = (path: string) => {
-  try {
-    return Option.some(Fs.readFileSync(path, "utf8"))
-  } catch {
-    return Option.none<string>()
-  }
-}
 
 export const writeSpareRecord = (paths: VmPaths, record: SpareRecord) =>
   writeFileAtomic(paths.record, encodeRecord(record), 0o600, false)
@@ -157,9 +144,9 @@ export interface SpareEntry {
 
 /** Every spare of `key`, or of every shape. */
 export const listSpares = (stateDir: string, key?: string): Array<SpareEntry> => {
-  const keys = key === undefined ? entries(sparesRoot(stateDir)).filter((k) => KEY.test(k)) : [key]
+  const keys = key === undefined ? entriesIfAny(sparesRoot(stateDir)).filter((k) => KEY.test(k)) : [key]
   return keys.flatMap((k) =>
-    entries(shapeDir(stateDir, k)).filter((id) => ID.test(id)).map((id) => {
+    entriesIfAny(shapeDir(stateDir, k)).filter((id) => ID.test(id)).map((id) => {
       const dir = Path.join(shapeDir(stateDir, k), id)
       return { key: k, dir, record: readRecordIn(dir) }
     })
@@ -214,7 +201,7 @@ const destroy = (dir: string, record: Option.Option<SpareRecord>, qemu: string |
   Fs.rmSync(dir, { recursive: true, force: true })
 }
 
-const readRecordIn = (dir: string) => Option.flatMap(readText(Path.join(dir, SPARE_RECORD)), decodeSpareRecord)
+const readRecordIn = (dir: string) => Option.flatMap(readTextIfAny(Path.join(dir, SPARE_RECORD)), decodeSpareRecord)
 
 /** Destroy a spare its filler could not finish. */
 export const discardSpare = (dir: string, qemu: string | undefined) => destroy(dir, readRecordIn(dir), qemu)
@@ -284,8 +271,8 @@ export const reapSpares = (stateDir: string, options: ReapOptions) =>
       if ((options.all || dead) && reapOne(entry, options.qemu)) reaped.push(Path.basename(entry.dir))
     }
     // Leftovers of a reaper killed between its rename and its removal.
-    for (const key of options.key === undefined ? entries(sparesRoot(stateDir)).filter((k) => KEY.test(k)) : [options.key]) {
-      for (const name of entries(shapeDir(stateDir, key))) {
+    for (const key of options.key === undefined ? entriesIfAny(sparesRoot(stateDir)).filter((k) => KEY.test(k)) : [options.key]) {
+      for (const name of entriesIfAny(shapeDir(stateDir, key))) {
         if (!name.startsWith(".reaped-")) continue
         const dir = Path.join(shapeDir(stateDir, key), name)
         destroy(dir, readRecordIn(dir), options.qemu)
@@ -296,7 +283,7 @@ export const reapSpares = (stateDir: string, options: ReapOptions) =>
 
 /** The operator's count for a shape (`pyro prepare ENV --spares N`); 0 when none was set. */
 export const readTarget = (stateDir: string, key: string): number =>
-  Option.match(Option.flatMap(readText(Path.join(shapeDir(stateDir, key), TARGET)), decodeTarget), {
+  Option.match(Option.flatMap(readTextIfAny(Path.join(shapeDir(stateDir, key), TARGET)), decodeTarget), {
     onNone: () => 0,
     onSome: (t) => t.count
   })
@@ -314,9 +301,9 @@ export const writeTarget = (stateDir: string, key: string, shape: SpareShape, co
 /** What `doctor` shows: per shape, its spares and target. */
 export const sparesReport = (stateDir: string) => {
   const byKey = new Map<string, { shape: SpareShape | undefined; ready: number; booting: number; target: number }>()
-  const keys = entries(sparesRoot(stateDir)).filter((k) => KEY.test(k))
+  const keys = entriesIfAny(sparesRoot(stateDir)).filter((k) => KEY.test(k))
   for (const key of keys) {
-    const target = Option.getOrUndefined(Option.flatMap(readText(Path.join(shapeDir(stateDir, key), TARGET)), decodeTarget))
+    const target = Option.getOrUndefined(Option.flatMap(readTextIfAny(Path.join(shapeDir(stateDir, key), TARGET)), decodeTarget))
     byKey.set(key, { shape: target?.shape, ready: 0, booting: 0, target: target?.count ?? 0 })
   }
   for (const entry of listSpares(stateDir)) {
