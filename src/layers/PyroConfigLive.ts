@@ -81,6 +81,24 @@ export const make = Effect.gen(function*() {
   })
 })
 
+/**
+ * The variables that make another pyro process (a spare filler) see what this
+ * one sees: the same directories, QEMU, kernel, disks and spare lifetime, even
+ * where this process's config came from options rather than the environment.
+ */
+export const configEnv = (config: PyroConfig["Type"]): Record<string, string> => ({
+  PYRO_STATE_DIR: config.stateDir,
+  PYRO_CACHE_DIR: config.cacheDir,
+  PYRO_ACCEL: config.accel,
+  PYRO_QEMU: config.qemuBinary,
+  PYRO_BOOT_TIMEOUT_SECONDS: String(config.bootTimeoutMs / 1000),
+  PYRO_SCRATCH_MIB: String(config.scratchMib),
+  PYRO_COLD_BOOT: config.templates ? "0" : "1",
+  PYRO_SPARE_IDLE_SECONDS: String(config.spareIdleSeconds),
+  ...Option.match(config.kernelPath, { onNone: () => ({}), onSome: (p) => ({ PYRO_KERNEL: p }) }),
+  ...Option.match(config.kernelModulesDir, { onNone: () => ({}), onSome: (p) => ({ PYRO_KERNEL_MODULES: p }) })
+})
+
 export const PyroConfigLive = Layer.effect(PyroConfig, make)
 
 /** For tests and the SDK: fixed values over the defaults. */

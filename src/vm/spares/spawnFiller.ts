@@ -10,6 +10,7 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { packageRoot } from "../../host/packageRoot.js"
+import { configEnv } from "../../layers/PyroConfigLive.js"
 import type { PyroConfigShape } from "../../services/PyroConfig.js"
 import { tryLock } from "../../host/lock.js"
 import { countSpares, readTarget, spareFillLock, SpareShape, sparesRoot } from "./store.js"
@@ -18,24 +19,6 @@ export const FillRequest = Schema.parseJson(Schema.Struct({ shape: SpareShape, w
 
 /** The fillers' stderr, shared; cut when it grows past this. */
 const LOG_MAX_BYTES = 256 * 1024
-
-/**
- * The variables that make another pyro process (a spare filler) see what this
- * one sees: the same directories, QEMU, kernel, disks and spare lifetime, even
- * where this process's config came from options rather than the environment.
- */
-const configEnv = (config: PyroConfigShape): Record<string, string> => ({
-  PYRO_STATE_DIR: config.stateDir,
-  PYRO_CACHE_DIR: config.cacheDir,
-  PYRO_ACCEL: config.accel,
-  PYRO_QEMU: config.qemuBinary,
-  PYRO_BOOT_TIMEOUT_SECONDS: String(config.bootTimeoutMs / 1000),
-  PYRO_SCRATCH_MIB: String(config.scratchMib),
-  PYRO_COLD_BOOT: config.templates ? "0" : "1",
-  PYRO_SPARE_IDLE_SECONDS: String(config.spareIdleSeconds),
-  ...Option.match(config.kernelPath, { onNone: () => ({}), onSome: (p) => ({ PYRO_KERNEL: p }) }),
-  ...Option.match(config.kernelModulesDir, { onNone: () => ({}), onSome: (p) => ({ PYRO_KERNEL_MODULES: p }) })
-})
 
 export const fillerBundle = () => Path.join(packageRoot(), "dist", "spareFiller.cjs")
 
