@@ -141,10 +141,11 @@ const program = Effect.scoped(Effect.gen(function*() {
   const warm = yield* runTimes(warmLayer)
   yield* phase("cli from a template")
   const env = { ...process.env, PYRO_STATE_DIR: stateDir, PYRO_SPARES: "0" }
-  const cliArgs = [pyroBin, "run", "tiny", "--mem-mib", String(MEM), "--", "true"]
+  // As a user runs it: the script itself, so its first line (bin/pyro.js) applies.
+  const cliArgs = ["run", "tiny", "--mem-mib", String(MEM), "--", "true"]
   const cliTemplate: Array<number> = []
-  yield* timeProcess(process.execPath, cliArgs, env)
-  for (let i = 0; i < n; i++) cliTemplate.push(yield* timeProcess(process.execPath, cliArgs, env))
+  yield* timeProcess(pyroBin, cliArgs, env)
+  for (let i = 0; i < n; i++) cliTemplate.push(yield* timeProcess(pyroBin, cliArgs, env))
 
   yield* phase("spares")
   // Spares of this shape, as `pyro prepare tiny --mem-mib 256 --spares 2` keeps them: any process claims one.
@@ -170,10 +171,10 @@ const program = Effect.scoped(Effect.gen(function*() {
     }
     const spareCli: Array<number> = []
     yield* allReady
-    yield* timeProcess(process.execPath, cliArgs, env) // warm-up (the CLI's code cache)
+    yield* timeProcess(pyroBin, cliArgs, env) // warm-up (the CLI's code cache)
     for (let i = 0; i < n; i++) {
       yield* allReady
-      spareCli.push(yield* timeProcess(process.execPath, cliArgs, env))
+      spareCli.push(yield* timeProcess(pyroBin, cliArgs, env))
     }
     yield* writeTarget(stateDir, key, shape, 0)
     yield* reapSpares(stateDir, { idleMs: 0, qemu: (yield* Vmm).vmmExecutable, all: true })

@@ -27,6 +27,7 @@ export const SYSTEM_TOOLS = {
   debugfs: { package: "e2fsprogs", use: "runtime", purpose: "reads a stopped workspace's disk offline, read-only (workspace_disk_*)" },
   e2fsck: { package: "e2fsprogs", use: "runtime", purpose: "replays the journal of a workspace disk left by a VM that was killed, before it is read" },
   "qemu-img": { package: "qemu-utils", use: "runtime", purpose: "a workspace's disk layers: qcow2 snapshots, resets and forks that copy nothing, and the raw view disk tools read" },
+  env: { package: "coreutils", use: "runtime", purpose: "bin/pyro.js's first line (env -S): starts Node without NODE_EXTRA_CA_CERTS, handing it on to the registry client" },
   cp: { package: "coreutils", use: "runtime", purpose: "copies a template's sparse scratch disk to each VM, and a stopped workspace's disk out (GNU --sparse)" },
   pasta: { package: "passt", use: "runtime", purpose: "a networked VM's only way out of its namespace (src/vm/network)" },
   unshare: { package: "util-linux", use: "runtime", purpose: "the user, network and mount namespace of a networked VM" },

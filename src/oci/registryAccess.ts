@@ -18,6 +18,7 @@ import type { LookupAddress, LookupAllOptions } from "node:dns"
 import * as Net from "node:net"
 import { isPublicAddress } from "../host/addresses.js"
 import { Caller } from "../services/Caller.js"
+import { registryCa } from "./extraCaCerts.js"
 import { type ImageReference, parseReference } from "./reference.js"
 
 export interface RegistryAccess {
@@ -30,7 +31,24 @@ const refusal = (host: string, address: string) =>
   `refused: ${host} is ${address === host ? "" : `${address}, `}a loopback, private or link-local address; ` +
   "an MCP or SDK caller may name only registries on public addresses unless the operator lists this one in PYRO_PRIVATE_REGISTRIES"
 
-const unrestricted: RegistryAccess = { refuseUrl: () => undefined, fetch: globalThis.fetch.bind(globalThis) }
+/** undici's fetch over an agent of its own: to hook DNS lookups, or to trust the operator's extra CAs. */
+const fetchWith = (connect: { readonly lookup?: typeof publicLookup }): Promise<typeof fetch> =>
+  import("undici").then(({ Agent, fetch: undiciFetch }) => {
+    const ca = registryCa()
+    const dispatcher = new Agent({ connect: { ...connect, ...(ca ? { ca: [...ca] } : {}) } as never })
+    return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+      undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch
+  })
+
+let trustingFetch: Promise<typeof fetch> | undefined
+
+const unrestricted: RegistryAccess = {
+  refuseUrl: () => undefined,
+  fetch: (async (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+    registryCa() === undefined
+      ? globalThis.fetch(input, init)
+      : (await (trustingFetch ??= fetchWith({})))(input, init)) as typeof fetch
+}
 
 const list = (name: string) =>
   Config.string(name).pipe(
@@ -72,12 +90,7 @@ const publicLookup = (
 let publicFetch: Promise<typeof fetch> | undefined
 
 /** fetch over connections whose every address is public (undici's, for its connect-time lookup hook). */
-const fetchPublicOnly = (): Promise<typeof fetch> =>
-  (publicFetch ??= import("undici").then(({ Agent, fetch: undiciFetch }) => {
-    const dispatcher = new Agent({ connect: { lookup: publicLookup as never } })
-    return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-      undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch
-  }))
+const fetchPublicOnly = (): Promise<typeof fetch> => (publicFetch ??= fetchWith({ lookup: publicLookup }))
 
 export const registryAccess = (ref: ImageReference): Effect.Effect<RegistryAccess> =>
   Effect.gen(function*() {
