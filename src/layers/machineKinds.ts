@@ -7,9 +7,9 @@ import type { MachineKind, OutsideLimit } from "../machine/limit.js"
 import { countSpares } from "../vm/spares/store.js"
 import { persistentVms } from "../vm/record.js"
 import { ephemeralVms } from "../vm/vmDir.js"
-import { workspaces } from "../workspace/store.js"
+import { workspaceMachines } from "../workspace/census.js"
 
-export const machineKinds: ReadonlyArray<MachineKind> = [ephemeralVms, persistentVms, workspaces]
+export const machineKinds: ReadonlyArray<MachineKind> = [ephemeralVms, persistentVms, workspaceMachines]
 
 /** Spare VMs: outside the limit, told in its error. */
 export const outsideLimit: OutsideLimit = countSpares

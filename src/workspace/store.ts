@@ -9,7 +9,6 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { EntryLimits } from "../archive/policy.js"
@@ -18,12 +17,12 @@ import { LastCommand, WorkspaceSeed } from "../contract/workspace/lifecycle.js"
 import { SecretMetadata } from "../contract/workspace/secrets.js"
 import { SnapshotRecord } from "../contract/workspace/snapshots.js"
 import { recordDir } from "../host/recordDir.js"
-import { machineKind } from "../machine/limit.js"
 import type { MachineLock } from "../machine/lock.js"
-import { MachineRecordFields, vmmAlive } from "../machine/record.js"
-import { RAM_DIR } from "../vm/ramFile.js"
-import type { VmPaths } from "../vm/vmDir.js"
+import { MachineRecordFields } from "../machine/record.js"
 import { DiskLayers, SINGLE_LAYER } from "./disk/layers.js"
+import { type WorkspacePaths, workspacePaths, workspacesRoot } from "./paths.js"
+
+export { type WorkspacePaths, workspacePaths, workspacesRoot } from "./paths.js"
 
 /** A record's seed; workspaces made before seed origins have none, and took theirs from seed_path or nothing. */
 const StoredSeed = Schema.transform(
@@ -78,43 +77,10 @@ export type WorkspaceRecord = typeof WorkspaceRecord.Type
 /** The disk's layer a workspace's VM writes, as a path. */
 export const topLayerPath = (paths: WorkspacePaths, record: WorkspaceRecord) => Path.join(paths.dir, record.disk.top)
 
-export interface WorkspacePaths extends VmPaths {
-  readonly journal: string
-  /** /workspace as it was right after create and seed: a tar, what workspace_diff compares against. */
-  readonly baseline: string
-  /** Why there is no baseline, when it could not be taken (too large). */
-  readonly baselineMissing: string
-  /** The host directory standing in for /workspace when running in host_compat mode. */
-  readonly hostRoot: string
-  readonly ram: string
-}
-
-/** A workspace VM's RAM file (src/vm/ramFile.ts), named by its directory: two state directories may hold one id. */
-const ramFileOf = (dir: string) =>
-  Path.join(RAM_DIR, createHash("sha256").update(dir).digest("hex").slice(0, 16))
 
 /** What a workspace's diff baseline may hold; a larger /workspace gets none (diff says why). */
 export const BASELINE_LIMITS: EntryLimits = { maxEntries: 200_000, maxBytes: 512 * 1024 * 1024, maxDepth: 128 }
 
-export const workspacesRoot = (stateDir: string) => Path.join(stateDir, "workspaces")
-
-export const workspacePaths = (stateDir: string, id: string): WorkspacePaths => {
-  const dir = Path.join(workspacesRoot(stateDir), id)
-  return {
-    id,
-    dir,
-    record: Path.join(dir, "workspace.json"),
-    journal: Path.join(dir, "journal.jsonl"),
-    baseline: Path.join(dir, "baseline.tar"),
-    baselineMissing: Path.join(dir, "baseline-missing.txt"),
-    channelSocket: Path.join(dir, "channel.sock"),
-    qmpSocket: Path.join(dir, "qmp.sock"),
-    consoleLog: Path.join(dir, "console.log"),
-    scratch: Path.join(dir, "scratch.ext4"),
-    hostRoot: Path.join(dir, "host-workspace"),
-    ram: ramFileOf(dir)
-  }
-}
 
 const records = recordDir(WorkspaceRecord, workspacesRoot, (stateDir, id) => workspacePaths(stateDir, id).record)
 
@@ -123,13 +89,6 @@ export const writeWorkspace = records.write
 export const listWorkspaces = records.list
 export const decodeWorkspaceRecord = records.decode
 
-/** A workspace holds a slot while its VM runs or is being booted. */
-export const workspaces = machineKind({
-  root: workspacesRoot,
-  paths: workspacePaths,
-  decode: decodeWorkspaceRecord,
-  holdsSlot: (record, claimed) => vmmAlive(record) || claimed()
-})
 
 /**
  * When it was last active: its record's, or for a workspace older than that
