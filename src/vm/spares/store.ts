@@ -15,6 +15,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Order from "effect/Order"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
@@ -179,7 +180,8 @@ export const roomForSpare = (stateDir: string, shape: SpareShape) => {
 export const claimSpare = (stateDir: string, key: string): Option.Option<{ readonly id: string; readonly vmm: ProcessIdentity }> => {
   const ready = listSpares(stateDir, key)
     .flatMap((e) => Option.isSome(e.record) && isReady(e.record.value) ? [{ dir: e.dir, record: e.record.value }] : [])
-    .sort((a, b) => a.record.created_at.localeCompare(b.record.created_at))
+    // ISO times sort as strings; localeCompare would load ICU's collator first (~20 ms, in the lean run).
+    .sort((a, b) => Order.string(a.record.created_at, b.record.created_at))
   if (ready.length === 0) return Option.none()
   Fs.mkdirSync(vmsRoot(stateDir), { recursive: true, mode: 0o700 })
   for (const { dir, record } of ready) {

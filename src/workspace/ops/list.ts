@@ -1,5 +1,6 @@
 /** workspace_list: the workspaces that have not expired, filtered by labels, most recently active first. */
 import * as Effect from "effect/Effect"
+import * as Order from "effect/Order"
 import type { WorkspaceSummary } from "../../contract/workspace/lifecycle.js"
 import type { WorkspaceListEntry, WorkspaceListInput, WorkspaceListResult } from "../../contract/workspace/manage.js"
 import { WorkspaceManager } from "../../services/WorkspaceManager.js"
@@ -24,7 +25,8 @@ export const listWorkspaces = (input: WorkspaceListInput) =>
     Effect.map((all): WorkspaceListResult => {
       const workspaces = all
         .filter((s) => hasLabels(s, input.labels ?? {}))
-        .sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at) || b.created_at.localeCompare(a.created_at))
+        // ISO times sort as strings (localeCompare would load ICU's collator first, ~20 ms).
+        .sort((a, b) => Order.string(b.last_activity_at, a.last_activity_at) || Order.string(b.created_at, a.created_at))
         .map(workspaceIdentity)
       return { count: workspaces.length, workspaces }
     })
