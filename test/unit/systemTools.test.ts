@@ -33,6 +33,7 @@ const KNOWN_EXPRESSIONS: Record<string, ToolName | "not a system command"> = {
   out: "not a system command", // the wire test binary just compiled
   "native.tool": "not a system command", // a guest C test binary just compiled (test/support/guestNative.ts)
   runsc: "runsc",
+  pyroBin: "env", // bin/pyro.js run as a command: its first line is `#!/usr/bin/env -S ...`
   // Wrappers that run a command they were given; their callers are checked here too.
   command: "not a system command",
   "file!": "not a system command",
