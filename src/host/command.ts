@@ -7,6 +7,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { caEnvForPrograms } from "./extraCaCerts.js"
 
 const OUTPUT_LIMIT = 64 * 1024
 
@@ -72,7 +73,8 @@ export const runHostCommand = <R = never>(
 ): Effect.Effect<HostCommandResult, HostCommandFailed, CommandExecutor.CommandExecutor | R> => {
   let cmd = Command.make(command, ...args)
   if (options.cwd) cmd = Command.workingDirectory(cmd, options.cwd)
-  if (options.env) cmd = Command.env(cmd, options.env)
+  // The operator's extra CAs, which bin/pyro.js's first line kept from Node, go back to the programs pyro runs.
+  cmd = Command.env(cmd, { ...caEnvForPrograms(), ...options.env })
   const label = [command, ...args].join(" ")
   return Effect.scoped(Effect.gen(function*() {
     const proc = yield* Command.start(cmd)

@@ -17,8 +17,8 @@ import * as Dns from "node:dns"
 import type { LookupAddress, LookupAllOptions } from "node:dns"
 import * as Net from "node:net"
 import { isPublicAddress } from "../host/addresses.js"
+import { registrySecureContext } from "../host/extraCaCerts.js"
 import { Caller } from "../services/Caller.js"
-import { registryCa } from "./extraCaCerts.js"
 import { type ImageReference, parseReference } from "./reference.js"
 
 export interface RegistryAccess {
@@ -34,8 +34,8 @@ const refusal = (host: string, address: string) =>
 /** undici's fetch over an agent of its own: to hook DNS lookups, or to trust the operator's extra CAs. */
 const fetchWith = (connect: { readonly lookup?: typeof publicLookup }): Promise<typeof fetch> =>
   import("undici").then(({ Agent, fetch: undiciFetch }) => {
-    const ca = registryCa()
-    const dispatcher = new Agent({ connect: { ...connect, ...(ca ? { ca: [...ca] } : {}) } as never })
+    const secureContext = registrySecureContext()
+    const dispatcher = new Agent({ connect: { ...connect, ...(secureContext ? { secureContext } : {}) } as never })
     return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
       undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch
   })
@@ -45,7 +45,7 @@ let trustingFetch: Promise<typeof fetch> | undefined
 const unrestricted: RegistryAccess = {
   refuseUrl: () => undefined,
   fetch: (async (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-    registryCa() === undefined
+    registrySecureContext() === undefined
       ? globalThis.fetch(input, init)
       : (await (trustingFetch ??= fetchWith({})))(input, init)) as typeof fetch
 }

@@ -1,7 +1,7 @@
 /**
  * NODE_EXTRA_CA_CERTS through bin/pyro.js's first line: Node starts without it (it
  * would parse the file at every start), and the registry client trusts its CAs for a
- * pull all the same (src/oci/extraCaCerts.ts). Over real TLS: a registry stand-in on
+ * pull all the same (src/host/extraCaCerts.ts). Over real TLS: a registry stand-in on
  * 127.0.0.2 (not a loopback name pyro speaks plain HTTP to) whose certificate only
  * the extra file vouches for; it answers every manifest with 404, so a pull that got
  * through TLS fails with the registry's own answer, and one that did not, with the
@@ -72,10 +72,36 @@ describe("the operator's extra CAs (NODE_EXTRA_CA_CERTS)", () => {
     expect(trusted.stderr).toContain("MANIFEST_UNKNOWN")
   }, 60_000)
 
-  it("are ignored with a warning when the file cannot be read, as Node ignores it", async () => {
-    const r = await pull(pyroBin, [], Path.join(dir, "missing.pem"))
+  it("are ignored with a warning when the file cannot be read, as Node ignores it: by the pull, not at Node's start", async () => {
+    const missing = Path.join(dir, "missing.pem")
+    const r = await pull(pyroBin, [], missing)
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain("Ignoring extra certs from")
+    expect(r.stderr.split("Ignoring extra certs from").length - 1).toBe(1)
     expect(r.stderr).toContain("self-signed certificate")
+
+    // The command's Node never read the file (its first line kept the variable from it); a Node given it does, at once.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: missing }
+    const command = await runProcess(pyroBin, ["--version"], { env })
+    expect(command.code).toBe(0)
+    expect(command.stderr).toBe("")
+    const direct = await runProcess(process.execPath, [pyroBin, "--version"], { env })
+    expect(direct.stderr).toContain("Ignoring extra certs from")
   }, 60_000)
+
+  it("go back to the programs pyro runs (claude, codex, git...), not only to its own pulls", async () => {
+    const { caEnvForPrograms } = await import("../../src/host/extraCaCerts.js")
+    const saved = { node: process.env.NODE_EXTRA_CA_CERTS, handed: process.env.PYRO_NODE_EXTRA_CA_CERTS }
+    try {
+      delete process.env.NODE_EXTRA_CA_CERTS
+      process.env.PYRO_NODE_EXTRA_CA_CERTS = Path.join(dir, "ca.pem")
+      expect(caEnvForPrograms()).toEqual({ NODE_EXTRA_CA_CERTS: Path.join(dir, "ca.pem") })
+      process.env.PYRO_NODE_EXTRA_CA_CERTS = ""
+      expect(caEnvForPrograms()).toEqual({})
+    } finally {
+      if (saved.node === undefined) delete process.env.NODE_EXTRA_CA_CERTS
+      else process.env.NODE_EXTRA_CA_CERTS = saved.node
+      if (saved.handed === undefined) delete process.env.PYRO_NODE_EXTRA_CA_CERTS
+      else process.env.PYRO_NODE_EXTRA_CA_CERTS = saved.handed
+    }
+  })
 })

@@ -41,7 +41,7 @@ describe("npm pack", () => {
   it("holds what pyro reads at run time, and no tests or TypeScript sources", async () => {
     const listed = await runProcess("tar", ["-tzf", tarball])
     const files = listed.stdout.split("\n").filter((f) => f).map((f) => f.replace(/^package\//, ""))
-    for (const needed of ["bin/pyro.js", "dist/cli.cjs", "dist/sdk.js", "dist/allowProxy.cjs", "dist/portForwarder.cjs",
+    for (const needed of ["bin/pyro.js", "bin/package.json", "dist/cli.cjs", "dist/sdk.js", "dist/allowProxy.cjs", "dist/portForwarder.cjs",
       "guest/agent/main.c", "guest/agent/protocol.h", "src/vm/network/netjail.sh", "src/vm/network/allowProxy.sh"]) {
       expect(files).toContain(needed)
     }
