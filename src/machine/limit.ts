@@ -3,9 +3,10 @@
  * process sharing the state directory. What counts is said by each kind of record
  * (`MachineKind`), next to the record itself; the list of kinds is put together
  * above the managers (src/layers/machineKinds.ts), so this module knows none of
- * them. Records are read through the same schemas that wrote them; one that does
- * not parse (being written or removed) counts as nothing, and a directory holding
- * no record a kind reads (a warm-pool or template VM's) neither.
+ * them. Each kind decodes what it needs to decide (a workspace, its `vmm` field
+ * alone: src/workspace/census.ts); a record where that does not decode (being
+ * written or removed) counts as nothing, and a directory holding no record a kind
+ * reads (a spare's or a template VM's) neither.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -14,6 +14,7 @@ import { countActiveVms as countIn } from "../../src/machine/limit.js"
 import { selfIdentity } from "../../src/vm/procfs.js"
 import { type PersistentRecord, writeRecord } from "../../src/vm/record.js"
 import { vmPaths, writeEphemeralRecord } from "../../src/vm/vmDir.js"
+import { workspacePaths } from "../../src/workspace/paths.js"
 import { scopedTempDir } from "../support/tempDir.js"
 
 const stoppedVm = (id: string): PersistentRecord => ({
@@ -65,5 +66,28 @@ describe("countActiveVms", () => {
       expect(countActiveVms(stateDir)).toBe(0)
       yield* writeBootClaim(paths.dir)
       expect(countActiveVms(stateDir)).toBe(1)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("counts a workspace by its record's vmm alone: a live QEMU or a boot claim, whatever else the record holds", () =>
+    Effect.gen(function*() {
+      const stateDir = yield* scopedTempDir("pyro-active-")
+      const paths = workspacePaths(stateDir, "w1")
+      Fs.mkdirSync(paths.dir, { recursive: true })
+      const write = (record: unknown) => Fs.writeFileSync(paths.record, typeof record === "string" ? record : JSON.stringify(record))
+      // This process stands in for the workspace's QEMU: its pid and start time are alive.
+      write({ id: "w1", vmm: selfIdentity(), anything: "else" })
+      expect(countActiveVms(stateDir)).toBe(1)
+      write({ id: "w1", vmm: { pid: process.pid, startTime: 1 } })
+      expect(countActiveVms(stateDir)).toBe(0)
+      write({ id: "w1", vmm: null })
+      expect(countActiveVms(stateDir)).toBe(0)
+      yield* writeBootClaim(paths.dir)
+      expect(countActiveVms(stateDir)).toBe(1)
+      yield* removeBootClaim(paths.dir)
+      // Being written: not JSON yet, or no vmm field at all.
+      write("{\"id\": \"w1\", \"vm")
+      expect(countActiveVms(stateDir)).toBe(0)
+      write({ id: "w1" })
+      expect(countActiveVms(stateDir)).toBe(0)
     }).pipe(Effect.provide(NodeContext.layer)))
 })
