@@ -1,6 +1,7 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -26,7 +27,7 @@ import { BootError } from "../vm/errors.js"
 import { allowProxyCommand, awaitEgress, egressDir, jailed, prepareEgress } from "../vm/network/egress.js"
 import { processStartTime } from "../vm/procfs.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
-import { capConsole, consoleTail } from "../vm/qemu/console.js"
+import { capConsole, consoleTail, ringTail } from "../vm/qemu/console.js"
 import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
 import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
@@ -221,13 +222,14 @@ export const make = Effect.gen(function*() {
       // A detached VM that fails to boot is killed here; once booted, its owner stops it.
       if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
 
-      const failure = (stage: BootError["stage"], detail: string, vmmExit?: ProcessExit) =>
+      /** `laterConsole`: what the guest wrote after the console left its file (the ring's tail). */
+      const failure = (stage: BootError["stage"], detail: string, vmmExit?: ProcessExit, laterConsole = "") =>
         Effect.gen(function*() {
           return new BootError({
             stage,
             detail,
             vmmStderr: yield* proc.stderrTail,
-            console: yield* consoleTailOf(paths.consoleLog),
+            console: ((yield* consoleTailOf(paths.consoleLog)) + laterConsole).slice(-CONSOLE_TAIL_BYTES),
             ...(vmmExit ? { vmmExit } : {})
           })
         })
@@ -290,18 +292,22 @@ export const make = Effect.gen(function*() {
       const identity = () => ({ realtimeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), hostname: `pyro-${spec.id}` })
       const attach = Effect.gen(function*() {
         yield* Fiber.join(formatting)
-        const personalise = (attached
-          ? connection.refresh(identity())
-          : connection.attach({ scratchSerial: SCRATCH_SERIAL, ...identity() })).pipe(
-            Effect.catchAll((e) => Effect.flatMap(failure("Attach", e.message), Effect.fail))
-          )
         // After attach the environment's code runs: its console output goes to a bounded ring.
         // Attach itself runs only the agent (mounts, clock, hostname), so the two overlap:
         // a QMP round trip less on every start.
-        const bound = capConsole(paths.qmpSocket).pipe(
-          Effect.catchAll((e) => Effect.flatMap(failure("Attach", `bounding the console: ${e.message}`), Effect.fail))
+        const bounding = yield* Effect.fork(Effect.either(capConsole(paths.qmpSocket)))
+        const personalised = yield* Effect.either(
+          attached ? connection.refresh(identity()) : connection.attach({ scratchSerial: SCRATCH_SERIAL, ...identity() })
         )
-        yield* Effect.all([personalise, bound], { concurrency: 2, discard: true })
+        const bound = yield* Fiber.join(bounding)
+        if (Either.isLeft(personalised)) {
+          // What the kernel and the agent said while attaching is in the ring if it was in place by then.
+          const ring = Either.isRight(bound) ? yield* ringTail(paths.qmpSocket, CONSOLE_TAIL_BYTES) : ""
+          return yield* Effect.flatMap(failure("Attach", personalised.left.message, undefined, ring), Effect.fail)
+        }
+        if (Either.isLeft(bound)) {
+          return yield* Effect.flatMap(failure("Attach", `bounding the console: ${bound.left.message}`), Effect.fail)
+        }
       })
 
       return {

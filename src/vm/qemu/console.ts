@@ -24,6 +24,17 @@ export const capConsole = (qmpSocket: string) =>
     })
   }))
 
+/**
+ * The last `bytes` the guest wrote to the ring (QMP ringbuf-read; empty if QEMU cannot
+ * say): what a failure after the swap reports, the file having stopped before it.
+ */
+export const ringTail = (qmpSocket: string, bytes: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const qmp = yield* connectQmp(qmpSocket, QMP_TIMEOUT_MS)
+    const text = yield* qmp.execute("ringbuf-read", { device: CONSOLE_CHARDEV, size: bytes, format: "utf8" })
+    return typeof text === "string" ? text : ""
+  })).pipe(Effect.orElseSucceed(() => ""))
+
 /** The last `bytes` of the console file, reading only those. */
 export const consoleTail = (path: string, bytes: number) =>
   Effect.sync(() => {
