@@ -129,18 +129,16 @@ export const make = Effect.gen(function*() {
       const key = spareKey(shapeSpec, spareHostOf(config, vmm.vmmExecutable))
       // Check the limit and claim a slot (and a ready spare) in one step, so parallel runs cannot all
       // slip under it. The claim holds the slot for the whole run (an ephemeral record alone holds none).
+      const shape = { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }
       const { paths, spare } = Option.getOrThrow(yield* claimRunSlot({
         stateDir,
         checkLimit,
         spareKey: options.useSpare === false ? undefined : key,
         spareOnly: false,
-        qemu: vmm.vmmExecutable
+        qemu: vmm.vmmExecutable,
+        // A run under the limit: after it, the shape is made whole again (a refused one starts nothing).
+        ...(key !== undefined ? { afterRelease: refillShape(config, key, shape, sparesWanted) } : {})
       }))
-      // A run under the limit: after it, the shape is made whole again (a refused one starts nothing).
-      if (key !== undefined) {
-        const shape = { environment: environment.name, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }
-        yield* Effect.addFinalizer(() => refillShape(config, key, shape, sparesWanted))
-      }
       const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }), (vm) => vm.attach)
       // A spare that died since it was claimed costs a boot, not the run.
       const vm = spare

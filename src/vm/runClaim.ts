@@ -32,7 +32,8 @@ export const killSpare = (who: ProcessIdentity, qemu: string | undefined) => {
 /**
  * Claim a slot for a run, and a ready spare of `spareKey` if there is one; with
  * `spareOnly`, nothing at all (None) when there is no spare. Released at the scope's
- * end: the spare's QEMU killed and the directory removed.
+ * end: the spare's QEMU killed and the directory removed, then `afterRelease` (the
+ * shape's refill) run, so that what it starts does not compete with the release.
  */
 export const claimRunSlot = <E>(options: {
   readonly stateDir: string
@@ -40,6 +41,7 @@ export const claimRunSlot = <E>(options: {
   readonly spareKey: string | undefined
   readonly spareOnly: boolean
   readonly qemu: string | undefined
+  readonly afterRelease?: Effect.Effect<void>
 }) =>
   Effect.acquireRelease(
     withStateLock(
@@ -66,9 +68,11 @@ export const claimRunSlot = <E>(options: {
       })
     ),
     (claim) =>
-      Effect.sync(() => {
-        if (Option.isNone(claim)) return
-        if (claim.value.spare) killSpare(claim.value.spare.vmm, options.qemu)
-        Fs.rmSync(claim.value.paths.dir, { recursive: true, force: true })
-      })
+      Option.isNone(claim) ? Effect.void : Effect.zipRight(
+        Effect.sync(() => {
+          if (claim.value.spare) killSpare(claim.value.spare.vmm, options.qemu)
+          Fs.rmSync(claim.value.paths.dir, { recursive: true, force: true })
+        }),
+        options.afterRelease ?? Effect.void
+      )
   )

@@ -78,25 +78,17 @@ const serve = (args: LeanRunArgs, started: { value: boolean }) =>
       Option.isSome(e.record) && e.record.value.state === "ready" && pastIdle(e.record.value, spareIdleMs(config), now)
     )
     if (stale) return yield* notServed("idle spares to reap")
-    // Added before the claim, so it runs after the claim's release: the spare's QEMU is killed
-    // and its directory gone before a filler starts competing for the CPU with this exit.
-    const claimed = { value: false }
-    yield* Effect.addFinalizer(() =>
-      claimed.value
-        ? refillShape(config, key, { environment: input.environment, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }, config.spares)
-        : Effect.void
-    )
     const claim = yield* claimRunSlot({
       stateDir: config.stateDir,
       checkLimit: ensureBelowLimit(config.stateDir, machineKinds, config.maxActiveVms, outsideLimit),
       spareKey: key,
       spareOnly: true,
-      qemu
+      qemu,
+      // Like the full path's: after the run, make the shape whole again.
+      afterRelease: refillShape(config, key, { environment: input.environment, vcpu_count: input.vcpu_count, mem_mib: input.mem_mib }, config.spares)
     }).pipe(Effect.catchTag("VmLimitReached", () => notServed("limit")))
     if (Option.isNone(claim)) return yield* notServed("no spare")
     const { paths } = claim.value
-    // Like the full path's: after the run (or a failed claim's fallback), make the shape whole again.
-    claimed.value = true
     const connection = yield* connectAgentWithin(paths.channelSocket, CONNECT_TIMEOUT_MS).pipe(
       Effect.mapError(() => new NotServed({ reason: "connection" }))
     )
