@@ -124,26 +124,42 @@ const serveLean = async () => {
     return undefined
   }
 }
+/** The state directory as PyroConfigLive finds it; a wrong guess costs only speed. */
+const stateDir = () =>
+  process.env.PYRO_STATE_DIR
+    ? Path.resolve(process.env.PYRO_STATE_DIR)
+    : Path.join(process.env.XDG_STATE_HOME || Path.join(Os.homedir(), ".local", "state"), "pyro")
 /**
  * Whether a spare may be waiting: fillers index every shape they fill
  * (`<state>/spares/index/`). Without one, loading the lean bundle would only delay the
- * CLI. The state directory as PyroConfigLive finds it; a wrong guess costs only speed.
+ * CLI.
  */
 const sparesIndexed = () => {
-  const stateDir = process.env.PYRO_STATE_DIR
-    ? Path.resolve(process.env.PYRO_STATE_DIR)
-    : Path.join(process.env.XDG_STATE_HOME || Path.join(Os.homedir(), ".local", "state"), "pyro")
   try {
-    return Fs.readdirSync(Path.join(stateDir, "spares", "index")).length > 0
+    return Fs.readdirSync(Path.join(stateDir(), "spares", "index")).length > 0
   } catch {
     return false
   }
 }
-if (lean === undefined || !sparesIndexed()) {
+/**
+ * A run no spare serves: its VM starts from the plan of its shape's last run while the CLI
+ * loads (src/entrypoints/headStart.ts); the CLI takes it over, or ends it.
+ */
+const runCli = () => {
+  if (lean !== undefined) {
+    try {
+      require(Path.join(dist, "headStart.cjs")).startHead(stateDir(), lean)
+    } catch {
+      // no head start: the CLI starts the VM itself
+    }
+  }
   load("cli", command)
+}
+if (lean === undefined || !sparesIndexed()) {
+  runCli()
 } else {
   serveLean().then((served) => {
     if (served !== undefined) process.exit(served)
-    load("cli", command)
+    runCli()
   })
 }

@@ -65,6 +65,15 @@ await Promise.all([
     entryPoints: { runSpare: "src/entrypoints/runSpare.ts" },
     ...commonJs
   }),
+  // A simple `pyro run`'s head start (bin/pyro.js loads it before the CLI): QEMU started from a plan. Tiny, no Effect.
+  build({
+    ...common,
+    entryPoints: { headStart: "src/entrypoints/headStart.ts" },
+    format: "cjs",
+    outExtension: { ".js": ".cjs" },
+    banner: {},
+    sourcemap: false
+  }),
   // A service's published ports: a detached process with pyro's whole runtime (channel leases, the agent).
   build({
     ...common,

@@ -44,18 +44,21 @@ export const makeRootImage = (options: {
     `${options.sizeMib}M`
   ], { env: { E2FSPROGS_FAKE_TIME: "1700000000" } }).pipe(Effect.asVoid)
 
+/** mkfs.ext4's arguments for a VM's scratch disk (makeScratchImage). */
+export const scratchImageArgs = (path: string, sizeMib: number, journal: boolean) => [
+  "-q",
+  "-F",
+  "-t",
+  "ext4",
+  "-m",
+  "0",
+  ...(journal ? [] : ["-O", "^has_journal"]),
+  "-E",
+  "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0",
+  path,
+  `${sizeMib}M`
+]
+
 /** Sparse scratch disk for one VM: an empty ext4 the agent mounts as the overlay's upper layer. */
 export const makeScratchImage = (path: string, sizeMib: number, journal: boolean) =>
-  runHostCommand("mkfs.ext4", [
-    "-q",
-    "-F",
-    "-t",
-    "ext4",
-    "-m",
-    "0",
-    ...(journal ? [] : ["-O", "^has_journal"]),
-    "-E",
-    "lazy_itable_init=1,lazy_journal_init=1,root_owner=0:0",
-    path,
-    `${sizeMib}M`
-  ]).pipe(Effect.asVoid)
+  runHostCommand("mkfs.ext4", scratchImageArgs(path, sizeMib, journal)).pipe(Effect.asVoid)

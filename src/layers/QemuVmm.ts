@@ -16,6 +16,7 @@ import { PyroConfig } from "../services/PyroConfig.js"
 import {
   type BootSpec,
   type DetachedOptions,
+  type EphemeralOptions,
   FRESH_VM_TEMPLATE,
   type RunningVm,
   type TemplateKind,
@@ -28,11 +29,13 @@ import { allowProxyCommand, awaitEgress, egressDir, jailed, prepareEgress } from
 import { processStartTime } from "../vm/procfs.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { capConsole, consoleTail, ringTail } from "../vm/qemu/console.js"
-import { describeExit, killGroup, type ProcessExit, spawnVmm, type VmmLifetime } from "../vm/qemu/process.js"
+import { adoptVmm, describeExit, killGroup, type ProcessExit, spawnVmm, vmmCommand, type VmmLifetime } from "../vm/qemu/process.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
 import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
 import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
-import { copyScratch, createScratch, formatScratch } from "../vm/scratch.js"
+import { copyScratch, createScratch, formatScratch, scratchCopyCommand } from "../vm/scratch.js"
+import { scratchImageArgs } from "../environment/ext4.js"
+import { type HeadStart, inputsUnchanged, sameRecipe, type StartedVm, type StartRecipe, writePlan } from "../vm/headStart/recipe.js"
 import { sweepOrphans } from "../vm/sweep.js"
 import { withoutHugePages } from "../vm/qemu/hugePages.js"
 import { runCommand } from "../vm/execCommand.js"
@@ -59,6 +62,29 @@ type Start =
   | { readonly _tag: "snapshot"; readonly ram: string }
 
 const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
+
+/**
+ * The head start's QEMU if it is the one this start would spawn: this VM's id, the
+ * same recipe, the same input files. Otherwise it is killed (and waited for: this
+ * start reuses its directory's file names) and the start goes on as usual.
+ */
+const headStartFor = (headStart: HeadStart, id: string, recipe: StartRecipe) =>
+  Effect.gen(function*() {
+    const started = headStart.started
+    if (started && started.id === id && sameRecipe(started.recipe, recipe) && inputsUnchanged(started.inputs)) {
+      const adopted = headStart.adopt()
+      if (adopted) return adopted
+    }
+    yield* Effect.promise(headStart.discard)
+    return undefined
+  })
+
+/** The head start's mkfs, as formatScratch would have failed. */
+const awaitHeadStartFormat = (started: StartedVm) =>
+  Effect.flatMap(Effect.promise(() => started.formatted ?? Promise.resolve(0)), (code) =>
+    code === 0
+      ? Effect.void
+      : Effect.fail(new BootError({ stage: "Prepare", detail: `scratch disk: mkfs.ext4 ${code === null ? "did not run to its end" : `exited with status ${code}`}` })))
 
 export const make = Effect.gen(function*() {
   const config = yield* PyroConfig
@@ -90,7 +116,13 @@ export const make = Effect.gen(function*() {
     })
 
   /** From the template when there is one (made first if need be), else cold; a failed restore falls back to cold. */
-  const startVm = (spec: BootSpec, paths: VmPaths, lifetime: VmmLifetime, format: { readonly journal: boolean } | undefined) =>
+  const startVm = (
+    spec: BootSpec,
+    paths: VmPaths,
+    lifetime: VmmLifetime,
+    format: { readonly journal: boolean } | undefined,
+    headStart?: HeadStart
+  ) =>
     Effect.gen(function*() {
       // A fresh scratch disk can be the attached template's; one holding files needs attach.
       const kind: TemplateKind = format ? { stage: "attached", journal: format.journal } : { stage: "boot" }
@@ -101,7 +133,7 @@ export const make = Effect.gen(function*() {
           ram: template.paths.ram,
           state: template.paths.state,
           scratch: kind.stage === "attached" ? template.paths.scratch : undefined
-        })))
+        }, headStart)))
         if (restored._tag === "Right") return restored.right
         const blame = restoreFailureBlame(restored.left)
         if (blame === "outside") return yield* Effect.fail(restored.left)
@@ -113,14 +145,14 @@ export const make = Effect.gen(function*() {
         })
         if (blame === "template") yield* templates.discard(template.paths)
       }
-      return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }))
+      return yield* attempt(boot(spec, paths, lifetime, format, { _tag: "cold" }, headStart))
     })
 
-  const bootEphemeral = (spec: BootSpec) =>
+  const bootEphemeral = (spec: BootSpec, options: EphemeralOptions = {}) =>
     Effect.gen(function*() {
       yield* qemuPresent
       const paths = yield* makeEphemeralDir(config.stateDir, spec.id, spec.channels)
-      return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false })
+      return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false }, options.headStart)
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("Vmm.bootEphemeral", { attributes: { id: spec.id } })
@@ -163,61 +195,78 @@ export const make = Effect.gen(function*() {
     paths: VmPaths,
     lifetime: VmmLifetime,
     format: { readonly journal: boolean } | undefined,
-    start: Start
+    start: Start,
+    headStart?: HeadStart
   ) =>
     Effect.gen(function*() {
+      const ramFile = paths.ram
+      const clonedScratch = start._tag === "restore" ? start.scratch : undefined
+      const clonesScratch = clonedScratch !== undefined
+      // Attached already (a clone of an attached template, or a fork): it only needs its own identity.
+      const attached = clonesScratch || start._tag === "resume"
+      // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
+      const netDir = egressDir(paths.dir)
+      const jail = (argv: ReadonlyArray<string>) => (spec.network ? jailed(netDir, argv) : argv)
+      // Guest RAM in a file: huge pages would only round QEMU's small anonymous blocks up to 2 MiB.
+      const ramInFile = start._tag !== "cold" || ramFile !== undefined
+      const vmmArgv = (argv: ReadonlyArray<string>) => (ramInFile ? withoutHugePages(argv) : argv)
+      const argv = jail(vmmArgv([config.qemuBinary, ...qemuArgs({
+        name: `pyro-${spec.id}`,
+        accel: accel.accel,
+        vcpus: spec.vcpus,
+        memMib: spec.memMib,
+        kernel: spec.kernel,
+        initrd: spec.initrd,
+        rootImage: spec.rootImage,
+        scratchImage: paths.scratch,
+        channelSocket: paths.channelSocket,
+        channels: spec.channels ?? 1,
+        qmpSocket: paths.qmpSocket,
+        consoleLog: paths.consoleLog,
+        network: spec.network,
+        ...(spec.network && spec.allowHosts ? { allowProxy: allowProxyCommand(netDir) } : {}),
+        tscKhz,
+        ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
+        ...(start._tag === "resume" ? { restore: true } : {}),
+        // Its own file, shared: what the guest writes lands there (and a fork copies it).
+        ...(ramFile !== undefined && start._tag !== "snapshot" ? { memoryFile: { path: ramFile, share: true } } : {}),
+        ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
+      })]))
+      // A one-shot run's start as a recipe, for a head start: one with a fresh scratch disk, no RAM file, no network.
+      const recipe: StartRecipe | undefined = headStart && lifetime._tag === "ephemeral" && format && ramFile === undefined &&
+          !spec.network && (start._tag === "cold" || start._tag === "restore")
+        ? {
+          scratch: clonesScratch
+            ? { _tag: "copy", command: scratchCopyCommand(clonedScratch, paths.scratch) }
+            : { _tag: "create", path: paths.scratch, bytes: config.scratchMib * 1024 * 1024 },
+          format: clonesScratch ? undefined : ["mkfs.ext4", ...scratchImageArgs(paths.scratch, config.scratchMib, format.journal)],
+          vmm: vmmCommand(argv, lifetime)
+        }
+        : undefined
+      const early = recipe && headStart ? yield* headStartFor(headStart, spec.id, recipe) : undefined
+
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
       // A VM with a RAM file of its own starts it as the template's RAM (a copy of what
       // the template touched), or empty; a fork's was copied from its source.
-      const ramFile = paths.ram
+      // A head start did all this already.
       if (ramFile !== undefined && start._tag === "restore") yield* copyRam(start.ram, ramFile)
       else if (ramFile !== undefined && start._tag === "cold") yield* emptyRam(ramFile, spec.memMib)
-      const clonedScratch = start._tag === "restore" ? start.scratch : undefined
-      const clonesScratch = clonedScratch !== undefined
-      // Attached already (a clone of an attached template, or a fork): it only needs its own identity.
-      const attached = clonesScratch || start._tag === "resume"
-      if (clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
-      else if (format) yield* createScratch(paths.scratch, config.scratchMib)
+      if (early === undefined && clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
+      else if (early === undefined && format) yield* createScratch(paths.scratch, config.scratchMib)
       const formatting = yield* Effect.forkScoped(
-        format && !clonesScratch ? formatScratch(paths.scratch, config.scratchMib, format.journal) : Effect.void
+        early
+          ? awaitHeadStartFormat(early)
+          : format && !clonesScratch
+          ? formatScratch(paths.scratch, config.scratchMib, format.journal)
+          : Effect.void
       )
-      const started = Date.now()
-      // With network, QEMU runs in a namespace whose only way out is public (egress.ts).
-      const netDir = egressDir(paths.dir)
+      const started = early?.spawnedAt ?? Date.now()
       if (spec.network) {
         yield* prepareEgress(netDir, { allowHosts: spec.allowHosts, dns: Option.getOrUndefined(config.guestDns) })
       }
-      const jail = (argv: ReadonlyArray<string>) => (spec.network ? jailed(netDir, argv) : argv)
-      // Guest RAM in a file: huge pages would only round QEMU's small anonymous blocks up to 2 MiB.
-      const ramInFile = start._tag !== "cold" || ramFile !== undefined
-      const vmmArgv = (argv: ReadonlyArray<string>) => (ramInFile ? withoutHugePages(argv) : argv)
-      const proc = yield* spawnVmm(
-        jail(vmmArgv([config.qemuBinary, ...qemuArgs({
-          name: `pyro-${spec.id}`,
-          accel: accel.accel,
-          vcpus: spec.vcpus,
-          memMib: spec.memMib,
-          kernel: spec.kernel,
-          initrd: spec.initrd,
-          rootImage: spec.rootImage,
-          scratchImage: paths.scratch,
-          channelSocket: paths.channelSocket,
-          channels: spec.channels ?? 1,
-          qmpSocket: paths.qmpSocket,
-          consoleLog: paths.consoleLog,
-          network: spec.network,
-          ...(spec.network && spec.allowHosts ? { allowProxy: allowProxyCommand(netDir) } : {}),
-          tscKhz,
-          ...(start._tag === "restore" ? restoringRamFrom(start.ram) : {}),
-          ...(start._tag === "resume" ? { restore: true } : {}),
-          // Its own file, shared: what the guest writes lands there (and a fork copies it).
-          ...(ramFile !== undefined && start._tag !== "snapshot" ? { memoryFile: { path: ramFile, share: true } } : {}),
-          ...(start._tag === "snapshot" ? savingRamTo(start.ram) : {})
-        })])),
-        lifetime
-      )
+      const proc = early ? yield* adoptVmm(early) : yield* spawnVmm(argv, lifetime)
       if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)
       // A detached VM that fails to boot is killed here; once booted, its owner stops it.
       if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
@@ -285,6 +334,8 @@ export const make = Effect.gen(function*() {
         )
       }
       const connection = answered.value
+      // This start worked: the next run of its shape may start the same way, ahead of the CLI.
+      if (recipe && headStart && !early) writePlan(headStart.planFile, recipe, spec.id, paths.dir)
       // Done while the guest booted; a VM is handed out only with its network working.
       if (spec.network) yield* Effect.raceFirst(awaitEgress(netDir), died)
       const bootMs = Date.now() - started
@@ -321,6 +372,8 @@ export const make = Effect.gen(function*() {
         bootMs,
         start: start._tag === "restore" || start._tag === "resume" ? "restored" as const : "cold" as const,
         exited: proc.exited,
+        // Not reaped while it runs, so the pid is still this QEMU's.
+        kill: Effect.flatMap(proc.isRunning, (running) => running ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void),
         attach
       } satisfies RunningVm
     })

@@ -26,6 +26,7 @@ import { networkInfoOf } from "../vm/network/info.js"
 import { type GuestNetwork, guestCommandEnv, networkOfRecord } from "../vm/network/policy.js"
 import { vmPaths } from "../vm/vmDir.js"
 import { claimRunSlot } from "../vm/runClaim.js"
+import { type HeadStart, takeHeadStart } from "../vm/headStart/recipe.js"
 import { bootSpecFor, sizingOf } from "../vm/bootSpec.js"
 import { clampSpares, reapIdleSpares, spareHostOf, spareKey } from "../vm/spares/store.js"
 import { refillShape } from "../vm/spares/spawnFiller.js"
@@ -109,17 +110,23 @@ export const make = Effect.gen(function*() {
 
   const run = (input: VmRunInput, options: RunOptions = {}) =>
     Effect.gen(function*() {
-      const network = yield* admit(input, config.allowHosts)
-      if (input.allow_host_compat && Option.isSome(yield* guestsUnavailable)) {
-        return yield* runOnHostInstead(input, network, options)
-      }
-      return yield* runInGuest(input, network, options)
+      // Only a simple `pyro run` of the CLI has one (bin/pyro.js); whatever it started and this run did not take goes.
+      const headStart = takeHeadStart()
+      const discardHeadStart = headStart ? Effect.promise(headStart.discard) : Effect.void
+      return yield* Effect.gen(function*() {
+        const network = yield* admit(input, config.allowHosts)
+        if (input.allow_host_compat && Option.isSome(yield* guestsUnavailable)) {
+          yield* discardHeadStart
+          return yield* runOnHostInstead(input, network, options)
+        }
+        return yield* runInGuest(input, network, options, headStart)
+      }).pipe(Effect.ensuring(discardHeadStart))
     }).pipe(
       Effect.provide(context),
       Effect.withSpan("VmManager.run", { attributes: { environment: input.environment } })
     )
 
-  const runInGuest = (input: VmRunInput, network: GuestNetwork, options: RunOptions) =>
+  const runInGuest = (input: VmRunInput, network: GuestNetwork, options: RunOptions, headStart: HeadStart | undefined) =>
     Effect.scoped(Effect.gen(function*() {
       const started = Date.now()
       const [assets, environment] = yield* Effect.all([kernels.ensure, environments.ensure(input.environment)], {
@@ -136,10 +143,14 @@ export const make = Effect.gen(function*() {
         spareKey: options.useSpare === false ? undefined : key,
         spareOnly: false,
         qemu: vmm.vmmExecutable,
+        // A head start's directory becomes the run's, unless a spare serves it.
+        ...(headStart?.started ? { id: headStart.started.id } : {}),
         // A run under the limit: after it, the shape is made whole again (a refused one starts nothing).
         ...(key !== undefined ? { afterRelease: refillShape(config, key, shape, sparesWanted) } : {})
       }))
-      const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }), (vm) => vm.attach)
+      if (headStart?.started?.id === paths.id) headStart.claimed()
+      else if (headStart) yield* Effect.promise(headStart.discard)
+      const boot = Effect.tap(vmm.bootEphemeral({ ...shapeSpec, id: paths.id }, headStart ? { headStart } : {}), (vm) => vm.attach)
       // A spare that died since it was claimed costs a boot, not the run.
       const vm = spare
         ? yield* Effect.map(vmm.connect(paths.channelSocket, CONNECT_TIMEOUT_MS), (connection) => ({ connection, bootMs: 0 })).pipe(
@@ -155,6 +166,8 @@ export const make = Effect.gen(function*() {
         maxOutputBytes: config.maxOutputBytes,
         ...(options.onOutput ? { onOutput: options.onOutput } : {})
       })
+      // The run is over: QEMU's exit (~15 ms of freeing its memory) overlaps the rest of the release.
+      if ("kill" in vm) yield* vm.kill
       return {
         result: {
           ...outcomeFields(outcome, "guest_virtio_serial", yield* resultBudget(config)),

@@ -9,6 +9,7 @@ import type { VmPaths } from "../vm/vmDir.js"
 import type { Hello } from "../vm/protocol/messages.js"
 import type { GuestConnection } from "../vm/protocol/mux.js"
 import type { ProcessExit } from "../vm/qemu/process.js"
+import type { HeadStart } from "../vm/headStart/recipe.js"
 
 export interface BootSpec {
   readonly id: string
@@ -63,6 +64,11 @@ export interface RunningVm {
   /** Restored from a template, or booted cold. */
   readonly start: "restored" | "cold"
   readonly exited: Effect.Effect<ProcessExit>
+  /**
+   * An ephemeral VM's end, started early: QEMU killed now, not waited for (the scope's
+   * end still waits), so its exit overlaps what the caller does next.
+   */
+  readonly kill: Effect.Effect<void>
   /** Give the VM its scratch disk, clock, entropy and hostname, and switch into its root. */
   readonly attach: Effect.Effect<void, BootError>
 }
@@ -77,7 +83,7 @@ export class Vmm extends Context.Tag("pyro/Vmm")<Vmm, {
    * Boot a VM that lives as long as the scope: closing it (success, failure,
    * interruption) kills the VM and deletes its files.
    */
-  readonly bootEphemeral: (spec: BootSpec) => Effect.Effect<RunningVm, BootError, Scope.Scope>
+  readonly bootEphemeral: (spec: BootSpec, options?: EphemeralOptions) => Effect.Effect<RunningVm, BootError, Scope.Scope>
   /**
    * Boot and attach a VM that outlives this process, in a directory the caller
    * owns; it runs until killed (see DetachedVm).
@@ -109,6 +115,11 @@ export type TemplateKind =
 
 export const FRESH_VM_TEMPLATE: TemplateKind = { stage: "attached", journal: false }
 export const WORKSPACE_TEMPLATE: TemplateKind = { stage: "attached", journal: true }
+
+export interface EphemeralOptions {
+  /** A simple `pyro run`'s head start (src/vm/headStart/recipe.ts): its QEMU adopted if it is this VM's, and where to record how this VM started. */
+  readonly headStart?: HeadStart
+}
 
 export interface DetachedOptions {
   /** Make a fresh scratch disk; otherwise boot on the one already there (its files kept). */

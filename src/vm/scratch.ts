@@ -26,9 +26,12 @@ export const createScratch = (path: string, sizeMib: number) =>
 export const formatScratch = (path: string, sizeMib: number, journal: boolean) =>
   makeScratchImage(path, sizeMib, journal).pipe(Effect.mapError(scratchFailure("scratch disk")))
 
-/** A sparse copy: only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
+/** The copy's command: sparse, so only the blocks the template's guest wrote (a few MB of an 8 GiB disk). */
+export const scratchCopyCommand = (from: string, to: string) => ["cp", "--sparse=always", "--reflink=auto", "--", from, to] as const
+
+/** A sparse copy of an attached template's disk, private to the VM. */
 export const copyScratch = (from: string, to: string) =>
-  runHostCommand("cp", ["--sparse=always", "--reflink=auto", "--", from, to]).pipe(
+  runHostCommand("cp", scratchCopyCommand(from, to).slice(1)).pipe(
     Effect.zipRight(Effect.try(() => Fs.chmodSync(to, 0o600))),
     Effect.mapError(scratchFailure("scratch disk from the template"))
   )

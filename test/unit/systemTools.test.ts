@@ -38,6 +38,8 @@ const KNOWN_EXPRESSIONS: Record<string, ToolName | "not a system command"> = {
   command: "not a system command",
   "file!": "not a system command",
   "command!": "not a system command",
+  // A head start replays the commands the full path recorded (src/vm/headStart/recipe.ts), each checked where it is made.
+  "argv[0]!": "not a system command",
   name: "not a system command",
   path: "not a system command",
   // A chat host's own CLI (claude, codex), run only when the user has it on PATH; tests install it from npm.

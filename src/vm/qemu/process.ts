@@ -11,6 +11,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import { tool } from "../../host/systemTools.js"
 import { BootError } from "../errors.js"
+import type { StartedVm } from "../headStart/recipe.js"
 import { isAlive, type ProcessIdentity } from "../procfs.js"
 
 export interface ProcessExit {
@@ -59,6 +60,17 @@ const readTail = (path: string) => {
   }
 }
 
+/** The command that runs QEMU's `argv` for this lifetime. */
+export const vmmCommand = (argv: ReadonlyArray<string>, lifetime: VmmLifetime): ReadonlyArray<string> =>
+  lifetime._tag === "ephemeral" || lifetime.dieWithParent ? [tool("setpriv"), "--pdeathsig", "KILL", "--", ...argv] : argv
+
+/** Released with its scope: a QEMU of ours still running is killed, and waited for. */
+const endWithScope = (pid: number, exited: Deferred.Deferred<ProcessExit>) =>
+  Effect.gen(function*() {
+    if (!(yield* Deferred.isDone(exited))) killGroup(pid, "SIGKILL")
+    yield* Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore)
+  })
+
 export const spawnVmm = (
   argv: ReadonlyArray<string>,
   lifetime: VmmLifetime
@@ -67,8 +79,7 @@ export const spawnVmm = (
     const exited = yield* Deferred.make<ProcessExit>()
     let stderr = ""
     const detached = lifetime._tag === "detached"
-    const dieWithParent = lifetime._tag === "ephemeral" || lifetime.dieWithParent
-    const [command, ...args] = dieWithParent ? [tool("setpriv"), "--pdeathsig", "KILL", "--", ...argv] : argv
+    const [command, ...args] = vmmCommand(argv, lifetime)
     const child = yield* Effect.acquireRelease(
       Effect.async<ChildProcess.ChildProcess, BootError>((resume) => {
         let stderrFd: number | undefined
@@ -92,16 +103,30 @@ export const spawnVmm = (
         detached
           // Still reaped by Node when it exits, but no longer keeps us alive.
           ? Effect.sync(() => child.unref())
-          : Effect.gen(function*() {
-            if (!(yield* Deferred.isDone(exited))) killGroup(child.pid!, "SIGKILL")
-            yield* Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore)
-          })
+          : endWithScope(child.pid!, exited)
     )
     return {
       pid: child.pid!,
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
       stderrTail: Effect.sync(() => (detached ? readTail(lifetime.stderrFile) : stderr))
+    }
+  })
+
+/**
+ * An ephemeral QEMU started before the CLI loaded (a head start, src/entrypoints/headStart.ts),
+ * taken over as if spawnVmm had started it: it ends with the scope.
+ */
+export const adoptVmm = (started: StartedVm): Effect.Effect<VmmProcess, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<ProcessExit>()
+    started.exited.then((exit) => Deferred.unsafeDone(exited, Effect.succeed(exit)))
+    yield* Effect.addFinalizer(() => endWithScope(started.pid, exited))
+    return {
+      pid: started.pid,
+      exited: Deferred.await(exited),
+      isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
+      stderrTail: Effect.sync(started.stderrTail)
     }
   })
 

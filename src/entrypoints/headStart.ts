@@ -1,0 +1,173 @@
+/**
+ * `dist/headStart.cjs`: starts a simple `pyro run`'s QEMU from its shape's plan
+ * (src/vm/headStart/recipe.ts) before bin/pyro.js loads the CLI, so the guest
+ * boots (or restores) while the CLI loads and sets up: ~0.2 s of a run that
+ * no spare serves. The CLI adopts that QEMU only if it would have started the
+ * same one (same recipe, same input files); otherwise, and if it never gets that
+ * far (a refusal, an error, a spare after all), it is killed and its directory
+ * removed. Everything here is synchronous up to QEMU's start: the CLI's loading
+ * blocks the event loop next.
+ *
+ * A VM started here is in `vms/<id>/` with an ephemeral record naming this
+ * process: the start-up sweep leaves it to us while we live and removes it
+ * after a kill -9, and the limit does not count it until the CLI claims its slot.
+ * QEMU dies with us (setpriv --pdeathsig, in the recipe).
+ */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { processStartTime } from "../vm/procfs.js"
+import {
+  inputsUnchanged,
+  offerHeadStart,
+  planFileFor,
+  readPlan,
+  recipeFor,
+  type StartedVm
+} from "../vm/headStart/recipe.js"
+
+const STDERR_TAIL_BYTES = 8 * 1024
+
+/** Six random bytes in hex, as newMachineId makes them, without loading node:crypto. */
+const newId = () => {
+  const bytes = Buffer.alloc(6)
+  const fd = Fs.openSync("/dev/urandom", "r")
+  try {
+    Fs.readSync(fd, bytes, 0, 6, null)
+  } finally {
+    Fs.closeSync(fd)
+  }
+  return bytes.toString("hex")
+}
+
+const debug = (line: string) => {
+  if (process.env.PYRO_DEBUG_PATH === "1") process.stderr.write(`pyro-debug: ${line}\n`)
+}
+
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    // gone already
+  }
+}
+
+/** Start this process's head start for `input` (a simple `pyro run`'s fields) in `stateDir`, and offer it to the CLI. */
+export const startHead = (stateDir: string, input: { readonly environment: unknown; readonly vcpu_count?: unknown; readonly mem_mib?: unknown }) => {
+  const planFile = planFileFor(stateDir, input)
+  const launched = launch(planFile, stateDir)
+  let state: "running" | "claimed" | "adopted" | "discarded" = "running"
+  const kill = () => {
+    for (const child of launched?.children ?? []) {
+      if (child.exitCode === null && child.signalCode === null) killGroup(child.pid!)
+    }
+  }
+  const removeDir = () => launched && Fs.rmSync(launched.vm.dir, { recursive: true, force: true })
+  // Whatever happens in the CLI, nothing started here outlives this process.
+  if (launched) {
+    debug(`head start ${launched.vm.id}`)
+    process.once("exit", () => {
+      if (state === "adopted") return
+      kill()
+      if (state === "running") removeDir()
+    })
+  }
+  offerHeadStart({
+    planFile,
+    started: launched?.vm,
+    claimed: () => void (state = state === "running" ? "claimed" : state),
+    adopt: () => {
+      if (!launched || state === "adopted" || state === "discarded") return undefined
+      state = "adopted"
+      return launched.vm
+    },
+    discard: async () => {
+      if (!launched || state === "adopted" || state === "discarded") return
+      const unclaimed = state === "running"
+      state = "discarded"
+      debug(`head start ${launched.vm.id} not used`)
+      kill()
+      await Promise.all([launched.vm.exited, launched.vm.formatted])
+      if (unclaimed) removeDir()
+    }
+  })
+}
+
+/** QEMU (and mkfs) started from the plan, or undefined with nothing left behind. */
+const launch = (planFile: string, stateDir: string) => {
+  const plan = readPlan(planFile)
+  if (!plan || !inputsUnchanged(plan.inputs)) return undefined
+  const id = newId()
+  const dir = Path.join(stateDir, "vms", id)
+  const recipe = recipeFor(plan.recipe, id)
+  const children: Array<ChildProcess.ChildProcess> = []
+  try {
+    Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if (recipe.scratch._tag === "create") {
+      Fs.writeFileSync(recipe.scratch.path, "")
+      Fs.truncateSync(recipe.scratch.path, recipe.scratch.bytes)
+    } else {
+      const [command, ...args] = recipe.scratch.command
+      if (ChildProcess.spawnSync(command!, args, { stdio: "ignore" }).status !== 0) throw new Error("scratch copy")
+      Fs.chmodSync(recipe.scratch.command.at(-1)!, 0o600)
+    }
+    const format = recipe.format ? spawnChild(recipe.format, "ignore") : undefined
+    if (format) children.push(format)
+    const vmm = spawnChild(recipe.vmm, "pipe")
+    children.push(vmm)
+    if (vmm.pid === undefined || (format && format.pid === undefined)) throw new Error("spawn")
+    let stderr = ""
+    vmm.stderr?.setEncoding("utf8")
+    vmm.stderr?.on("data", (chunk: string) => void (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)))
+    writeRecord(dir, id, vmm.pid)
+    const vm: StartedVm = {
+      id,
+      dir,
+      recipe,
+      inputs: plan.inputs,
+      pid: vmm.pid,
+      spawnedAt: Date.now(),
+      exited: exitOf(vmm).then(([code, signal]) => ({ code, signal })),
+      stderrTail: () => stderr,
+      formatted: format ? exitOf(format).then(([code]) => code) : undefined
+    }
+    return { vm, children }
+  } catch {
+    // Anything off: no head start, and nothing of it left.
+    for (const child of children) if (child.pid !== undefined) killGroup(child.pid)
+    Fs.rmSync(dir, { recursive: true, force: true })
+    return undefined
+  }
+}
+
+const spawnChild = (argv: ReadonlyArray<string>, stderr: "ignore" | "pipe") => {
+  const child = ChildProcess.spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", stderr], detached: true })
+  // A command that cannot start says so as an event (and has no pid); its exit settles what waits on it.
+  child.on("error", () => {})
+  // Never what keeps this process alive: the CLI ends it.
+  child.unref()
+  ;(child.stderr as { unref?: () => void } | null)?.unref?.()
+  return child
+}
+
+const exitOf = (child: ChildProcess.ChildProcess) =>
+  new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve([child.exitCode, child.signalCode])
+    child.once("exit", (code, signal) => resolve([code, signal]))
+    child.once("error", () => resolve([null, null]))
+  })
+
+/** The ephemeral record (src/vm/vmDir.ts) naming this process as the owner and QEMU by its identity. */
+const writeRecord = (dir: string, id: string, vmmPid: number) => {
+  const record = {
+    id,
+    kind: "ephemeral",
+    owner: { pid: process.pid, startTime: processStartTime(process.pid) ?? 0 },
+    vmmPid,
+    vmmStartTime: processStartTime(vmmPid) ?? 0,
+    createdAt: new Date().toISOString()
+  }
+  const path = Path.join(dir, "vm.json")
+  Fs.writeFileSync(`${path}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 })
+  Fs.renameSync(`${path}.tmp`, path)
+}
