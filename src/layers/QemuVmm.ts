@@ -372,8 +372,7 @@ export const make = Effect.gen(function*() {
         bootMs,
         start: start._tag === "restore" || start._tag === "resume" ? "restored" as const : "cold" as const,
         exited: proc.exited,
-        // Not reaped while it runs, so the pid is still this QEMU's.
-        kill: Effect.flatMap(proc.isRunning, (running) => running ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void),
+        kill: proc.killNow,
         attach
       } satisfies RunningVm
     })

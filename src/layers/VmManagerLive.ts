@@ -166,7 +166,7 @@ export const make = Effect.gen(function*() {
         maxOutputBytes: config.maxOutputBytes,
         ...(options.onOutput ? { onOutput: options.onOutput } : {})
       })
-      // The run is over: QEMU's exit (~15 ms of freeing its memory) overlaps the rest of the release.
+      // The run is over: QEMU is killed now, so its exit (~20 ms of freeing its memory) overlaps the result's making.
       if ("kill" in vm) yield* vm.kill
       return {
         result: {

@@ -65,8 +65,8 @@ export interface RunningVm {
   readonly start: "restored" | "cold"
   readonly exited: Effect.Effect<ProcessExit>
   /**
-   * An ephemeral VM's end, started early: QEMU killed now, not waited for (the scope's
-   * end still waits), so its exit overlaps what the caller does next.
+   * An ephemeral VM's end, started now: QEMU killed, so that its exit overlaps what the
+   * caller does next (the scope's end still waits for it). For a one-shot run whose command is over.
    */
   readonly kill: Effect.Effect<void>
   /** Give the VM its scratch disk, clock, entropy and hostname, and switch into its root. */

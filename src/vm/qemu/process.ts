@@ -24,6 +24,12 @@ export interface VmmProcess {
   /** Completes when the process has exited. */
   readonly exited: Effect.Effect<ProcessExit>
   readonly isRunning: Effect.Effect<boolean>
+  /**
+   * An ephemeral VMM killed now, if still running; its scope's end still waits for its
+   * exit. For a one-shot run whose command is over: QEMU's exit (~20 ms of freeing its
+   * memory) then overlaps the rest of the run's end.
+   */
+  readonly killNow: Effect.Effect<void>
   /** The last few KiB QEMU wrote on stderr. */
   readonly stderrTail: Effect.Effect<string>
 }
@@ -64,12 +70,18 @@ const readTail = (path: string) => {
 export const vmmCommand = (argv: ReadonlyArray<string>, lifetime: VmmLifetime): ReadonlyArray<string> =>
   lifetime._tag === "ephemeral" || lifetime.dieWithParent ? [tool("setpriv"), "--pdeathsig", "KILL", "--", ...argv] : argv
 
-/** Released with its scope: a QEMU of ours still running is killed, and waited for. */
-const endWithScope = (pid: number, exited: Deferred.Deferred<ProcessExit>) =>
-  Effect.gen(function*() {
-    if (!(yield* Deferred.isDone(exited))) killGroup(pid, "SIGKILL")
-    yield* Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore)
-  })
+/**
+ * An ephemeral VMM's end: killed if still running (not reaped while it runs, so its
+ * pid is still ours), then, with its scope, waited for.
+ */
+const ephemeralEnd = (exited: Deferred.Deferred<ProcessExit>) => {
+  const killNow = (pid: number) =>
+    Effect.flatMap(Deferred.isDone(exited), (done) => done ? Effect.void : Effect.sync(() => killGroup(pid, "SIGKILL")))
+  return {
+    killNow,
+    release: (pid: number) => Effect.zipRight(killNow(pid), Deferred.await(exited).pipe(Effect.timeout(EXIT_WAIT_MS), Effect.ignore))
+  }
+}
 
 export const spawnVmm = (
   argv: ReadonlyArray<string>,
@@ -80,6 +92,7 @@ export const spawnVmm = (
     let stderr = ""
     const detached = lifetime._tag === "detached"
     const [command, ...args] = vmmCommand(argv, lifetime)
+    const end = ephemeralEnd(exited)
     const child = yield* Effect.acquireRelease(
       Effect.async<ChildProcess.ChildProcess, BootError>((resume) => {
         let stderrFd: number | undefined
@@ -103,12 +116,14 @@ export const spawnVmm = (
         detached
           // Still reaped by Node when it exits, but no longer keeps us alive.
           ? Effect.sync(() => child.unref())
-          : endWithScope(child.pid!, exited)
+          : end.release(child.pid!)
     )
     return {
       pid: child.pid!,
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
+      // A detached VMM outlives the scope: its owner stops it.
+      killNow: detached ? Effect.void : end.killNow(child.pid!),
       stderrTail: Effect.sync(() => (detached ? readTail(lifetime.stderrFile) : stderr))
     }
   })
@@ -121,11 +136,13 @@ export const adoptVmm = (started: StartedVm): Effect.Effect<VmmProcess, never, S
   Effect.gen(function*() {
     const exited = yield* Deferred.make<ProcessExit>()
     started.exited.then((exit) => Deferred.unsafeDone(exited, Effect.succeed(exit)))
-    yield* Effect.addFinalizer(() => endWithScope(started.pid, exited))
+    const end = ephemeralEnd(exited)
+    yield* Effect.addFinalizer(() => end.release(started.pid))
     return {
       pid: started.pid,
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
+      killNow: end.killNow(started.pid),
       stderrTail: Effect.sync(started.stderrTail)
     }
   })
