@@ -16,6 +16,7 @@
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { DEFAULT_MAX_ACTIVE_VMS } from "../machine/defaults.js"
 import { processStartTime } from "../vm/procfs.js"
 import {
   inputsUnchanged,
@@ -103,6 +104,7 @@ const launch = (planFile: string, stateDir: string) => {
   const children: Array<ChildProcess.ChildProcess> = []
   try {
     Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if (!roomFor(stateDir)) throw new Error("no room")
     if (recipe.scratch._tag === "create") {
       Fs.writeFileSync(recipe.scratch.path, "")
       Fs.truncateSync(recipe.scratch.path, recipe.scratch.bytes)
@@ -138,6 +140,18 @@ const launch = (planFile: string, stateDir: string) => {
     Fs.rmSync(dir, { recursive: true, force: true })
     return undefined
   }
+}
+
+/**
+ * Whether a head start may start a QEMU now: its VM exists before the CLI checks the
+ * active-VM limit, so a burst of runs must not start more than the limit at once. Every
+ * directory in `vms/` (its own included, made just before) counts, whether it holds a slot
+ * or not: a bound, not the census, which the CLI does.
+ */
+const roomFor = (stateDir: string) => {
+  const limit = Number.parseInt(process.env.PYRO_MAX_ACTIVE_VMS ?? "", 10)
+  const vms = Fs.readdirSync(Path.join(stateDir, "vms")).filter((name) => !name.startsWith("."))
+  return vms.length <= (Number.isSafeInteger(limit) ? limit : DEFAULT_MAX_ACTIVE_VMS)
 }
 
 const spawnChild = (argv: ReadonlyArray<string>, stderr: "ignore" | "pipe") => {

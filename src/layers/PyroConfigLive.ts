@@ -11,6 +11,7 @@ import { clampSpares } from "../vm/spares/store.js"
 import { hostPatternProblem } from "../contract/hostPattern.js"
 import { type AccelPreference, PyroConfig } from "../services/PyroConfig.js"
 import { defaultImportRoots, parseImportRoots } from "../workspace/import/roots.js"
+import { DEFAULT_MAX_ACTIVE_VMS } from "../machine/defaults.js"
 
 const optionalString = (name: string) => Config.option(Config.nonEmptyString(name))
 
@@ -66,7 +67,7 @@ export const make = Effect.gen(function*() {
       yield* Config.integer("PYRO_OUTPUT_BUDGET_BYTES").pipe(Config.withDefault(DEFAULT_OUTPUT_BUDGET_BYTES))
     ),
     scratchMib: yield* Config.integer("PYRO_SCRATCH_MIB").pipe(Config.withDefault(8192)),
-    maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(4)),
+    maxActiveVms: yield* Config.integer("PYRO_MAX_ACTIVE_VMS").pipe(Config.withDefault(DEFAULT_MAX_ACTIVE_VMS)),
     spares: clampSpares(yield* Config.integer("PYRO_SPARES").pipe(Config.withDefault(0))),
     spareIdleSeconds: Math.max(1, yield* Config.integer("PYRO_SPARE_IDLE_SECONDS").pipe(Config.withDefault(600))),
     registry: yield* Config.option(Config.nonEmptyString("PYRO_REGISTRY")),

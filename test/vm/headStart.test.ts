@@ -28,6 +28,11 @@ const envWith = (extra: Record<string, string>) => {
   return env
 }
 
+const cli = (args: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
+  runProcess(process.execPath, [pyroBin, ...args], { env: envWith(extra) })
+const json = (args: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
+  cli([...args, "--json"], extra).then((r) => ({ ...r, data: r.code === 0 ? JSON.parse(r.stdout) as Record<string, string> : {} }))
+
 const run = (command: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
   runProcess(process.execPath, [pyroBin, "run", "tiny", "--mem-mib", "256", "--", ...command], { env: envWith(extra) })
     .then((r) => ({ ...r, headStart: STARTED.exec(r.stderr)?.[1], notUsed: NOT_USED.test(r.stderr) }))
@@ -90,14 +95,32 @@ describe("a pyro run's head start", () => {
   }, 240_000)
 
   it("is killed and removed when the active-VM limit refuses the run", async () => {
-    const limited = { PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "0" }
-    // The refused configuration never boots, so it has no plan of its own: it gets the unlimited one's.
-    Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(limited))
-    const ran = await run(["true"], limited)
+    // A workspace holds the one slot; the head start's bound counts only vms/, so it starts, and the CLI refuses.
+    const limited = { PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "1" }
+    const created = await json(["workspace", "create", "tiny", "--mem-mib", "256"], limited)
+    expect(created.code, created.stderr).toBe(0)
+    try {
+      // The refused configuration never boots, so it has no plan of its own: it gets the unlimited one's.
+      Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(limited))
+      const ran = await run(["true"], limited)
+      expect(ran.code).not.toBe(0)
+      expect(ran.stderr).toMatch(/too many active VMs/)
+      expect(ran.headStart).toBeDefined()
+      expect(ran.notUsed).toBe(true)
+      expect(await eventually(() => vmDirsUnder(stateDir).length === 0)).toBe(true)
+    } finally {
+      await cli(["workspace", "delete", created.data.workspace_id], limited)
+    }
+    expect(await nothingLeft()).toBe(true)
+  }, 240_000)
+
+  it("starts no more QEMUs at once than the limit allows VMs", async () => {
+    const none = { PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "0" }
+    Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(none))
+    const ran = await run(["true"], none)
     expect(ran.code).not.toBe(0)
     expect(ran.stderr).toMatch(/too many active VMs/)
-    expect(ran.headStart).toBeDefined()
-    expect(ran.notUsed).toBe(true)
+    expect(ran.headStart).toBeUndefined()
     expect(await nothingLeft()).toBe(true)
   }, 240_000)
 
