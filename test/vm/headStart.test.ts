@@ -109,7 +109,7 @@ describe("a pyro run's head start", () => {
       expect(ran.notUsed).toBe(true)
       expect(await eventually(() => vmDirsUnder(stateDir).length === 0)).toBe(true)
     } finally {
-      await cli(["workspace", "delete", created.data.workspace_id], limited)
+      await cli(["workspace", "delete", created.data.workspace_id!], limited)
     }
     expect(await nothingLeft()).toBe(true)
   }, 240_000)
