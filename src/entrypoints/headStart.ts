@@ -53,24 +53,28 @@ const killGroup = (pid: number) => {
   }
 }
 
+/** How long a discard waits for what it killed: as long as spawnVmm's release waits for QEMU. */
+const EXIT_WAIT_MS = 5_000
+
 /** Start this process's head start for `input` (a simple `pyro run`'s fields) in `stateDir`, and offer it to the CLI. */
 export const startHead = (stateDir: string, input: { readonly environment: unknown; readonly vcpu_count?: unknown; readonly mem_mib?: unknown }) => {
   const planFile = planFileFor(stateDir, input)
   const launched = launch(planFile, stateDir)
   let state: "running" | "claimed" | "adopted" | "discarded" = "running"
+  let discarded: Promise<void> | undefined
   const kill = () => {
     for (const child of launched?.children ?? []) {
       if (child.exitCode === null && child.signalCode === null) killGroup(child.pid!)
     }
   }
-  const removeDir = () => launched && Fs.rmSync(launched.vm.dir, { recursive: true, force: true })
-  // Whatever happens in the CLI, nothing started here outlives this process.
   if (launched) {
     debug(`head start ${launched.vm.id}`)
+    // Whatever happens in the CLI, nothing started here outlives this process: once the CLI
+    // took the QEMU over, its scope ends it (or, cut short, the parent-death signal and the next sweep).
     process.once("exit", () => {
       if (state === "adopted") return
       kill()
-      if (state === "running") removeDir()
+      Fs.rmSync(launched.vm.dir, { recursive: true, force: true })
     })
   }
   offerHeadStart({
@@ -78,21 +82,35 @@ export const startHead = (stateDir: string, input: { readonly environment: unkno
     started: launched?.vm,
     claimed: () => void (state = state === "running" ? "claimed" : state),
     adopt: () => {
-      if (!launched || state === "adopted" || state === "discarded") return undefined
+      if (!launched || state === "adopted" || state === "discarded" || !launched.vm.healthy()) return undefined
       state = "adopted"
+      debug(`head start ${launched.vm.id} taken over (QEMU ${launched.vm.pid})`)
       return launched.vm
     },
-    discard: async () => {
-      if (!launched || state === "adopted" || state === "discarded") return
-      const unclaimed = state === "running"
-      state = "discarded"
-      debug(`head start ${launched.vm.id} not used`)
-      kill()
-      await Promise.all([launched.vm.exited, launched.vm.formatted])
-      if (unclaimed) removeDir()
-    }
+    discard: () =>
+      (discarded ??= (async () => {
+        if (!launched || state === "adopted") return
+        const claimed = state === "claimed"
+        state = "discarded"
+        debug(`head start ${launched.vm.id} not used`)
+        kill()
+        await Promise.race([
+          Promise.all([launched.vm.exited, launched.vm.formatted]),
+          new Promise((resolve) => setTimeout(resolve, EXIT_WAIT_MS).unref())
+        ])
+        try {
+          if (!claimed) Fs.rmSync(launched.vm.dir, { recursive: true, force: true })
+          // The run goes on in this directory with a QEMU of its own: nothing of this one's may mislead it.
+          else for (const name of Fs.readdirSync(launched.vm.dir)) if (!KEPT_WHEN_CLAIMED.has(name)) Fs.rmSync(Path.join(launched.vm.dir, name), { recursive: true, force: true })
+        } catch {
+          // The claim's release or the next sweep removes what is left.
+        }
+      })())
   })
 }
+
+/** A claimed directory's own files: the run's record and its boot claim (src/vm/runClaim.ts). */
+const KEPT_WHEN_CLAIMED = new Set(["vm.json", "boot-claim.json"])
 
 /** QEMU (and mkfs) started from the plan, or undefined with nothing left behind. */
 const launch = (planFile: string, stateDir: string) => {
@@ -100,9 +118,9 @@ const launch = (planFile: string, stateDir: string) => {
   if (!plan || !inputsUnchanged(plan.inputs)) return undefined
   const id = newId()
   const dir = Path.join(stateDir, "vms", id)
-  const recipe = recipeFor(plan.recipe, id)
   const children: Array<ChildProcess.ChildProcess> = []
   try {
+    const recipe = recipeFor(plan.recipe, id)
     Fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
     if (!roomFor(stateDir)) throw new Error("no room")
     if (recipe.scratch._tag === "create") {
@@ -131,8 +149,12 @@ const launch = (planFile: string, stateDir: string) => {
       spawnedAt: Date.now(),
       exited: exitOf(vmm).then(([code, signal]) => ({ code, signal })),
       stderrTail: () => stderr,
-      formatted: format ? exitOf(format).then(([code]) => code) : undefined
+      formatted: format ? exitOf(format).then(([code]) => code) : undefined,
+      healthy: () => running(vmm) && (format === undefined || running(format) || format.exitCode === 0)
     }
+    // The plan's time is when it was last used: pruning keeps the plans in use.
+    const now = new Date()
+    Fs.utimesSync(planFile, now, now)
     return { vm, children }
   } catch {
     // Anything off: no head start, and nothing of it left.
@@ -141,6 +163,8 @@ const launch = (planFile: string, stateDir: string) => {
     return undefined
   }
 }
+
+const running = (child: ChildProcess.ChildProcess) => child.exitCode === null && child.signalCode === null
 
 /**
  * Whether a head start may start a QEMU now: its VM exists before the CLI checks the

@@ -64,16 +64,16 @@ type Start =
 const consoleTailOf = (path: string) => consoleTail(path, CONSOLE_TAIL_BYTES)
 
 /**
- * The head start's QEMU if it is the one this start would spawn: this VM's id, the
- * same recipe, the same input files. Otherwise it is killed (and waited for: this
- * start reuses its directory's file names) and the start goes on as usual.
+ * The head start's QEMU, taken over, if it is the one this start would spawn: this VM's
+ * id, the same recipe, the same input files, and still running. Otherwise it is killed
+ * (and waited for: this start reuses its directory) and the start goes on as usual.
  */
-const headStartFor = (headStart: HeadStart, id: string, recipe: StartRecipe) =>
+const takeOverHeadStart = (headStart: HeadStart, id: string, recipe: StartRecipe) =>
   Effect.gen(function*() {
     const started = headStart.started
     if (started && started.id === id && sameRecipe(started.recipe, recipe) && inputsUnchanged(started.inputs)) {
-      const adopted = headStart.adopt()
-      if (adopted) return adopted
+      const taken = yield* adoptVmm(headStart)
+      if (taken) return taken
     }
     yield* Effect.promise(headStart.discard)
     return undefined
@@ -151,7 +151,8 @@ export const make = Effect.gen(function*() {
   const bootEphemeral = (spec: BootSpec, options: EphemeralOptions = {}) =>
     Effect.gen(function*() {
       yield* qemuPresent
-      const paths = yield* makeEphemeralDir(config.stateDir, spec.id, spec.channels)
+      const headStarted = options.headStart?.started
+      const paths = yield* makeEphemeralDir(config.stateDir, spec.id, spec.channels, headStarted?.id === spec.id ? headStarted.pid : undefined)
       return yield* startVm(spec, paths, { _tag: "ephemeral" }, { journal: false }, options.headStart)
     }).pipe(
       Effect.provide(context),
@@ -240,33 +241,36 @@ export const make = Effect.gen(function*() {
             ? { _tag: "copy", command: scratchCopyCommand(clonedScratch, paths.scratch) }
             : { _tag: "create", path: paths.scratch, bytes: config.scratchMib * 1024 * 1024 },
           format: clonesScratch ? undefined : ["mkfs.ext4", ...scratchImageArgs(paths.scratch, config.scratchMib, format.journal)],
-          vmm: vmmCommand(argv, lifetime)
+          vmm: vmmCommand(argv, lifetime),
+          inputs: start._tag === "restore"
+            ? [start.ram, start.state, spec.rootImage, ...(clonedScratch !== undefined ? [clonedScratch] : [])]
+            : [spec.kernel, spec.initrd, spec.rootImage]
         }
         : undefined
-      const early = recipe && headStart ? yield* headStartFor(headStart, spec.id, recipe) : undefined
+      const early = recipe && headStart ? yield* takeOverHeadStart(headStart, spec.id, recipe) : undefined
 
       // The file exists at its full size before QEMU opens it (it sizes the disk at start-up);
       // formatting runs while QEMU boots, as the guest first touches the disk at attach.
       // A clone of an attached template instead gets the template's disk, which its RAM has mounted.
       // A VM with a RAM file of its own starts it as the template's RAM (a copy of what
       // the template touched), or empty; a fork's was copied from its source.
-      // A head start did all this already.
+      // A head start made the scratch disk already.
       if (ramFile !== undefined && start._tag === "restore") yield* copyRam(start.ram, ramFile)
       else if (ramFile !== undefined && start._tag === "cold") yield* emptyRam(ramFile, spec.memMib)
       if (early === undefined && clonesScratch) yield* copyScratch(clonedScratch, paths.scratch)
       else if (early === undefined && format) yield* createScratch(paths.scratch, config.scratchMib)
       const formatting = yield* Effect.forkScoped(
         early
-          ? awaitHeadStartFormat(early)
+          ? awaitHeadStartFormat(early.started)
           : format && !clonesScratch
           ? formatScratch(paths.scratch, config.scratchMib, format.journal)
           : Effect.void
       )
-      const started = early?.spawnedAt ?? Date.now()
+      const started = early?.started.spawnedAt ?? Date.now()
       if (spec.network) {
         yield* prepareEgress(netDir, { allowHosts: spec.allowHosts, dns: Option.getOrUndefined(config.guestDns) })
       }
-      const proc = early ? yield* adoptVmm(early) : yield* spawnVmm(argv, lifetime)
+      const proc = early ? early.proc : yield* spawnVmm(argv, lifetime)
       if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)
       // A detached VM that fails to boot is killed here; once booted, its owner stops it.
       if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
@@ -335,7 +339,7 @@ export const make = Effect.gen(function*() {
       }
       const connection = answered.value
       // This start worked: the next run of its shape may start the same way, ahead of the CLI.
-      if (recipe && headStart && !early) writePlan(headStart.planFile, recipe, spec.id, paths.dir)
+      if (recipe && headStart && !early) writePlan(headStart.planFile, recipe, spec.id)
       // Done while the guest booted; a VM is handed out only with its network working.
       if (spec.network) yield* Effect.raceFirst(awaitEgress(netDir), died)
       const bootMs = Date.now() - started

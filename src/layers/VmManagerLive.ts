@@ -144,7 +144,7 @@ export const make = Effect.gen(function*() {
         spareOnly: false,
         qemu: vmm.vmmExecutable,
         // A head start's directory becomes the run's, unless a spare serves it.
-        ...(headStart?.started ? { id: headStart.started.id } : {}),
+        ...(headStart?.started ? { headStart: { id: headStart.started.id, vmm: headStart.started.pid } } : {}),
         // A run under the limit: after it, the shape is made whole again (a refused one starts nothing).
         ...(key !== undefined ? { afterRelease: refillShape(config, key, shape, sparesWanted) } : {})
       }))

@@ -42,8 +42,8 @@ export const claimRunSlot = <E>(options: {
   readonly spareOnly: boolean
   readonly qemu: string | undefined
   readonly afterRelease?: Effect.Effect<void>
-  /** The id of a new VM's directory, if not a fresh one (a head start's, which already holds its QEMU). */
-  readonly id?: string
+  /** A new VM's directory if not a fresh one: a head start's, and the QEMU already running there, for its record. */
+  readonly headStart?: { readonly id: string; readonly vmm: number }
 }) =>
   Effect.acquireRelease(
     withStateLock(
@@ -54,11 +54,11 @@ export const claimRunSlot = <E>(options: {
           ? undefined
           : Option.getOrUndefined(claimSpare(options.stateDir, options.spareKey))
         if (spare === undefined && options.spareOnly) return Option.none<RunClaim>()
-        const paths = vmPaths(options.stateDir, spare?.id ?? options.id ?? newMachineId())
+        const paths = vmPaths(options.stateDir, spare?.id ?? options.headStart?.id ?? newMachineId())
         // A claim that cannot be written down is undone: the spare is ours now, and nobody else would end it.
         yield* Effect.gen(function*() {
           Fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 })
-          yield* writeEphemeralRecord(paths, spare?.vmm)
+          yield* writeEphemeralRecord(paths, spare?.vmm ?? (paths.id === options.headStart?.id ? options.headStart.vmm : undefined))
           yield* writeBootClaim(paths.dir)
         }).pipe(Effect.onError(() =>
           Effect.sync(() => {

@@ -86,7 +86,9 @@ export const ephemeralVms = machineKind({
 export const makeEphemeralDir = (
   stateDir: string,
   id: string,
-  channels = 1
+  channels = 1,
+  /** A QEMU already running there (a head start's), for the record. */
+  vmm?: number
 ): Effect.Effect<VmPaths, BootError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -103,7 +105,7 @@ export const makeEphemeralDir = (
       // Synchronous: a few files, ~1 ms, where the thread pool's round trips cost ~8.
       () => Effect.sync(() => Fs.rmSync(paths.dir, { recursive: true, force: true }))
     ).pipe(Effect.mapError((e) => new BootError({ stage: "Prepare", detail: e.message })))
-    yield* writeEphemeralRecord(paths, undefined)
+    yield* writeEphemeralRecord(paths, vmm)
     return paths
   })
 

@@ -2,9 +2,9 @@
  * A simple `pyro run` that no spare serves starts its VM from its shape's plan
  * before the CLI loads (src/entrypoints/headStart.ts), and the CLI takes that
  * QEMU over only if it is the one it would have started; whatever it does not
- * take is killed and removed, a refusal and a kill -9 included. The guest's
- * hostname names the VM it ran on, so a run proves which QEMU served it.
- * PYRO_DEBUG_PATH=1 prints the head start's id, and "not used" when it goes.
+ * take is killed and removed, a refusal and a kill -9 included.
+ * PYRO_DEBUG_PATH=1 prints the head start's id, "taken over (QEMU <pid>)" when the
+ * CLI adopts it and "not used" when it goes; the guest's hostname names the VM's id.
  */
 import { afterAll, describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ const stateDir = makeStateDir()
 const eventually = (check: () => boolean, timeoutMs?: number) => Effect.runPromise(eventuallyEffect(check, timeoutMs))
 const STARTED = /^pyro-debug: head start ([0-9a-f]{12})$/m
 const NOT_USED = /^pyro-debug: head start [0-9a-f]{12} not used$/m
+const TAKEN_OVER = /^pyro-debug: head start ([0-9a-f]{12}) taken over \(QEMU (\d+)\)$/m
 const SHAPE = { environment: "tiny", mem_mib: 256 }
 
 const envWith = (extra: Record<string, string>) => {
@@ -35,9 +36,22 @@ const json = (args: ReadonlyArray<string>, extra: Record<string, string> = {}) =
 
 const run = (command: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
   runProcess(process.execPath, [pyroBin, "run", "tiny", "--mem-mib", "256", "--", ...command], { env: envWith(extra) })
-    .then((r) => ({ ...r, headStart: STARTED.exec(r.stderr)?.[1], notUsed: NOT_USED.test(r.stderr) }))
+    .then((r) => ({
+      ...r,
+      headStart: STARTED.exec(r.stderr)?.[1],
+      takenOver: TAKEN_OVER.exec(r.stderr)?.[1],
+      notUsed: NOT_USED.test(r.stderr)
+    }))
 
 const planOf = (extra: Record<string, string>) => planFileFor(stateDir, SHAPE, envWith(extra))
+
+/** The shape's plan under `extra`, made by a first run if there is none yet. */
+const ensurePlan = async (extra: Record<string, string>) => {
+  if (readPlan(planOf(extra)) === undefined) expect((await run(["true"], extra)).code).toBe(0)
+  const plan = readPlan(planOf(extra))
+  expect(plan).toBeDefined()
+  return plan!
+}
 
 const nothingLeft = () => eventually(() => vmDirsUnder(stateDir).length === 0 && qemuProcessesUnder(stateDir).length === 0)
 
@@ -57,8 +71,10 @@ describe("a pyro run's head start", () => {
       const second = await run(["hostname"], extra)
       expect(second.code, second.stderr).toBe(0)
       expect(second.headStart).toBeDefined()
+      // Its QEMU ran the command: taken over, never replaced by another start (a template's fallback included).
+      expect(second.takenOver).toBe(second.headStart)
       expect(second.notUsed).toBe(false)
-      // The guest the command ran in is the one the head start started.
+      expect(second.stderr).not.toMatch(/template-fallback/)
       expect(second.stdout.trim()).toBe(`pyro-${second.headStart}`)
       expect(await nothingLeft()).toBe(true)
     }, 240_000)
@@ -67,8 +83,7 @@ describe("a pyro run's head start", () => {
   it("is killed when the CLI would start its VM otherwise, and the plan is made anew", async () => {
     const extra = { PYRO_COLD_BOOT: "1" }
     const planFile = planOf(extra)
-    const plan = readPlan(planFile)!
-    expect(plan).toBeDefined()
+    const plan = await ensurePlan(extra)
     // Another QEMU command line than the CLI's, still one QEMU accepts.
     Fs.writeFileSync(planFile, JSON.stringify({ ...plan, recipe: plan.recipe.replace('"-no-reboot"', '"-no-reboot","-no-shutdown"') }))
     expect(readPlan(planFile)!.recipe).toContain("-no-shutdown")
@@ -76,6 +91,7 @@ describe("a pyro run's head start", () => {
     const ran = await run(["hostname"], extra)
     expect(ran.code, ran.stderr).toBe(0)
     expect(ran.headStart).toBeDefined()
+    expect(ran.takenOver).toBeUndefined()
     expect(ran.notUsed).toBe(true)
     expect(ran.stdout.trim()).toMatch(/^pyro-[0-9a-f]{12}$/)
     expect(readPlan(planFile)).toEqual(plan)
@@ -85,6 +101,7 @@ describe("a pyro run's head start", () => {
   it("is not started from a plan someone else could have written", async () => {
     const extra = { PYRO_COLD_BOOT: "1" }
     const planFile = planOf(extra)
+    await ensurePlan(extra)
     Fs.chmodSync(planFile, 0o622)
     const ran = await run(["true"], extra)
     expect(ran.code, ran.stderr).toBe(0)
@@ -92,6 +109,17 @@ describe("a pyro run's head start", () => {
     expect(await nothingLeft()).toBe(true)
     // Written anew by that run, private again.
     expect(Fs.statSync(planFile).mode & 0o777).toBe(0o600)
+
+    // Nor from a directory of plans others may write into.
+    Fs.chmodSync(Path.dirname(planFile), 0o733)
+    try {
+      const again = await run(["true"], extra)
+      expect(again.code, again.stderr).toBe(0)
+      expect(again.headStart).toBeUndefined()
+    } finally {
+      Fs.chmodSync(Path.dirname(planFile), 0o700)
+    }
+    expect(await nothingLeft()).toBe(true)
   }, 240_000)
 
   it("is killed and removed when the active-VM limit refuses the run", async () => {
@@ -101,6 +129,7 @@ describe("a pyro run's head start", () => {
     expect(created.code, created.stderr).toBe(0)
     try {
       // The refused configuration never boots, so it has no plan of its own: it gets the unlimited one's.
+      await ensurePlan({ PYRO_COLD_BOOT: "1" })
       Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(limited))
       const ran = await run(["true"], limited)
       expect(ran.code).not.toBe(0)
@@ -116,6 +145,7 @@ describe("a pyro run's head start", () => {
 
   it("starts no more QEMUs at once than the limit allows VMs", async () => {
     const none = { PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "0" }
+    await ensurePlan({ PYRO_COLD_BOOT: "1" })
     Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(none))
     const ran = await run(["true"], none)
     expect(ran.code).not.toBe(0)
@@ -126,6 +156,7 @@ describe("a pyro run's head start", () => {
 
   it("dies with a CLI killed -9, and the next start sweeps its directory", async () => {
     const extra = { PYRO_COLD_BOOT: "1" }
+    await ensurePlan(extra)
     const child = spawn(process.execPath, [pyroBin, "run", "tiny", "--mem-mib", "256", "--", "sleep", "60"], {
       env: envWith(extra),
       stdio: ["ignore", "ignore", "pipe"]
@@ -153,7 +184,7 @@ describe("head start plans", () => {
     expect(planFileFor(stateDir, { ...SHAPE, mem_mib: 512 }, env)).not.toBe(plain)
     expect(planFileFor(stateDir, { ...SHAPE, vcpu_count: 2 }, env)).not.toBe(plain)
     expect(planFileFor(stateDir, SHAPE, { ...env, PYRO_COLD_BOOT: "1" })).not.toBe(plain)
-    // Debug output changes nothing about how a VM starts.
-    expect(planFileFor(stateDir, SHAPE, { ...env, PYRO_DEBUG_PATH: "1" })).toBe(plain)
+    // Neither debug output nor what bin/pyro.js's first line sets changes how a VM starts.
+    expect(planFileFor(stateDir, SHAPE, { ...env, PYRO_DEBUG_PATH: "1", PYRO_NODE_EXTRA_CA_CERTS: "" })).toBe(plain)
   })
 })

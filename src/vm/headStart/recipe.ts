@@ -21,9 +21,15 @@ export interface StartRecipe {
   readonly format: ReadonlyArray<string> | undefined
   /** QEMU's whole command line, through setpriv (and perl, for RAM in a file). */
   readonly vmm: ReadonlyArray<string>
+  /**
+   * Every file outside the VM's directory that this start reads, the command lines' and
+   * the QMP restore's alike: kernel, initramfs and root image; a template's RAM, device
+   * state and scratch disk.
+   */
+  readonly inputs: ReadonlyArray<string>
 }
 
-/** A file the recipe reads (kernel, initramfs, root image, a template's RAM), as it was when recorded. */
+/** A file the recipe reads, as it was when recorded. */
 export interface InputFile {
   readonly path: string
   readonly ino: number
@@ -54,6 +60,8 @@ export interface StartedVm {
   readonly stderrTail: () => string
   /** The format command's exit status (null: killed, or it could not start); undefined without one. */
   readonly formatted: Promise<number | null> | undefined
+  /** QEMU still running, and the format command running or done well: worth taking over. */
+  readonly healthy: () => boolean
 }
 
 /** The head start of this process: where its shape's plan lives, and the QEMU started from it, if any. */
@@ -64,11 +72,17 @@ export interface HeadStart {
   readonly claimed: () => void
   /** The started QEMU, once, for the CLI to take over (its scope ends it from then on); undefined if none or gone. */
   readonly adopt: () => StartedVm | undefined
-  /** Kill what was started, wait for it to exit, and remove its directory unless claimed; not once adopted; idempotent. */
+  /**
+   * Kill what was started and wait for it to exit (at most a few seconds), then remove its
+   * directory, or once claimed its VM's files; nothing once adopted. Every call returns
+   * the same promise, which never rejects.
+   */
   readonly discard: () => Promise<void>
 }
 
 const ID_MARK = "{{vm-id}}"
+/** PYRO_ variables that do not change how a VM starts: debug output, and what bin/pyro.js's first line sets for every run. */
+const NOT_CONFIG = new Set(["PYRO_DEBUG_PATH", "PYRO_NODE_EXTRA_CA_CERTS"])
 const HANDOFF = Symbol.for("pyro.headStart")
 
 /**
@@ -82,7 +96,7 @@ export const planFileFor = (
   input: { readonly environment: unknown; readonly vcpu_count?: unknown; readonly mem_mib?: unknown },
   env: NodeJS.ProcessEnv = process.env
 ) => {
-  const config = Object.keys(env).filter((name) => name.startsWith("PYRO_") && name !== "PYRO_DEBUG_PATH").sort()
+  const config = Object.keys(env).filter((name) => name.startsWith("PYRO_") && !NOT_CONFIG.has(name)).sort()
     .map((name) => [name, env[name]])
   const key = JSON.stringify([input.environment, input.vcpu_count ?? null, input.mem_mib ?? null, config])
   // FNV-1a: a file name, not a secret (node:crypto would cost a few ms on every start).
@@ -113,17 +127,10 @@ export const inputsUnchanged = (inputs: ReadonlyArray<InputFile>) =>
     return now !== undefined && now.ino === input.ino && now.size === input.size && now.mtimeMs === input.mtimeMs
   })
 
-/** The files outside the VM's directory that the recipe's commands name (`-kernel X`, `file=X,...`). */
-export const inputsOf = (recipe: StartRecipe, dir: string): Array<InputFile> => {
-  const words = [...recipe.vmm, ...(recipe.scratch._tag === "copy" ? recipe.scratch.command : [])]
-  const paths = new Set<string>()
-  for (const word of words) {
-    for (const match of word.matchAll(/(?:^|[=,])(\/[^,]+)/g)) {
-      const path = match[1]!
-      if (!path.startsWith(dir + Path.sep)) paths.add(path)
-    }
-  }
-  return [...paths].flatMap((path) => identityOf(path) ?? [])
+/** The recipe's inputs as they are now; undefined if one is missing (no plan is worth keeping then). */
+export const inputsOf = (recipe: StartRecipe): Array<InputFile> | undefined => {
+  const inputs = recipe.inputs.map(identityOf)
+  return inputs.every((input) => input !== undefined) ? inputs as Array<InputFile> : undefined
 }
 
 /**
@@ -131,8 +138,8 @@ export const inputsOf = (recipe: StartRecipe, dir: string): Array<InputFile> => 
  * change (neither the file nor its directory writable by group or others).
  */
 const ownedAndPrivate = (path: string) => {
-  const info = Fs.statSync(path, { throwIfNoEntry: false })
-  return info !== undefined && info.uid === process.getuid?.() && (info.mode & 0o022) === 0
+  const info = Fs.lstatSync(path, { throwIfNoEntry: false })
+  return info !== undefined && !info.isSymbolicLink() && info.uid === process.getuid?.() && (info.mode & 0o022) === 0
 }
 
 export const readPlan = (planFile: string): HeadStartPlan | undefined => {
@@ -146,10 +153,11 @@ export const readPlan = (planFile: string): HeadStartPlan | undefined => {
 }
 
 /** Record how this VM was started, for the next run of its shape (a failure only costs that head start). */
-export const writePlan = (planFile: string, recipe: StartRecipe, id: string, dir: string) => {
+export const writePlan = (planFile: string, recipe: StartRecipe, id: string) => {
   const text = recipeText(recipe, id)
-  if (text === undefined) return
-  const plan: HeadStartPlan = { version: 1, recipe: text, inputs: inputsOf(recipe, dir) }
+  const inputs = inputsOf(recipe)
+  if (text === undefined || inputs === undefined) return
+  const plan: HeadStartPlan = { version: 1, recipe: text, inputs }
   const existing = readPlan(planFile)
   if (existing && JSON.stringify(existing) === JSON.stringify(plan)) return
   try {

@@ -11,7 +11,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import { tool } from "../../host/systemTools.js"
 import { BootError } from "../errors.js"
-import type { StartedVm } from "../headStart/recipe.js"
+import type { HeadStart } from "../headStart/recipe.js"
 import { isAlive, type ProcessIdentity } from "../procfs.js"
 
 export interface ProcessExit {
@@ -130,21 +130,30 @@ export const spawnVmm = (
 
 /**
  * An ephemeral QEMU started before the CLI loaded (a head start, src/entrypoints/headStart.ts),
- * taken over as if spawnVmm had started it: it ends with the scope.
+ * taken over as if spawnVmm had started it: in one step, so that from then on it ends with
+ * the scope. None if the head start has nothing (left) to take.
  */
-export const adoptVmm = (started: StartedVm): Effect.Effect<VmmProcess, never, Scope.Scope> =>
+export const adoptVmm = (headStart: HeadStart) =>
   Effect.gen(function*() {
     const exited = yield* Deferred.make<ProcessExit>()
-    started.exited.then((exit) => Deferred.unsafeDone(exited, Effect.succeed(exit)))
     const end = ephemeralEnd(exited)
-    yield* Effect.addFinalizer(() => end.release(started.pid))
-    return {
+    const started = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const taken = headStart.adopt()
+        taken?.exited.then((exit) => Deferred.unsafeDone(exited, Effect.succeed(exit)))
+        return taken
+      }),
+      (taken) => (taken ? end.release(taken.pid) : Effect.void)
+    )
+    if (started === undefined) return undefined
+    const proc: VmmProcess = {
       pid: started.pid,
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
       killNow: end.killNow(started.pid),
       stderrTail: Effect.sync(started.stderrTail)
     }
+    return { started, proc }
   })
 
 /** Wait until a process is gone (exited or a zombie), for at most `timeoutMs`; true if it is. */
