@@ -131,10 +131,11 @@ const launch = (planFile: string, stateDir: string) => {
       if (ChildProcess.spawnSync(command!, args, { stdio: "ignore" }).status !== 0) throw new Error("scratch copy")
       Fs.chmodSync(recipe.scratch.command.at(-1)!, 0o600)
     }
-    const format = recipe.format ? spawnChild(recipe.format, "ignore") : undefined
-    if (format) children.push(format)
+    // QEMU first: the guest's boot is what the run waits for, and it touches the disk only at attach, after mkfs.
     const vmm = spawnChild(recipe.vmm, "pipe")
     children.push(vmm)
+    const format = recipe.format ? spawnChild(recipe.format, "ignore") : undefined
+    if (format) children.push(format)
     if (vmm.pid === undefined || (format && format.pid === undefined)) throw new Error("spawn")
     let stderr = ""
     vmm.stderr?.setEncoding("utf8")
