@@ -12,6 +12,7 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { planFileFor, readPlan } from "../../src/vm/headStart/recipe.js"
+import { decodeEphemeralRecord } from "../../src/vm/vmDir.js"
 import { runProcess } from "../support/cli.js"
 import { eventually as eventuallyEffect, makeStateDir, pyroBin, qemuProcessesUnder, vmDirsUnder } from "../support/vm.js"
 
@@ -51,6 +52,16 @@ const ensurePlan = async (extra: Record<string, string>) => {
   const plan = readPlan(planOf(extra))
   expect(plan).toBeDefined()
   return plan!
+}
+
+/** A run under `refused`, a configuration the limit refuses (so it never boots to make a plan), given the plain cold one's plan. */
+const runRefused = async (refused: Record<string, string>) => {
+  await ensurePlan({ PYRO_COLD_BOOT: "1" })
+  Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(refused))
+  const ran = await run(["true"], refused)
+  expect(ran.code).not.toBe(0)
+  expect(ran.stderr).toMatch(/too many active VMs/)
+  return ran
 }
 
 const nothingLeft = () => eventually(() => vmDirsUnder(stateDir).length === 0 && qemuProcessesUnder(stateDir).length === 0)
@@ -128,12 +139,7 @@ describe("a pyro run's head start", () => {
     const created = await json(["workspace", "create", "tiny", "--mem-mib", "256"], limited)
     expect(created.code, created.stderr).toBe(0)
     try {
-      // The refused configuration never boots, so it has no plan of its own: it gets the unlimited one's.
-      await ensurePlan({ PYRO_COLD_BOOT: "1" })
-      Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(limited))
-      const ran = await run(["true"], limited)
-      expect(ran.code).not.toBe(0)
-      expect(ran.stderr).toMatch(/too many active VMs/)
+      const ran = await runRefused(limited)
       expect(ran.headStart).toBeDefined()
       expect(ran.notUsed).toBe(true)
       expect(await eventually(() => vmDirsUnder(stateDir).length === 0)).toBe(true)
@@ -144,12 +150,7 @@ describe("a pyro run's head start", () => {
   }, 240_000)
 
   it("starts no more QEMUs at once than the limit allows VMs", async () => {
-    const none = { PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "0" }
-    await ensurePlan({ PYRO_COLD_BOOT: "1" })
-    Fs.copyFileSync(planOf({ PYRO_COLD_BOOT: "1" }), planOf(none))
-    const ran = await run(["true"], none)
-    expect(ran.code).not.toBe(0)
-    expect(ran.stderr).toMatch(/too many active VMs/)
+    const ran = await runRefused({ PYRO_COLD_BOOT: "1", PYRO_MAX_ACTIVE_VMS: "0" })
     expect(ran.headStart).toBeUndefined()
     expect(await nothingLeft()).toBe(true)
   }, 240_000)
@@ -166,6 +167,9 @@ describe("a pyro run's head start", () => {
     expect(await eventually(() => STARTED.test(stderr), 30_000)).toBe(true)
     const id = STARTED.exec(stderr)![1]!
     expect(vmDirsUnder(stateDir)).toContain(id)
+    // The record it wrote by hand is the one the sweep reads (src/vm/vmDir.ts's schema).
+    const record = decodeEphemeralRecord(Fs.readFileSync(Path.join(stateDir, "vms", id, "vm.json"), "utf8"))
+    expect(record._tag === "Some" && record.value.owner.pid).toBe(child.pid)
     child.kill("SIGKILL")
     expect(await eventually(() => qemuProcessesUnder(stateDir).length === 0)).toBe(true)
 

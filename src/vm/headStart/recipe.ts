@@ -30,7 +30,7 @@ export interface StartRecipe {
 }
 
 /** A file the recipe reads, as it was when recorded. */
-export interface InputFile {
+interface InputFile {
   readonly path: string
   readonly ino: number
   readonly size: number
@@ -38,7 +38,7 @@ export interface InputFile {
 }
 
 /** The plan on disk: a recipe with the VM's id as ID_MARK, and its inputs. */
-export interface HeadStartPlan {
+interface HeadStartPlan {
   readonly version: 1
   readonly recipe: string
   readonly inputs: ReadonlyArray<InputFile>
@@ -106,7 +106,7 @@ export const planFileFor = (
 }
 
 /** The recipe as a plan's text, its id marked; undefined if the id cannot be told apart. */
-export const recipeText = (recipe: StartRecipe, id: string): string | undefined => {
+const recipeText = (recipe: StartRecipe, id: string): string | undefined => {
   const text = JSON.stringify(recipe)
   return text.includes(ID_MARK) ? undefined : text.split(id).join(ID_MARK)
 }
@@ -115,7 +115,7 @@ export const recipeFor = (text: string, id: string): StartRecipe => JSON.parse(t
 
 export const sameRecipe = (a: StartRecipe, b: StartRecipe) => JSON.stringify(a) === JSON.stringify(b)
 
-export const identityOf = (path: string): InputFile | undefined => {
+const identityOf = (path: string): InputFile | undefined => {
   const info = Fs.statSync(path, { throwIfNoEntry: false })
   return info?.isFile() ? { path, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs } : undefined
 }
@@ -128,7 +128,7 @@ export const inputsUnchanged = (inputs: ReadonlyArray<InputFile>) =>
   })
 
 /** The recipe's inputs as they are now; undefined if one is missing (no plan is worth keeping then). */
-export const inputsOf = (recipe: StartRecipe): Array<InputFile> | undefined => {
+const inputsOf = (recipe: StartRecipe): Array<InputFile> | undefined => {
   const inputs = recipe.inputs.map(identityOf)
   return inputs.every((input) => input !== undefined) ? inputs as Array<InputFile> : undefined
 }
