@@ -36,6 +36,9 @@ const commonJs = {
   banner: { js: "const __pyroImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" }
 }
 
+/** A small CommonJS file of its own, without the ESM banner or a source map (allowProxy, headStart). */
+const standaloneCjs = { format: "cjs", outExtension: { ".js": ".cjs" }, banner: {}, sourcemap: false }
+
 rmSync("dist/chunks", { recursive: true, force: true }) // from builds before the CLI was one file
 await Promise.all([
   build({
@@ -48,10 +51,7 @@ await Promise.all([
   build({
     ...common,
     entryPoints: { allowProxy: "src/entrypoints/allowProxy.ts" },
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    banner: {},
-    sourcemap: false
+    ...standaloneCjs
   }),
   // Spares' background filler: a detached process with pyro's whole runtime, one shape, then exit.
   build({
@@ -69,10 +69,7 @@ await Promise.all([
   build({
     ...common,
     entryPoints: { headStart: "src/entrypoints/headStart.ts" },
-    format: "cjs",
-    outExtension: { ".js": ".cjs" },
-    banner: {},
-    sourcemap: false
+    ...standaloneCjs
   }),
   // A service's published ports: a detached process with pyro's whole runtime (channel leases, the agent).
   build({
