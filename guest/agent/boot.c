@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +20,17 @@
 #define MODULES_ORDER_NETWORK MODULES_DIR "/order-network"
 #define ROOT_MOUNT "/mnt/root"
 /* Devices appear as their drivers probe; give them this long. */
+/* From <linux/fs.h>, which musl-gcc does not see: a block device's read-ahead, in sectors. */
+#define BLKRASET _IO(0x12, 98)
+/*
+ * The root disk's read-ahead: 2 MiB, not the kernel's 128 KiB. A command's
+ * first exec pages its binary in by faults; each miss is a virtio request,
+ * and under TCG a request costs far more than the bytes it carries. Read 2 MiB
+ * at a time, busybox's first `sh -c true` takes ~60 ms instead of ~85 (measured
+ * with the agent timing it in the guest). Reads stop at a file's end, so small
+ * files cost no more.
+ */
+#define ROOT_READ_AHEAD_SECTORS (2 * 1024 * 1024 / 512)
 #define DEVICE_WAIT_MS 5000
 #define DEVICE_POLL_MS 5
 
@@ -211,6 +223,11 @@ int boot_mount_root(void)
 	char dev[64];
 	if (find_block_device(PYRO_ROOT_SERIAL, dev, sizeof dev) < 0)
 		return -1;
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKRASET, ROOT_READ_AHEAD_SECTORS) < 0)
+		log_errno("root disk read-ahead");
+	if (fd >= 0)
+		close(fd);
 	mkdir("/mnt", 0755);
 	mkdir(ROOT_MOUNT, 0755);
 	if (mount(dev, ROOT_MOUNT, "ext4", MS_RDONLY, NULL) < 0)
