@@ -1,7 +1,8 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS PYRO_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS PYRO_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --expose-gc
 // (The line above starts Node without NODE_EXTRA_CA_CERTS, which Node 20 would read and
 // parse at every start, and hands its value on to the registry client, the one user of
-// TLS, and back to the programs pyro runs: src/host/extraCaCerts.ts.)
+// TLS, and back to the programs pyro runs: src/host/extraCaCerts.ts. --expose-gc lets a
+// run collect the CLI's garbage while its guest boots: src/host/idleGc.ts.)
 // Starts the CLI bundle (dist/cli.cjs), or first for the simple forms of `pyro run`
 // the lean one that serves them on a spare VM (dist/runSpare.cjs), with V8's code cache: parsing and compiling
 // ~1.7 MB of JavaScript is much of a short command's time, and Node 20 caches

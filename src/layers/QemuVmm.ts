@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
+import { collectYoungGarbage } from "../host/idleGc.js"
 import { installHint } from "../host/systemTools.js"
 import { which } from "../host/which.js"
 import { Progress, report } from "../services/Progress.js"
@@ -327,6 +328,8 @@ export const make = Effect.gen(function*() {
       const timeoutMs = start._tag !== "cold" && start._tag !== "snapshot"
         ? Math.min(RESTORE_TIMEOUT_MS, spec.timeoutMs ?? config.bootTimeoutMs)
         : spec.timeoutMs ?? config.bootTimeoutMs
+      // The guest boots for a while yet: the CLI's garbage goes now, not on the way to the result.
+      yield* Effect.forkScoped(Effect.sync(collectYoungGarbage))
       const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))
       if (Option.isNone(answered)) {
         return yield* Effect.flatMap(
