@@ -46,10 +46,16 @@ NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   // Our own logger (stderrLogger) instead of runMain's, which writes to stdout.
   disablePrettyLogger: true,
-  teardown: (exit, onExit) => {
-    if (Exit.isSuccess(exit)) return onExit(typeof exit.value === "number" ? exit.value : 0)
-    if (Cause.isInterruptedOnly(exit.cause)) return onExit(EXIT_INTERRUPTED)
-    const failure = Cause.failureOption(exit.cause)
-    onExit(Option.isSome(failure) && isUsage(failure.value) ? EXIT_USAGE : EXIT_RUNTIME_FAILURE)
-  }
+  // Exit as soon as the command is over, whatever its code: left to drain, Node then tears
+  // down its heap and environment, ~12 ms more on every command. Nothing is cut short:
+  // every write to stdout and stderr has completed (src/cli/output.ts waits for each), and
+  // whatever outlives the command (a spare's filler, a port forwarder) is a process of its own.
+  teardown: (exit) => process.exit(exitCodeOf(exit))
 })
+
+function exitCodeOf(exit: Exit.Exit<unknown, unknown>): number {
+  if (Exit.isSuccess(exit)) return typeof exit.value === "number" ? exit.value : 0
+  if (Cause.isInterruptedOnly(exit.cause)) return EXIT_INTERRUPTED
+  const failure = Cause.failureOption(exit.cause)
+  return Option.isSome(failure) && isUsage(failure.value) ? EXIT_USAGE : EXIT_RUNTIME_FAILURE
+}
