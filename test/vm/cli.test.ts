@@ -122,6 +122,20 @@ describe("pyro CLI", () => {
     expect(vmDirsUnder(stateDir)).toEqual([])
   })
 
+  it("exits as soon as the run is over with all of a large output written, read slowly", async () => {
+    // The CLI calls process.exit when its command ends (src/entrypoints/cli.ts): nothing may be cut.
+    const child = start(["run", "tiny", "--", "sh", "-c", "head -c 6291456 /dev/zero | tr '\\0' x; echo; echo done >&2"])
+    child.stdout!.pause()
+    await new Promise((r) => setTimeout(r, 3_000))
+    child.stdout!.resume()
+    const r = await finish(child)
+    expect(r.code).toBe(0)
+    expect(r.stdout.length).toBe(6291456 + 1)
+    expect(r.stdout.subarray(0, 6291456).every((b) => b === 0x78)).toBe(true)
+    expect(r.stderr).toContain("done\n")
+    expect(vmDirsUnder(stateDir)).toEqual([])
+  })
+
   it("passes dash-led arguments after -- to the guest command, not to pyro", async () => {
     const r = await pyro("run", "tiny", "--", "echo", "--version", "--help", "-h", "--wizard")
     expect(r.code).toBe(0)
