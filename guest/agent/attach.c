@@ -168,15 +168,11 @@ static int switch_root(void)
 	return chdir("/");
 }
 
-/* A directory with exactly `mode` (the umask may have cut a new one's). Only a mode that
- * differs is set: on the overlay, even a chmod that changes nothing copies the directory
- * up from the root image, a few milliseconds of attach under TCG. */
 static void ensure_dir(const char *path, mode_t mode)
 {
-	struct stat st;
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		log_errno(path);
-	else if (stat(path, &st) < 0 || (st.st_mode & 07777) != mode)
+	else
 		chmod(path, mode);
 }
 
