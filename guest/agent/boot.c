@@ -19,7 +19,6 @@
 /* Loaded only when the VM has a NIC (pyro.net=1): virtio_net and its deps. */
 #define MODULES_ORDER_NETWORK MODULES_DIR "/order-network"
 #define ROOT_MOUNT "/mnt/root"
-/* Devices appear as their drivers probe; give them this long. */
 /* From <linux/fs.h>, which musl-gcc does not see: a block device's read-ahead, in sectors. */
 #define BLKRASET _IO(0x12, 98)
 /*
@@ -31,6 +30,7 @@
  * files cost no more.
  */
 #define ROOT_READ_AHEAD_SECTORS (2 * 1024 * 1024 / 512)
+/* Devices appear as their drivers probe; give them this long. */
 #define DEVICE_WAIT_MS 5000
 #define DEVICE_POLL_MS 5
 
@@ -223,8 +223,9 @@ int boot_mount_root(void)
 	char dev[64];
 	if (find_block_device(PYRO_ROOT_SERIAL, dev, sizeof dev) < 0)
 		return -1;
+	/* Only speed is lost without it: a failure is logged, and the boot goes on. */
 	int fd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || ioctl(fd, BLKRASET, ROOT_READ_AHEAD_SECTORS) < 0)
+	if (fd < 0 || ioctl(fd, BLKRASET, (unsigned long)ROOT_READ_AHEAD_SECTORS) < 0)
 		log_errno("root disk read-ahead");
 	if (fd >= 0)
 		close(fd);
