@@ -316,6 +316,10 @@ export const make = Effect.gen(function*() {
       )
       const died = Effect.flatMap(proc.exited, (exit) => Effect.flatMap(vmmDied(exit), Effect.fail))
 
+      // Until the guest has booted or been restored, this process only waits: the CLI's garbage
+      // goes now, not on the way to the result. Forked, so it runs once the restore's QMP
+      // exchange or the handshake's connect has started and this fiber waits.
+      yield* Effect.forkScoped(Effect.sync(collectYoungGarbage))
       if (start._tag === "restore" || start._tag === "resume") {
         // Device state from the snapshot (or a fork's source); RAM is already mapped from its file.
         const restore = Effect.scoped(Effect.flatMap(
@@ -328,8 +332,6 @@ export const make = Effect.gen(function*() {
       const timeoutMs = start._tag !== "cold" && start._tag !== "snapshot"
         ? Math.min(RESTORE_TIMEOUT_MS, spec.timeoutMs ?? config.bootTimeoutMs)
         : spec.timeoutMs ?? config.bootTimeoutMs
-      // The guest boots for a while yet: the CLI's garbage goes now, not on the way to the result.
-      yield* Effect.forkScoped(Effect.sync(collectYoungGarbage))
       const answered = yield* Effect.raceFirst(handshake, died).pipe(Effect.timeoutOption(timeoutMs))
       if (Option.isNone(answered)) {
         return yield* Effect.flatMap(

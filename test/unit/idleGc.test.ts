@@ -1,24 +1,28 @@
-/** collectYoungGarbage: a minor GC where Node exposes gc (bin/pyro.js), nothing elsewhere. */
+/** collectYoungGarbage: a minor GC in the CLI where Node exposes gc, nothing anywhere else. */
 import { afterEach, describe, expect, it } from "vitest"
-import { collectYoungGarbage } from "../../src/host/idleGc.js"
+import { allowIdleGc, collectYoungGarbage } from "../../src/host/idleGc.js"
 
-const global = globalThis as { gc?: unknown }
-const exposed = global.gc
+const slot = globalThis as { gc?: unknown }
+const exposed = slot.gc
 
 afterEach(() => {
-  global.gc = exposed
+  slot.gc = exposed
 })
 
 describe("collectYoungGarbage", () => {
-  it("asks the exposed gc for a minor collection", () => {
+  it("leaves a process alone until the CLI allows it, then asks the exposed gc for a minor collection", () => {
     const calls: Array<unknown> = []
-    global.gc = (options: unknown) => calls.push(options)
+    slot.gc = (options: unknown) => calls.push(options)
+    collectYoungGarbage()
+    expect(calls).toEqual([])
+    allowIdleGc()
     collectYoungGarbage()
     expect(calls).toEqual([{ type: "minor" }])
   })
 
   it("does nothing where gc is not exposed", () => {
-    global.gc = undefined
+    allowIdleGc()
+    slot.gc = undefined
     expect(() => collectYoungGarbage()).not.toThrow()
   })
 })
