@@ -13,10 +13,14 @@ import { cli } from "../cli/main.js"
 import { writeStderr } from "../cli/output.js"
 import { Caller, OPERATOR } from "../services/Caller.js"
 import { makeStderrProgress } from "../cli/progress.js"
+import { allowIdleGc } from "../host/idleGc.js"
 import { ansiAllowed, withTerminalConsole } from "../cli/terminal.js"
 import { stderrLogger } from "../layers/StderrLogger.js"
 
 const StderrProgress = makeStderrProgress()
+
+// The CLI's idle moments (a guest booting) are its own to collect garbage in.
+allowIdleGc()
 
 const isUsage = (e: unknown) => ValidationError.isValidationError(e) || (e as { _tag?: string })?._tag === "UsageError"
 
@@ -47,10 +51,14 @@ NodeRuntime.runMain(program, {
   // Our own logger (stderrLogger) instead of runMain's, which writes to stdout.
   disablePrettyLogger: true,
   // Exit as soon as the command is over, whatever its code: left to drain, Node then tears
-  // down its heap and environment, ~12 ms more on every command. Nothing is cut short:
-  // every write to stdout and stderr has completed (src/cli/output.ts waits for each), and
-  // whatever outlives the command (a spare's filler, a port forwarder) is a process of its own.
-  teardown: (exit) => process.exit(exitCodeOf(exit))
+  // down its heap and environment, ~12 ms more on every command. First whatever is still
+  // queued for stdout and stderr is written (progress lines, help, an MCP client's last
+  // reply: not every writer waits for its write), then the process exits; whatever outlives
+  // the command (a spare's filler, a port forwarder) is a process of its own.
+  teardown: (exit) => {
+    const code = exitCodeOf(exit)
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+  }
 })
 
 function exitCodeOf(exit: Exit.Exit<unknown, unknown>): number {
