@@ -29,6 +29,14 @@ const v8Dir = Path.join(
 /** Other builds' caches (and temp files of killed runs) untouched this long are dead weight. */
 const UNUSED_FOR_MS = 7 * 24 * 3600 * 1000
 
+/** Node's flags (its command line's and NODE_OPTIONS'), as 8 hex digits: FNV-1a, as node:crypto costs a few ms to load. */
+const flagsKey = () => {
+  const text = `${process.execArgv.join(" ")}\0${process.env.NODE_OPTIONS ?? ""}`
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0
+  return hash.toString(16).padStart(8, "0")
+}
+
 /** Evaluate the CommonJS bundle `dist/<name>.cjs` with its code cache for `command`; its exports. */
 const load = (name, command) => {
   const bundle = Path.join(dist, `${name}.cjs`)
@@ -42,7 +50,9 @@ const load = (name, command) => {
   // A build is this file as written (inode, size, change time: a rebuild or an install writes it
   // anew) under this Node: hashing ~1.7 MB on every start would cost more than the key is worth.
   const buildKey = [process.version, process.arch, stat.ino, stat.size, Math.trunc(stat.ctimeMs)].join("-")
-  const cacheFile = Path.join(v8Dir, `${name}-${buildKey}-${command}.bin`)
+  // V8 rejects a cache made under other flags (this file's --expose-gc, or `node bin/pyro.js`
+  // without it): one cache per set of flags, or each would keep rewriting the other's.
+  const cacheFile = Path.join(v8Dir, `${name}-${buildKey}-${flagsKey()}-${command}.bin`)
 
   let cachedData
   try {

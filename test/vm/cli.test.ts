@@ -67,16 +67,18 @@ describe("pyro CLI", () => {
   it("starts with V8's code cache, and a damaged cache is ignored and made again", async () => {
     const v8Dir = Path.join(process.env.XDG_CACHE_HOME || Path.join(Os.homedir(), ".cache"), "pyro", "v8")
     expect((await pyro("--version")).code).toBe(0)
-    // This build's cache (bin/pyro.js keys it by Node and the bundle file: inode, size, change time).
+    // This build's caches (bin/pyro.js keys them by Node and the bundle file: inode, size, change
+    // time; then by Node's flags: here `node bin/pyro.js`, without its first line's --expose-gc).
     const bundle = Fs.statSync(Path.join(Path.dirname(pyroBin), "..", "dist", "cli.cjs"))
     const key = [process.version, process.arch, bundle.ino, bundle.size, Math.trunc(bundle.ctimeMs)].join("-")
-    const cache = `cli-${key}-other.bin`
-    expect(Fs.existsSync(Path.join(v8Dir, cache))).toBe(true)
-    Fs.writeFileSync(Path.join(v8Dir, cache!), "not a code cache")
+    const caches = () => Fs.readdirSync(v8Dir).filter((f) => f.startsWith(`cli-${key}-`) && f.endsWith("-other.bin"))
+    expect(caches().length).toBeGreaterThan(0)
+    for (const cache of caches()) Fs.writeFileSync(Path.join(v8Dir, cache), "not a code cache")
     const r = await pyro("--version")
     expect(r.code).toBe(0)
     expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+/)
-    expect(Fs.readFileSync(Path.join(v8Dir, cache!)).byteLength).toBeGreaterThan(100_000)
+    // Made again: this run's (another set of flags, `pyro` run by its first line, has one of its own).
+    expect(caches().some((cache) => Fs.statSync(Path.join(v8Dir, cache)).size > 100_000)).toBe(true)
   })
 
   it("prepare makes the VM and workspace templates, then finds them made", async () => {
@@ -122,7 +124,7 @@ describe("pyro CLI", () => {
     expect(vmDirsUnder(stateDir)).toEqual([])
   })
 
-  it("exits as soon as the run is over with all of a large output written, read slowly", async () => {
+  it("writes all of a large output read slowly, though it exits as soon as the run is over", async () => {
     // The CLI calls process.exit when its command ends (src/entrypoints/cli.ts): nothing may be cut.
     const child = start(["run", "tiny", "--", "sh", "-c", "head -c 6291456 /dev/zero | tr '\\0' x; echo; echo done >&2"])
     child.stdout!.pause()
