@@ -53,12 +53,15 @@ layer(Layer.merge(testLayer(stateDir), asOperator), { timeout: "300 seconds", ex
         yield* noLeftovers
       }))
 
-    it.effect("reads the root disk ahead 2 MiB at a time (guest/agent/boot.c), the scratch disk as the kernel does", () =>
+    it.effect("reads the root disk ahead 2 MiB at a time (guest/agent/boot.c), and only the root disk", () =>
       Effect.gen(function*() {
         const readAhead = (serial: string) =>
           `for d in /sys/block/vd*; do [ "$(cat $d/serial)" = ${serial} ] && cat $d/queue/read_ahead_kb; done`
         const { result } = yield* (yield* VmManager).run(input(`${readAhead("pyro-root")}; ${readAhead("pyro-scratch")}`))
-        expect(result.stdout).toBe("2048\n128\n")
+        const [root, scratch] = result.stdout.split("\n")
+        expect(root).toBe("2048")
+        expect(scratch).toMatch(/^\d+$/)
+        expect(scratch).not.toBe("2048")
       }))
 
     it.effect("reports 127 for a command that does not exist", () =>
