@@ -30,7 +30,7 @@ import { allowProxyCommand, awaitEgress, egressDir, jailed, prepareEgress } from
 import { processStartTime } from "../vm/procfs.js"
 import { qemuArgs, SCRATCH_SERIAL } from "../vm/qemu/args.js"
 import { capConsole, consoleTail, ringTail } from "../vm/qemu/console.js"
-import { adoptVmm, describeExit, killGroup, type ProcessExit, spawnVmm, vmmCommand, type VmmLifetime } from "../vm/qemu/process.js"
+import { adoptVmm, describeExit, type ProcessExit, spawnVmm, vmmCommand, type VmmLifetime } from "../vm/qemu/process.js"
 import { connectQmp } from "../vm/qemu/qmp.js"
 import { restoreSnapshot, restoringRamFrom, savingRamTo } from "../vm/qemu/snapshot.js"
 import { copyRam, emptyRam, RAM_DIR, sweepOrphanRam } from "../vm/ramFile.js"
@@ -273,8 +273,9 @@ export const make = Effect.gen(function*() {
       }
       const proc = early ? early.proc : yield* spawnVmm(argv, lifetime)
       if (lifetime._tag === "ephemeral") yield* writeEphemeralRecord(paths, proc.pid)
-      // A detached VM that fails to boot is killed here; once booted, its owner stops it.
-      if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Effect.sync(() => killGroup(proc.pid, "SIGKILL")) : Effect.void)
+      // A detached VM that fails to boot is killed here, and waited for: a cold boot may follow on
+      // the same disk, which QEMU holds locked until it is gone. Once booted, its owner stops it.
+      if (lifetime._tag === "detached") yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? proc.abandon : Effect.void)
 
       /** `laterConsole`: what the guest wrote after the console left its file (the ring's tail). */
       const failure = (stage: BootError["stage"], detail: string, vmmExit?: ProcessExit, laterConsole = "") =>

@@ -30,6 +30,11 @@ export interface VmmProcess {
    * memory) then overlaps the rest of the run's end.
    */
   readonly killNow: Effect.Effect<void>
+  /**
+   * Killed now and waited for (EXIT_WAIT_MS at most), whatever its lifetime: a detached VM
+   * whose boot failed, before a cold boot takes its disk (QEMU locks it while it lives).
+   */
+  readonly abandon: Effect.Effect<void>
   /** The last few KiB QEMU wrote on stderr. */
   readonly stderrTail: Effect.Effect<string>
 }
@@ -124,6 +129,7 @@ export const spawnVmm = (
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
       // A detached VMM outlives the scope: its owner stops it.
       killNow: detached ? Effect.void : end.killNow(child.pid!),
+      abandon: end.release(child.pid!),
       stderrTail: Effect.sync(() => (detached ? readTail(lifetime.stderrFile) : stderr))
     }
   })
@@ -151,6 +157,7 @@ export const adoptVmm = (headStart: HeadStart) =>
       exited: Deferred.await(exited),
       isRunning: Effect.map(Deferred.isDone(exited), (done) => !done),
       killNow: end.killNow(started.pid),
+      abandon: end.release(started.pid),
       stderrTail: Effect.sync(started.stderrTail)
     }
     return { started, proc }
