@@ -18,6 +18,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { DEFAULT_MAX_ACTIVE_VMS } from "../machine/defaults.js"
 import { processStartTime } from "../vm/procfs.js"
+import { EXIT_WAIT_MS, killGroup, STDERR_TAIL_BYTES } from "../vm/qemu/processBasics.js"
 import {
   inputsUnchanged,
   offerHeadStart,
@@ -26,8 +27,6 @@ import {
   recipeFor,
   type StartedVm
 } from "../vm/headStart/recipe.js"
-
-const STDERR_TAIL_BYTES = 8 * 1024
 
 /** Six random bytes in hex, as newMachineId makes them, without loading node:crypto. */
 const newId = () => {
@@ -45,17 +44,6 @@ const debug = (line: string) => {
   if (process.env.PYRO_DEBUG_PATH === "1") process.stderr.write(`pyro-debug: ${line}\n`)
 }
 
-const killGroup = (pid: number) => {
-  try {
-    process.kill(-pid, "SIGKILL")
-  } catch {
-    // gone already
-  }
-}
-
-/** How long a discard waits for what it killed: as long as spawnVmm's release waits for QEMU. */
-const EXIT_WAIT_MS = 5_000
-
 /** Start this process's head start for `input` (a simple `pyro run`'s fields) in `stateDir`, and offer it to the CLI. */
 export const startHead = (stateDir: string, input: { readonly environment: unknown; readonly vcpu_count?: unknown; readonly mem_mib?: unknown }) => {
   const planFile = planFileFor(stateDir, input)
@@ -64,7 +52,7 @@ export const startHead = (stateDir: string, input: { readonly environment: unkno
   let discarded: Promise<void> | undefined
   const kill = () => {
     for (const child of launched?.children ?? []) {
-      if (child.exitCode === null && child.signalCode === null) killGroup(child.pid!)
+      if (child.exitCode === null && child.signalCode === null) killGroup(child.pid!, "SIGKILL")
     }
   }
   if (launched) {
@@ -159,7 +147,7 @@ const launch = (planFile: string, stateDir: string) => {
     return { vm, children }
   } catch {
     // Anything off: no head start, and nothing of it left.
-    for (const child of children) if (child.pid !== undefined) killGroup(child.pid)
+    for (const child of children) if (child.pid !== undefined) killGroup(child.pid, "SIGKILL")
     Fs.rmSync(dir, { recursive: true, force: true })
     return undefined
   }

@@ -13,6 +13,10 @@ import { tool } from "../../host/systemTools.js"
 import { BootError } from "../errors.js"
 import type { HeadStart } from "../headStart/recipe.js"
 import { isAlive, type ProcessIdentity } from "../procfs.js"
+import { EXIT_WAIT_MS, killGroup, STDERR_TAIL_BYTES } from "./processBasics.js"
+
+// The sweep, the claim and the spares kill QEMUs through this module.
+export { killGroup } from "./processBasics.js"
 
 export interface ProcessExit {
   readonly code: number | null
@@ -39,19 +43,8 @@ export interface VmmProcess {
   readonly stderrTail: Effect.Effect<string>
 }
 
-const STDERR_TAIL_BYTES = 8 * 1024
-const EXIT_WAIT_MS = 5_000
-
 export const describeExit = (exit: ProcessExit) =>
   exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`
-
-export const killGroup = (pid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // ESRCH: already gone.
-  }
-}
 
 /**
  * `ephemeral`: the process dies with the scope and with us (parent-death
