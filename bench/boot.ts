@@ -4,15 +4,70 @@
  * (the agent powers off as soon as it is ready). Alternated in one run; prints
  * medians and their ratio. Goal: ratio <= 1.15. A third series runs the CLI without
  * its head start (the shape's plan removed before each run), for what the head start
- * saves. The last line, for scripts, is `boot: boot_raw=B`.
+ * saves. Then, for where a cold run's guest time goes, a few cold VMs booted in
+ * process report the code TCG translated (QEMU's `info jit`) up to the agent's
+ * hello, for attach, and for a first and a second `true`: under TCG a guest's
+ * first run of any code, the kernel's included, is paid again in every VM. The
+ * last line, for scripts, is `boot: boot_raw=B`.
  */
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
+import { servicesLayer } from "../src/layers/App.js"
+import { layerWith } from "../src/layers/PyroConfigLive.js"
+import { EnvironmentStore } from "../src/services/EnvironmentStore.js"
+import { KernelStore } from "../src/services/KernelStore.js"
+import { ProgressSilent } from "../src/services/Progress.js"
 import { PyroConfig } from "../src/services/PyroConfig.js"
+import { Vmm } from "../src/services/Vmm.js"
+import { bootSpecFor } from "../src/vm/bootSpec.js"
+import { runCommand } from "../src/vm/execCommand.js"
 import { planFileFor } from "../src/vm/headStart/recipe.js"
-import { benchDir, fmtMs, iterations, median, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
+import { connectQmp } from "../src/vm/qemu/qmp.js"
+import { vmPaths } from "../src/vm/vmDir.js"
+import { benchDir, median, fmtMs, iterations, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
 
 const GOAL = 1.15
+/** Cold VMs whose translated code is counted. */
+const TCG_VMS = 3
+
+/** How many translation blocks QEMU's TCG holds now (`info jit`'s "TB count"). */
+const translatedBlocks = (qmpSocket: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const qmp = yield* connectQmp(qmpSocket, 5_000)
+    const text = yield* qmp.execute("human-monitor-command", { "command-line": "info jit" })
+    const count = /TB count\s+(\d+)/.exec(String(text))?.[1]
+    return count === undefined ? yield* Effect.fail(new Error(`no TB count in: ${String(text).slice(0, 200)}`)) : Number(count)
+  }))
+
+/**
+ * One cold tiny VM, booted in process: the blocks translated up to the agent's hello, then by
+ * attach, a first `true` and a second, with each step's time.
+ */
+const coldVmBlocks = (id: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const assets = yield* (yield* KernelStore).ensure
+    const env = yield* (yield* EnvironmentStore).ensure("tiny")
+    const qmpSocket = vmPaths((yield* PyroConfig).stateDir, id).qmpSocket
+    const vm = yield* (yield* Vmm).bootEphemeral(bootSpecFor(id, assets, env, { vcpus: 1, memMib: 1024, network: false }))
+    const step = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.gen(function*() {
+        const started = performance.now()
+        yield* effect
+        const ms = performance.now() - started
+        return { ms, blocks: yield* translatedBlocks(qmpSocket) }
+      })
+    const exec = runCommand(vm.connection, { command: ["true"], cwd: "/workspace", timeoutSeconds: 60, maxOutputBytes: 1024 })
+    const boot = yield* translatedBlocks(qmpSocket)
+    const attach = yield* step(vm.attach)
+    const first = yield* step(exec)
+    const second = yield* step(exec)
+    return {
+      boot,
+      attach: { ms: attach.ms, blocks: attach.blocks - boot },
+      first: { ms: first.ms, blocks: first.blocks - attach.blocks },
+      second: { ms: second.ms, blocks: second.blocks - first.blocks }
+    }
+  }))
 
 const program = Effect.gen(function*() {
   const n = iterations(10)
@@ -51,6 +106,20 @@ const program = Effect.gen(function*() {
   console.log(`  pyro run tiny -- true, no head start (its plan removed)  median ${fmtMs(median(noHeadMs))}`)
   console.log(`  ratio pyro/raw = ${ratio.toFixed(3)}  (goal <= ${GOAL}: ${ratio <= GOAL ? "met" : "not met"})`)
   console.log(`  with / without the head start = ${(median(cliMs) / median(noHeadMs)).toFixed(3)}; without / raw = ${(median(noHeadMs) / median(rawMs)).toFixed(3)}`)
+
+  // Where the guest's time after its hello goes: code run for the first time in this VM.
+  const tcgDir = yield* benchDir("boot-tcg")
+  const counts = yield* Effect.forEach(
+    Array.from({ length: TCG_VMS }, (_, i) => `tcg${i}`),
+    coldVmBlocks
+  ).pipe(Effect.provide(servicesLayer(layerWith({ stateDir: tcgDir, templates: false }), ProgressSilent)))
+  const med = (pick: (c: typeof counts[number]) => number) => Math.round(median(counts.map(pick)))
+  const bootBlocks = med((c) => c.boot)
+  const afterHello = med((c) => c.attach.blocks + c.first.blocks)
+  console.log(`  TCG blocks translated in a cold VM (QEMU's info jit, median of ${TCG_VMS}):`)
+  console.log(`    up to the agent's hello ${bootBlocks}; attach +${med((c) => c.attach.blocks)} (${med((c) => c.attach.ms)} ms);` +
+    ` first true +${med((c) => c.first.blocks)} (${med((c) => c.first.ms)} ms); second true +${med((c) => c.second.blocks)} (${med((c) => c.second.ms)} ms)`)
+  console.log(`    attach and the first command translate ${(100 * afterHello / bootBlocks).toFixed(1)} % as many blocks as the whole boot`)
   // Last, for scripts.
   console.log(`boot: boot_raw=${ratio.toFixed(3)}`)
 })
