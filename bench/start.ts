@@ -10,7 +10,9 @@
  *  - in restored VMs, the first and the second `true`: what TCG's per-process translation
  *    adds to a warm start, which the raw restore (a ping) does not pay.
  * Each spare-served run waits until the shape's spares are all ready again (the filler that
- * replaces the last one done), so no refill runs while it is timed.
+ * replaces the last one done), so no refill runs while it is timed; the CLI's spare-served
+ * runs and gVisor's alternate under those same conditions, so their ratio does not carry
+ * the machine's drift between two phases minutes apart.
  * Prints spare/cold (goal <= 0.05), spare/raw-restore (goal <= 1.5), the same two for the
  * template start, and cli/gvisor with a spare (goal <= 1.0); the last line, for scripts, is
  * `start: cli_gvisor=R warm_cold=W` (the spare-served figures).
@@ -45,6 +47,7 @@ import { benchDir, fmtMs, iterations, median, pyroBin, runBench, timeProcess } f
 const MEM = 256
 /** Spares kept of the shape while spare-served runs are timed. */
 const SPARES = 2
+const RUNSC_ARGS = ["--network=none", "do", "true"]
 
 const readySpares = (stateDir: string, key: string) =>
   listSpares(stateDir, key).filter((e) => Option.isSome(e.record) && e.record.value.state === "ready").length
@@ -148,8 +151,9 @@ const program = Effect.scoped(Effect.gen(function*() {
   for (let i = 0; i < n; i++) cliTemplate.push(yield* timeProcess(pyroBin, cliArgs, env))
 
   yield* phase("spares")
+  const runsc = which("runsc")
   // Spares of this shape, as `pyro prepare tiny --mem-mib 256 --spares 2` keeps them: any process claims one.
-  const { spareRun, spareCli } = yield* Effect.gen(function*() {
+  const { spareRun, spareCli, gvisor } = yield* Effect.gen(function*() {
     const shape = { environment: "tiny", vcpu_count: 1, mem_mib: MEM }
     const key = spareKey(yield* spareSpec(shape), spareHostOf(yield* PyroConfig, (yield* Vmm).vmmExecutable))!
     yield* writeTarget(stateDir, key, shape, SPARES)
@@ -169,16 +173,25 @@ const program = Effect.scoped(Effect.gen(function*() {
       yield* allReady
       spareRun.push(yield* timed(vms.run(input)))
     }
+    // The CLI with a spare ready and gVisor alternate, each with no refill running: the
+    // machine's speed drifts over minutes here, and a ratio of two series timed minutes
+    // apart would carry that drift.
     const spareCli: Array<number> = []
+    const gvisor: Array<number> = []
     yield* allReady
     yield* timeProcess(pyroBin, cliArgs, env) // warm-up (the CLI's code cache)
+    if (runsc) yield* timeProcess(runsc, RUNSC_ARGS)
     for (let i = 0; i < n; i++) {
       yield* allReady
       spareCli.push(yield* timeProcess(pyroBin, cliArgs, env))
+      if (runsc) {
+        yield* allReady
+        gvisor.push(yield* timeProcess(runsc, RUNSC_ARGS))
+      }
     }
     yield* writeTarget(stateDir, key, shape, 0)
     yield* reapSpares(stateDir, { idleMs: 0, qemu: (yield* Vmm).vmmExecutable, all: true })
-    return { spareRun, spareCli }
+    return { spareRun, spareCli, gvisor }
   }).pipe(Effect.provide(warmLayer))
   yield* phase("first and second exec")
   // Where a warm start's time goes under TCG: each QEMU translates the guest code it runs
@@ -203,14 +216,6 @@ const program = Effect.scoped(Effect.gen(function*() {
   const raw: Array<number> = []
   yield* rawRestore(templateDir, stateDir, base)
   for (let i = 0; i < n; i++) raw.push(yield* rawRestore(templateDir, stateDir, base))
-
-  yield* phase("gVisor")
-  const gvisor: Array<number> = []
-  const runsc = which("runsc")
-  if (runsc) {
-    yield* timeProcess(runsc, ["--network=none", "do", "true"])
-    for (let i = 0; i < n; i++) gvisor.push(yield* timeProcess(runsc, ["--network=none", "do", "true"]))
-  }
 
   const m = {
     cold: median(cold),
