@@ -10,6 +10,7 @@
  * first run of any code, the kernel's included, is paid again in every VM. The
  * last line, for scripts, is `boot: boot_raw=B`.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
 import { servicesLayer } from "../src/layers/App.js"
@@ -24,13 +25,16 @@ import { runCommand } from "../src/vm/execCommand.js"
 import { planFileFor } from "../src/vm/headStart/recipe.js"
 import { connectQmp } from "../src/vm/qemu/qmp.js"
 import { vmPaths } from "../src/vm/vmDir.js"
-import { benchDir, median, fmtMs, iterations, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
+import { benchDir, fmtMs, iterations, median, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
 
 const GOAL = 1.15
 /** Cold VMs whose translated code is counted. */
 const TCG_VMS = 3
 
-/** How many translation blocks QEMU's TCG holds now (`info jit`'s "TB count"). */
+/**
+ * How many translation blocks QEMU's TCG holds now (`info jit`'s "TB count"): what it has
+ * translated so far, less the few blocks invalidated since (a guest's writes to code pages).
+ */
 const translatedBlocks = (qmpSocket: string) =>
   Effect.scoped(Effect.gen(function*() {
     const qmp = yield* connectQmp(qmpSocket, 5_000)
@@ -127,7 +131,7 @@ const program = Effect.gen(function*() {
   // Only under TCG (KVM translates nothing), and never at the cost of the summary line.
   if (accel !== "tcg") console.log(`  TCG blocks: not counted (accelerator ${accel})`)
   else yield* printTranslatedBlocks.pipe(
-    Effect.catchAll((e) => Effect.sync(() => console.log(`  TCG blocks: not counted (${e.message})`)))
+    Effect.catchAllCause((cause) => Effect.sync(() => console.log(`  TCG blocks: not counted (${Cause.pretty(cause).split("\n")[0]})`)))
   )
   // Last, for scripts.
   console.log(`boot: boot_raw=${ratio.toFixed(3)}`)
