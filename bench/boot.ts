@@ -25,27 +25,33 @@ import { runCommand } from "../src/vm/execCommand.js"
 import { planFileFor } from "../src/vm/headStart/recipe.js"
 import { connectQmp } from "../src/vm/qemu/qmp.js"
 import { vmPaths } from "../src/vm/vmDir.js"
-import { benchDir, fmtMs, iterations, median, pyroBin, rawTinyVm, runBench, services, timeProcess } from "./support.js"
+import { benchDir, fmtMs, iterations, median, pyroBin, rawTinyVm, runBench, services, timed, timeProcess } from "./support.js"
 
 const GOAL = 1.15
 /** Cold VMs whose translated code is counted. */
 const TCG_VMS = 3
+/** The count's bound: a hung VM must not hold back the summary line. */
+const TCG_SECTION_TIMEOUT = "3 minutes"
 
 /**
- * How many translation blocks QEMU's TCG holds now (`info jit`'s "TB count"): what it has
- * translated so far, less the few blocks invalidated since (a guest's writes to code pages).
+ * `info jit`'s "TB count" and "TB flush count": the blocks TCG has translated since its
+ * last flush (those invalidated since included), and how many flushes there were.
  */
 const translatedBlocks = (qmpSocket: string) =>
   Effect.scoped(Effect.gen(function*() {
     const qmp = yield* connectQmp(qmpSocket, 5_000)
-    const text = yield* qmp.execute("human-monitor-command", { "command-line": "info jit" })
-    const count = /TB count\s+(\d+)/.exec(String(text))?.[1]
-    return count === undefined ? yield* Effect.fail(new Error(`no TB count in: ${String(text).slice(0, 200)}`)) : Number(count)
+    const text = String(yield* qmp.execute("human-monitor-command", { "command-line": "info jit" }))
+    const blocks = /TB count\s+(\d+)/.exec(text)?.[1]
+    const flushes = /TB flush count\s+(\d+)/.exec(text)?.[1]
+    return blocks === undefined || flushes === undefined
+      ? yield* Effect.fail(new Error(`no TB count or flush count in: ${text.slice(0, 200)}`))
+      : { blocks: Number(blocks), flushes: Number(flushes) }
   }))
 
 /**
  * One cold tiny VM, booted in process: the blocks translated up to the agent's hello, then by
- * attach, a first `true` and a second, with each step's time.
+ * attach, a first `true` and a second, with each step's time. A flush in between (the
+ * translation buffer full) would make the differences meaningless: it fails then.
  */
 const coldVmBlocks = (id: string) =>
   Effect.scoped(Effect.gen(function*() {
@@ -53,24 +59,22 @@ const coldVmBlocks = (id: string) =>
     const env = yield* (yield* EnvironmentStore).ensure("tiny")
     const qmpSocket = vmPaths((yield* PyroConfig).stateDir, id).qmpSocket
     const vm = yield* (yield* Vmm).bootEphemeral(bootSpecFor(id, assets, env, { vcpus: 1, memMib: 1024, network: false }))
-    const step = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.gen(function*() {
-        const started = performance.now()
-        yield* effect
-        const ms = performance.now() - started
-        return { ms, blocks: yield* translatedBlocks(qmpSocket) }
-      })
     const exec = runCommand(vm.connection, { command: ["true"], cwd: "/workspace", timeoutSeconds: 60, maxOutputBytes: 1024 })
     const boot = yield* translatedBlocks(qmpSocket)
+    let last = boot
+    const step = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.gen(function*() {
+        const ms = yield* timed(effect)
+        const now = yield* translatedBlocks(qmpSocket)
+        if (now.flushes !== boot.flushes) return yield* Effect.fail(new Error("TCG flushed its translations between two counts"))
+        const blocks = now.blocks - last.blocks
+        last = now
+        return { ms, blocks }
+      })
     const attach = yield* step(vm.attach)
     const first = yield* step(exec)
     const second = yield* step(exec)
-    return {
-      boot,
-      attach: { ms: attach.ms, blocks: attach.blocks - boot },
-      first: { ms: first.ms, blocks: first.blocks - attach.blocks },
-      second: { ms: second.ms, blocks: second.blocks - first.blocks }
-    }
+    return { boot: boot.blocks, attach, first, second }
   }))
 
 /** The median of TCG_VMS cold VMs' translated blocks, printed. */
@@ -131,6 +135,7 @@ const program = Effect.gen(function*() {
   // Only under TCG (KVM translates nothing), and never at the cost of the summary line.
   if (accel !== "tcg") console.log(`  TCG blocks: not counted (accelerator ${accel})`)
   else yield* printTranslatedBlocks.pipe(
+    Effect.timeoutFail({ duration: TCG_SECTION_TIMEOUT, onTimeout: () => new Error(`not done within ${TCG_SECTION_TIMEOUT}`) }),
     Effect.catchAllCause((cause) => Effect.sync(() => console.log(`  TCG blocks: not counted (${Cause.pretty(cause).split("\n")[0]})`)))
   )
   // Last, for scripts.

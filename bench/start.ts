@@ -17,8 +17,8 @@
  * template start, and cli/gvisor with a spare (goal <= 1.0); the last line, for scripts, is
  * `start: cli_gvisor=R warm_cold=W` (the spare-served figures).
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ChildProcess from "node:child_process"
@@ -42,7 +42,7 @@ import { which } from "../src/host/which.js"
 import { PyroConfig } from "../src/services/PyroConfig.js"
 import { fillSpares, spareSpec } from "../src/vm/spares/fill.js"
 import { listSpares, reapSpares, spareHostOf, spareKey, writeTarget } from "../src/vm/spares/store.js"
-import { benchDir, fmtMs, iterations, median, pyroBin, runBench, timeProcess } from "./support.js"
+import { benchDir, fmtMs, iterations, median, pyroBin, runBench, timed, timeProcess } from "./support.js"
 
 const MEM = 256
 /** Spares kept of the shape while spare-served runs are timed. */
@@ -52,9 +52,6 @@ const RUNSC_ARGS = ["--network=none", "do", "true"]
 const readySpares = (stateDir: string, key: string) =>
   listSpares(stateDir, key).filter((e) => Option.isSome(e.record) && e.record.value.state === "ready").length
 const input = Schema.decodeUnknownSync(VmRunInput)({ environment: "tiny", command: ["true"], mem_mib: MEM })
-
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.map(Effect.timed(effect), ([d]) => Duration.toMillis(d))
 
 /** Spawn QEMU on the template, load its device state, and wait for the agent's answer to a ping. */
 const rawRestore = (template: string, dir: string, base: Parameters<typeof qemuArgs>[0]) =>
@@ -153,45 +150,58 @@ const program = Effect.scoped(Effect.gen(function*() {
   yield* phase("spares")
   const runsc = which("runsc")
   // Spares of this shape, as `pyro prepare tiny --mem-mib 256 --spares 2` keeps them: any process claims one.
-  const { spareRun, spareCli, gvisor } = yield* Effect.gen(function*() {
+  const { spareRun, spareCli, gvisor, gvisorFailure } = yield* Effect.gen(function*() {
     const shape = { environment: "tiny", vcpu_count: 1, mem_mib: MEM }
     const key = spareKey(yield* spareSpec(shape), spareHostOf(yield* PyroConfig, (yield* Vmm).vmmExecutable))!
+    const qemu = (yield* Vmm).vmmExecutable
     yield* writeTarget(stateDir, key, shape, SPARES)
-    yield* fillSpares(shape, SPARES)
-    const allReady = Effect.gen(function*() {
-      const deadline = Date.now() + 120_000
-      while (readySpares(stateDir, key) < SPARES) {
-        if (Date.now() > deadline) throw new Error("spares were not replaced within 120 s (see spares/filler.log)")
-        yield* Effect.sleep("100 millis")
-      }
-      yield* Effect.sleep("1 second") // the filler's exit
-    })
-    const vms = yield* VmManager
-    yield* vms.run(input) // warm-up
-    const spareRun: Array<number> = []
-    for (let i = 0; i < n; i++) {
-      yield* allReady
-      spareRun.push(yield* timed(vms.run(input)))
-    }
-    // The CLI with a spare ready and gVisor alternate, each with no refill running: the
-    // machine's speed drifts over minutes here, and a ratio of two series timed minutes
-    // apart would carry that drift.
-    const spareCli: Array<number> = []
-    const gvisor: Array<number> = []
-    yield* allReady
-    yield* timeProcess(pyroBin, cliArgs, env) // warm-up (the CLI's code cache)
-    if (runsc) yield* timeProcess(runsc, RUNSC_ARGS)
-    for (let i = 0; i < n; i++) {
-      yield* allReady
-      spareCli.push(yield* timeProcess(pyroBin, cliArgs, env))
-      if (runsc) {
+    // However this phase ends, the shape wants no more spares and those it has go.
+    const done = Effect.zipRight(writeTarget(stateDir, key, shape, 0), reapSpares(stateDir, { idleMs: 0, qemu, all: true }))
+    return yield* Effect.gen(function*() {
+      yield* fillSpares(shape, SPARES)
+      const allReady = Effect.gen(function*() {
+        const deadline = Date.now() + 120_000
+        while (readySpares(stateDir, key) < SPARES) {
+          if (Date.now() > deadline) throw new Error("spares were not replaced within 120 s (see spares/filler.log)")
+          yield* Effect.sleep("100 millis")
+        }
+        yield* Effect.sleep("1 second") // the filler's exit
+      })
+      const vms = yield* VmManager
+      yield* vms.run(input) // warm-up
+      const spareRun: Array<number> = []
+      for (let i = 0; i < n; i++) {
         yield* allReady
-        gvisor.push(yield* timeProcess(runsc, RUNSC_ARGS))
+        spareRun.push(yield* timed(vms.run(input)))
       }
-    }
-    yield* writeTarget(stateDir, key, shape, 0)
-    yield* reapSpares(stateDir, { idleMs: 0, qemu: (yield* Vmm).vmmExecutable, all: true })
-    return { spareRun, spareCli, gvisor }
+      // The CLI with a spare ready and gVisor alternate, each with no refill running, and
+      // each first every other round: the machine's speed drifts over minutes here, and a
+      // ratio of two series timed minutes apart would carry that drift. A failing runsc
+      // drops gVisor's series, not the rest.
+      const spareCli: Array<number> = []
+      const gvisor: Array<number> = []
+      let gvisorFailure: string | undefined
+      const timeCli = Effect.gen(function*() {
+        yield* allReady
+        spareCli.push(yield* timeProcess(pyroBin, cliArgs, env))
+      })
+      const timeGvisor = (series: Array<number>) =>
+        Effect.gen(function*() {
+          if (!runsc || gvisorFailure !== undefined) return
+          yield* allReady
+          const ms = yield* Effect.either(timeProcess(runsc, RUNSC_ARGS))
+          if (Either.isLeft(ms)) gvisorFailure = ms.left.message
+          else series.push(ms.right)
+        })
+      yield* allReady
+      yield* timeProcess(pyroBin, cliArgs, env) // warm-up (the CLI's code cache)
+      yield* timeGvisor([]) // warm-up
+      for (let i = 0; i < n; i++) {
+        if (i % 2 === 0) yield* Effect.zipRight(timeCli, timeGvisor(gvisor))
+        else yield* Effect.zipRight(timeGvisor(gvisor), timeCli)
+      }
+      return { spareRun, spareCli, gvisor, gvisorFailure }
+    }).pipe(Effect.ensuring(Effect.orDie(done)))
   }).pipe(Effect.provide(warmLayer))
   yield* phase("first and second exec")
   // Where a warm start's time goes under TCG: each QEMU translates the guest code it runs
@@ -235,16 +245,19 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(`  pyro run tiny -- true, from a template median ${fmtMs(m.cliTemplate)}`)
   console.log(`  pyro run tiny -- true, a spare ready   median ${fmtMs(m.cli)}`)
   console.log(`  restored VM: first exec of true        median ${fmtMs(execs.first)}, second ${fmtMs(execs.second)}`)
-  if (runsc) console.log(`  runsc --network=none do true (gVisor)  median ${fmtMs(m.gvisor)}`)
+  // gVisor's figure only from a whole series: none without runsc, or when it failed.
+  const gvisorTimed = runsc !== undefined && gvisorFailure === undefined && gvisor.length > 0
+  if (gvisorTimed) console.log(`  runsc --network=none do true (gVisor)  median ${fmtMs(m.gvisor)}`)
   const goal = (ratio: number, limit: number) => `${ratio.toFixed(3)}  (goal <= ${limit}: ${ratio <= limit ? "met" : "not met"})`
   console.log(`  ratio spare/cold = ${goal(m.spare / m.cold, 0.05)}, spare/raw-restore = ${goal(m.spare / m.raw, 1.5)}`)
   console.log(`  from a template: warm/cold = ${(m.warm / m.cold).toFixed(3)}, warm/raw-restore = ${(m.warm / m.raw).toFixed(3)}`)
-  if (runsc) {
+  if (gvisorTimed) {
     console.log(`  ratio cli/gvisor, a spare ready = ${goal(m.cli / m.gvisor, 1.0)}; from a template = ${(m.cliTemplate / m.gvisor).toFixed(3)}`)
   }
+  else if (gvisorFailure !== undefined) console.log(`  cli/gvisor: runsc failed (${gvisorFailure.split("\n")[0]})`)
   else console.log("  cli/gvisor: runsc not installed (sudo apt-get install runsc)")
-  // Last, for scripts: one line of the issue's two start-up ratios (cli_gvisor=none without runsc).
-  const cliGvisor = runsc ? (m.cli / m.gvisor).toFixed(3) : "none"
+  // Last, for scripts: one line of the issue's two start-up ratios (cli_gvisor=none without gVisor's figure).
+  const cliGvisor = gvisorTimed ? (m.cli / m.gvisor).toFixed(3) : "none"
   console.log(`start: cli_gvisor=${cliGvisor} warm_cold=${(m.spare / m.cold).toFixed(3)}`)
 }))
 

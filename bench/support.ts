@@ -1,5 +1,6 @@
 /** Shared by the benchmarks: the app's services, timing, and medians. */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -39,6 +40,10 @@ export const p50 = <E, R>(n: number, effect: Effect.Effect<unknown, E, R>) =>
   })
 
 export const iterations = (fallback: number) => Number(process.env.BENCH_N ?? fallback)
+
+/** `effect`'s wall time in ms. */
+export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.timed(effect), ([d]) => Duration.toMillis(d))
 
 /** Wall time of a process from spawn to exit, in ms; fails unless it exits 0. */
 export const timeProcess = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
