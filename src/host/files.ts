@@ -55,6 +55,42 @@ const systemError = (method: string, path: string, e: NodeJS.ErrnoException) =>
   })
 
 /** A fresh directory beside `parent`'s other entries, removed with its contents when `use` ends. */
+/** Mount points at or below `dir` (from /proc/self/mountinfo, its octal escapes undone). */
+export const mountsUnder = (dir: string): Array<string> => {
+  let table: string
+  try {
+    table = Fs.readFileSync("/proc/self/mountinfo", "utf8")
+  } catch {
+    return []
+  }
+  // The table names real paths: a link on the way (a /tmp that is one) must not hide a mount.
+  let root: string
+  try {
+    root = Fs.realpathSync(dir)
+  } catch {
+    root = Path.resolve(dir)
+  }
+  return table.split("\n").flatMap((line) => {
+    const field = line.split(" ")[4]
+    if (field === undefined) return []
+    const point = field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+    return point === root || point.startsWith(`${root}/`) ? [point] : []
+  })
+}
+
+/**
+ * Remove a tree pyro made, unless something is still mounted inside it: a debian
+ * build killed before mmdebstrap unmounted its chroot's binds of the host's /dev
+ * files, /proc and /sys would otherwise have the removal reach into the host's. Such
+ * a tree is left as it is, for a later sweep (`removeStalePartials`) once unmounted.
+ */
+export const removeTree = (dir: string) =>
+  Effect.gen(function*() {
+    if (mountsUnder(dir).length > 0) return false
+    yield* (yield* FileSystem.FileSystem).remove(dir, { recursive: true })
+    return true
+  })
+
 export const withTempDir = <A, E, R>(parent: string, label: string, use: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -63,7 +99,7 @@ export const withTempDir = <A, E, R>(parent: string, label: string, use: (dir: s
     return yield* Effect.acquireUseRelease(
       fs.makeDirectory(dir),
       () => use(dir),
-      () => Effect.ignore(fs.remove(dir, { recursive: true }))
+      () => Effect.ignore(removeTree(dir))
     )
   })
 
@@ -90,7 +126,7 @@ export const removeStalePartials = (dir: string) =>
     for (const name of names) {
       const match = /\.partial-(\d+)-[0-9a-f]+$/.exec(name)
       if (!match || Fs.existsSync(`/proc/${match[1]}`)) continue
-      yield* Effect.ignore(fs.remove(Path.join(dir, name), { recursive: true }))
+      yield* Effect.ignore(removeTree(Path.join(dir, name)))
     }
   })
 

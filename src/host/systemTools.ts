@@ -34,6 +34,7 @@ export const SYSTEM_TOOLS = {
   nsenter: { package: "util-linux", use: "runtime", purpose: "netjail.sh: a networked VM's default route, set from outside" },
   ip: { package: "iproute2", use: "runtime", purpose: "the rules that keep a networked VM off the host and private networks" },
   mount: { package: "mount", use: "runtime", purpose: "a networked VM's resolver inside its namespace" },
+  umount: { package: "mount", use: "test", purpose: "undoes the mount a test puts inside a build's leftover tree (removeTree)" },
   sh: { package: "dash", use: "runtime", purpose: "runs src/vm/network/netjail.sh and allowProxy.sh" },
   flock: { package: "util-linux", use: "runtime", purpose: "allowProxy.sh: at most 16 allowlist proxies at once per VM" },
   mkfifo: { package: "coreutils", use: "runtime", purpose: "netjail.sh: starts pasta once the namespace's rules are in force" },
