@@ -54,7 +54,6 @@ const systemError = (method: string, path: string, e: NodeJS.ErrnoException) =>
     cause: e
   })
 
-/** A fresh directory beside `parent`'s other entries, removed with its contents when `use` ends. */
 /** Mount points at or below `dir` (from /proc/self/mountinfo, its octal escapes undone). */
 export const mountsUnder = (dir: string): Array<string> => {
   let table: string
@@ -91,6 +90,7 @@ export const removeTree = (dir: string) =>
     return true
   })
 
+/** A fresh directory beside `parent`'s other entries, removed with its contents when `use` ends (unless a mount is left inside: `removeTree`). */
 export const withTempDir = <A, E, R>(parent: string, label: string, use: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
